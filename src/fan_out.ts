@@ -1,0 +1,423 @@
+/**
+ * `fanOut`: run one function over many tasks with a hard concurrency ceiling, per-branch and
+ * whole-call deadlines, and a failure policy, then join.
+ *
+ * @module
+ */
+
+import { BranchError, BranchTimeoutError, DeadlineError } from "./errors.ts";
+import { type BranchOutcome, checkOptions, type FanOutOptions } from "./fan_out_options.ts";
+
+export type {
+  BranchOutcome,
+  FailurePolicy,
+  FanOutHooks,
+  FanOutOptions,
+} from "./fan_out_options.ts";
+export { DEFAULT_LIMIT } from "./fan_out_options.ts";
+
+/** What a branch function receives besides its task. */
+export interface BranchContext {
+  /** Aborts at the earliest of: caller abort, whole-call deadline, own timeout, failFast. */
+  readonly signal: AbortSignal;
+  /** Input index of the task. */
+  readonly index: number;
+  /** When this branch must be done, in `performance.now()` time; `Infinity` when unbounded. */
+  readonly deadline: number;
+}
+
+/** A task that was pulled but never started, or was running when the call settled. */
+export interface UnfinishedBranch {
+  /** Input index of the task. */
+  index: number;
+  /** Why: `"budget"` (too little time left to start), `"deadline"`, `"aborted"` or `"failFast"`. */
+  reason: "budget" | "deadline" | "aborted" | "failFast";
+}
+
+/** What a fan-out gathered. Every pulled task appears exactly once across the lists. */
+export interface FanOutResult<R> {
+  /**
+   * Successful results. Ordered (default): aligned to input index, with holes where a branch
+   * did not succeed. Unordered: in completion order, with `indexes` alongside. Empty when an
+   * `onResult` callback consumed them.
+   */
+  values: R[];
+  /** Unordered mode only: input index of each entry of `values`. */
+  indexes?: number[];
+  /** Number of branches that succeeded. */
+  succeeded: number;
+  /** Branches that failed (threw, rejected or timed out), in completion order. */
+  failed: BranchError[];
+  /** `failed.length / (succeeded + failed.length)`, or 0 when nothing finished. */
+  failedRatio: number;
+  /** `collectAll` only: every failure as one `AggregateError`, or `undefined` when none. */
+  errors?: AggregateError;
+  /** Pulled but never started. */
+  skipped: UnfinishedBranch[];
+  /** Running when the call settled: their signals were aborted and their outcome is ignored. */
+  abandoned: UnfinishedBranch[];
+  /** How many tasks were read from `tasks`. */
+  pulled: number;
+  /** Whether `tasks` was read to its end. */
+  drained: boolean;
+}
+
+/**
+ * Runs `fn(task, { signal, index, deadline })` for every task with at most `limit` branches
+ * in flight, then joins. Tasks are pulled lazily, so an iterable of ten million items never
+ * has more than `limit` branches (or their promises) alive.
+ *
+ * - `failFast`: the first failure aborts every sibling, starts nothing more, and rejects with a
+ *   {@linkcode BranchError} whose `partial` holds the result gathered so far.
+ * - `collectAll`: every branch runs; failures come back in `failed` and `errors`.
+ * - `bestEffort` (default): every branch runs; failures come back in `failed` and
+ *   `failedRatio` for the caller to judge.
+ *
+ * The call settles as soon as its outcome is decided (whole-call deadline, failFast failure,
+ * caller abort): unfinished branches are aborted and listed in `abandoned`, never awaited.
+ * A caller abort rejects with `signal.reason`. A `budgetMs` expiry rejects with a
+ * {@linkcode DeadlineError} under failFast, and resolves with the partial result otherwise.
+ *
+ * Memory: `O(limit)` while running, plus the collected values (`O(N)`); pass `onResult` to
+ * consume values as they complete and keep `O(limit)` throughout.
+ *
+ * Caveat: a branch that ignores its signal keeps running after it is counted as timed out or
+ * abandoned; its slot is handed to the next task. The executor keeps no reference to it.
+ *
+ * @example
+ * ```ts
+ * import { fanOut } from "./fan_out.ts";
+ * const { values, failed } = await fanOut(
+ *   ["a", "b", "c"],
+ *   async (name, { signal }) => (await fetch(`https://example.com/${name}`, { signal })).status,
+ *   { limit: 2, timeoutMs: 500, budgetMs: 2000, policy: "bestEffort" },
+ * );
+ * ```
+ */
+export function fanOut<T, R>(
+  tasks: Iterable<T>,
+  fn: (task: T, context: BranchContext) => R | PromiseLike<R>,
+  options: FanOutOptions<R> = {},
+): Promise<FanOutResult<R>> {
+  if (typeof fn !== "function") {
+    throw new TypeError(`Cannot fan out as 'fn' must be a function: current type is ${typeof fn}`);
+  }
+  const iterator = openIterator(tasks);
+  const checked = checkOptions(options);
+  return new Promise((resolve, reject) => {
+    new Run(iterator, fn, checked, resolve, reject).start();
+  });
+}
+
+function openIterator<T>(tasks: Iterable<T>): Iterator<T> {
+  const open = (tasks as Iterable<T> | null | undefined)?.[Symbol.iterator];
+  if (typeof open !== "function") {
+    throw new TypeError(
+      `Cannot fan out as 'tasks' must be iterable: current type is ${
+        tasks === null ? "null" : typeof tasks
+      }`,
+    );
+  }
+  return open.call(tasks);
+}
+
+type Checked<R> = ReturnType<typeof checkOptions<R>>;
+
+/** What a branch needs of its run to make its signal. */
+interface SharedSignal {
+  readonly signal: AbortSignal;
+  readonly perBranchSignals: boolean;
+}
+
+/** Per-branch state: the context handed to `fn`, with a per-branch signal made only on demand. */
+class Branch implements BranchContext {
+  readonly index: number;
+  readonly deadline: number;
+  readonly startedAt: number;
+  #run: SharedSignal;
+  #controller: AbortController | undefined;
+  #abortReason: unknown;
+
+  constructor(run: SharedSignal, index: number, startedAt: number, deadline: number) {
+    this.#run = run;
+    this.index = index;
+    this.startedAt = startedAt;
+    this.deadline = deadline;
+  }
+
+  get signal(): AbortSignal {
+    // Without a per-branch timeout every branch shares the call's signal: no allocation.
+    if (!this.#run.perBranchSignals) return this.#run.signal;
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      const reason = this.#abortReason ??
+        (this.#run.signal.aborted ? this.#run.signal.reason : undefined);
+      if (reason !== undefined) this.#controller.abort(reason);
+    }
+    return this.#controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    this.#abortReason = reason;
+    this.#controller?.abort(reason);
+  }
+}
+
+/** A worker's seat. `generation` changes when its branch is given up on, so a late result is ignored. */
+interface Slot {
+  generation: number;
+  branch: Branch | undefined;
+}
+
+class Run<T, R> {
+  readonly signal: AbortSignal;
+  readonly perBranchSignals: boolean;
+  #iterator: Iterator<T>;
+  #fn: (task: T, context: BranchContext) => R | PromiseLike<R>;
+  #options: Checked<R>;
+  #resolve: (result: FanOutResult<R>) => void;
+  #reject: (error: unknown) => void;
+  #controller = new AbortController();
+  #slots: Slot[] = [];
+  #activeWorkers = 0;
+  #spawning = false;
+  #settled = false;
+  #stopPulling = false;
+  #callDeadline = Infinity;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = Infinity;
+  #onCallerAbort = () => this.#decide("aborted", this.#options.signal!.reason);
+  #result: FanOutResult<R> = {
+    values: [],
+    succeeded: 0,
+    failed: [],
+    failedRatio: 0,
+    skipped: [],
+    abandoned: [],
+    pulled: 0,
+    drained: false,
+  };
+
+  constructor(
+    iterator: Iterator<T>,
+    fn: (task: T, context: BranchContext) => R | PromiseLike<R>,
+    options: Checked<R>,
+    resolve: (result: FanOutResult<R>) => void,
+    reject: (error: unknown) => void,
+  ) {
+    this.#iterator = iterator;
+    this.#fn = fn;
+    this.#options = options;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    this.signal = this.#controller.signal;
+    this.perBranchSignals = options.timeoutMs !== undefined;
+    if (!options.ordered) this.#result.indexes = [];
+  }
+
+  start(): void {
+    const { signal, budgetMs, limit } = this.#options;
+    if (signal?.aborted) {
+      this.#closeIterator();
+      this.#reject(signal.reason);
+      return;
+    }
+    signal?.addEventListener("abort", this.#onCallerAbort, { once: true });
+    if (budgetMs !== undefined) {
+      this.#callDeadline = performance.now() + budgetMs;
+      this.#armTimer(this.#callDeadline);
+    }
+    this.#spawning = true;
+    for (let i = 0; i < limit && !this.#stopPulling && !this.#settled; i++) {
+      const slot: Slot = { generation: 0, branch: undefined };
+      this.#slots.push(slot);
+      this.#activeWorkers++;
+      this.#work(slot);
+    }
+    this.#spawning = false;
+    if (this.#activeWorkers === 0) this.#finish();
+  }
+
+  async #work(slot: Slot): Promise<void> {
+    const generation = slot.generation;
+    const { timeoutMs, minBudgetMs, hooks } = this.#options;
+    // Reading the clock costs ~30 ns a branch: only when a deadline or a hook needs it.
+    const timed = timeoutMs !== undefined || this.#callDeadline !== Infinity || !!hooks?.onSettle;
+    while (!this.#stopPulling && !this.#settled) {
+      const index = this.#result.pulled;
+      let step: IteratorResult<T>;
+      try {
+        step = this.#iterator.next();
+      } catch (cause) {
+        this.#decide("source", cause);
+        return;
+      }
+      if (step.done) {
+        this.#result.drained = true;
+        this.#stopPulling = true;
+        break;
+      }
+      this.#result.pulled++;
+      const now = timed ? performance.now() : 0;
+      if (this.#callDeadline - now < minBudgetMs) {
+        this.#result.skipped.push({ index, reason: "budget" });
+        hooks?.onSettle?.(index, "skipped", 0);
+        this.#stopPulling = true;
+        this.#closeIterator();
+        break;
+      }
+      const deadline = timeoutMs === undefined
+        ? this.#callDeadline
+        : Math.min(this.#callDeadline, now + timeoutMs);
+      const branch = new Branch(this, index, now, deadline);
+      slot.branch = branch;
+      if (timeoutMs !== undefined && this.#timerAt > deadline) this.#armTimer(deadline);
+      hooks?.onStart?.(index);
+      let value: R;
+      try {
+        value = await this.#fn(step.value, branch);
+      } catch (cause) {
+        if (slot.generation !== generation) return;
+        slot.branch = undefined;
+        this.#fail(new BranchError(index, cause), branch);
+        continue;
+      }
+      if (slot.generation !== generation) return;
+      slot.branch = undefined;
+      this.#succeed(value, branch);
+    }
+    this.#activeWorkers--;
+    if (this.#activeWorkers === 0 && !this.#spawning) this.#finish();
+  }
+
+  #succeed(value: R, branch: Branch): void {
+    const { ordered, onResult, hooks } = this.#options;
+    this.#result.succeeded++;
+    hooks?.onSettle?.(branch.index, "ok", performance.now() - branch.startedAt);
+    if (onResult) {
+      try {
+        onResult(value, branch.index);
+      } catch (cause) {
+        this.#decide("source", cause);
+      }
+    } else if (ordered) this.#result.values[branch.index] = value;
+    else {
+      this.#result.values.push(value);
+      this.#result.indexes!.push(branch.index);
+    }
+  }
+
+  #fail(error: BranchError, branch: Branch): void {
+    const outcome: BranchOutcome = error instanceof BranchTimeoutError ? "timeout" : "error";
+    this.#options.hooks?.onSettle?.(branch.index, outcome, performance.now() - branch.startedAt);
+    this.#result.failed.push(error);
+    if (this.#options.policy === "failFast") this.#decide("failFast", error);
+  }
+
+  /** Gives up on a running branch: its worker's seat passes to a fresh worker. */
+  #giveUp(slot: Slot, reason: unknown): Branch {
+    const branch = slot.branch!;
+    slot.generation++;
+    slot.branch = undefined;
+    branch.abort(reason);
+    return branch;
+  }
+
+  #onTimer = (): void => {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    if (this.#settled) return;
+    const now = performance.now();
+    if (now >= this.#callDeadline) {
+      this.#decide("deadline", new DeadlineError(this.#options.budgetMs!));
+      return;
+    }
+    let next = this.#callDeadline;
+    for (const slot of this.#slots) {
+      if (this.#settled) return;
+      const branch = slot.branch;
+      if (branch === undefined) continue;
+      if (branch.deadline <= now) {
+        const error = new BranchTimeoutError(branch.index, this.#options.timeoutMs!);
+        this.#giveUp(slot, error);
+        this.#fail(error, branch);
+        if (!this.#settled) this.#work(slot);
+      } else if (branch.deadline < next) next = branch.deadline;
+    }
+    // A replacement worker above may already have armed an earlier timer.
+    if (next < this.#timerAt) this.#armTimer(next);
+  };
+
+  #armTimer(at: number): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(this.#onTimer, Math.max(0, Math.ceil(at - performance.now())));
+  }
+
+  /** The outcome is known before every branch finished: abort the rest and settle now. */
+  #decide(why: "failFast" | "deadline" | "aborted" | "source", reason: unknown): void {
+    if (this.#settled) return;
+    this.#stopPulling = true;
+    this.#controller.abort(reason);
+    const abandonedAs = why === "source" ? "aborted" : why;
+    for (const slot of this.#slots) {
+      if (slot.branch === undefined) continue;
+      const branch = this.#giveUp(slot, reason);
+      this.#result.abandoned.push({ index: branch.index, reason: abandonedAs });
+      this.#options.hooks?.onSettle?.(
+        branch.index,
+        "abandoned",
+        performance.now() - branch.startedAt,
+      );
+    }
+    this.#closeIterator();
+    const result = this.#seal();
+    if (why === "aborted") return this.#reject(reason);
+    if (why === "source") {
+      const message = reason instanceof Error ? reason.message : String(reason);
+      return this.#reject(
+        new Error(`Cannot continue the fan-out as a task source or callback threw: ${message}`, {
+          cause: reason,
+        }),
+      );
+    }
+    if (why === "failFast" || this.#options.policy === "failFast") {
+      (reason as BranchError | DeadlineError).partial = result;
+      return this.#reject(reason);
+    }
+    this.#resolve(result);
+  }
+
+  #finish(): void {
+    if (this.#settled) return;
+    this.#resolve(this.#seal());
+  }
+
+  /** Releases every timer and listener and computes the summary fields. */
+  #seal(): FanOutResult<R> {
+    this.#settled = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#options.signal?.removeEventListener("abort", this.#onCallerAbort);
+    this.#slots = [];
+    const result = this.#result;
+    const finished = result.succeeded + result.failed.length;
+    result.failedRatio = finished === 0 ? 0 : result.failed.length / finished;
+    if (this.#options.policy === "collectAll" && result.failed.length > 0) {
+      result.errors = new AggregateError(
+        result.failed,
+        `${result.failed.length} of ${finished} branches failed`,
+      );
+    }
+    return result;
+  }
+
+  #closeIterator(): void {
+    if (this.#result.drained) return;
+    try {
+      this.#iterator.return?.();
+    } catch {
+      // The source is being abandoned; an error while closing it changes no outcome.
+    }
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * fanfare: bounded scatter-gather for edge runtimes.
+ *
+ * @example
+ * ```ts
+ * import { fanOut } from "./mod.ts";
+ * const { values } = await fanOut([1, 2, 3], async (n) => n * 2, { limit: 2 });
+ * ```
+ *
+ * @module
+ */
+
+export {
+  type BranchContext,
+  type BranchOutcome,
+  DEFAULT_LIMIT,
+  type FailurePolicy,
+  fanOut,
+  type FanOutHooks,
+  type FanOutOptions,
+  type FanOutResult,
+  type UnfinishedBranch,
+} from "./fan_out.ts";
+export {
+  BranchError,
+  BranchTimeoutError,
+  DeadlineError,
+  isBranchError,
+  isDeadlineError,
+} from "./errors.ts";
+export { type AcquireOptions, Semaphore } from "./semaphore.ts";
+export { Group, type GroupOptions } from "./group.ts";
+export { runWorkers, type RunWorkersOptions } from "./pool.ts";
