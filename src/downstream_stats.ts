@@ -1,0 +1,85 @@
+/**
+ * Per-branch counters of the simulated downstream: calls served, in flight, aborted by the client.
+ *
+ * @module
+ */
+
+/**
+ * Counters of one branch.
+ *
+ * @example
+ * ```ts
+ * import type { BranchCounters } from "./downstream_stats.ts";
+ *
+ * const idle: BranchCounters = { served: 0, inFlight: 0, aborted: 0 };
+ * ```
+ */
+export interface BranchCounters {
+  /** Calls answered (with any status) to a client that was still waiting. */
+  served: number;
+  /** Calls started and not yet finished. */
+  inFlight: number;
+  /** Calls whose client aborted before the answer. */
+  aborted: number;
+}
+
+/**
+ * Counts calls per branch. A call is `start`ed once and then `finish`ed once, as served or aborted.
+ *
+ * @example
+ * ```ts
+ * import { DownstreamStats } from "./downstream_stats.ts";
+ *
+ * const stats = new DownstreamStats();
+ * stats.start("price");
+ * stats.finish("price", "served");
+ * stats.snapshot(); // { price: { served: 1, inFlight: 0, aborted: 0 } }
+ * ```
+ */
+export class DownstreamStats {
+  #branches = new Map<string, BranchCounters>();
+
+  /** Records that a call to `branch` began. */
+  start(branch: string): void {
+    this.#counters(branch).inFlight++;
+  }
+
+  /** Records how a call to `branch` that was `start`ed ended. */
+  finish(branch: string, outcome: "served" | "aborted"): void {
+    const counters = this.#counters(branch);
+    if (counters.inFlight === 0) {
+      throw new RangeError(
+        `Cannot finish a call to branch '${branch}' as none is in flight: current value is 0`,
+      );
+    }
+    counters.inFlight--;
+    counters[outcome]++;
+  }
+
+  /** A copy of every branch's counters, keyed by branch name. */
+  snapshot(): Record<string, BranchCounters> {
+    const copy: Record<string, BranchCounters> = {};
+    for (const [branch, counters] of this.#branches) copy[branch] = { ...counters };
+    return copy;
+  }
+
+  /**
+   * Zeroes `served` and `aborted`. Calls still in flight stay counted, so that their `finish`
+   * keeps `inFlight` exact.
+   */
+  reset(): void {
+    for (const [branch, { inFlight }] of this.#branches) {
+      if (inFlight === 0) this.#branches.delete(branch);
+      else this.#branches.set(branch, { served: 0, inFlight, aborted: 0 });
+    }
+  }
+
+  #counters(branch: string): BranchCounters {
+    let counters = this.#branches.get(branch);
+    if (counters === undefined) {
+      counters = { served: 0, inFlight: 0, aborted: 0 };
+      this.#branches.set(branch, counters);
+    }
+    return counters;
+  }
+}
