@@ -1,0 +1,48 @@
+/**
+ * The gateway as deployed: the product route and `/metrics` in one app, with JSON 404 and 500.
+ * Every adapter serves this and only this.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import type { BranchRegistry } from "../src/branch_registry.ts";
+import { createGatewayMetrics } from "../src/gateway_metrics.ts";
+import { createMetricsRoute } from "./metrics.ts";
+import { createGateway, type GatewayOptions, internalError, notFound } from "./product.ts";
+
+/**
+ * Options of {@linkcode createApp}: those of the gateway, metrics aside (the app owns them).
+ *
+ * @example
+ * ```ts
+ * import { createDownstream } from "./downstream.ts";
+ * import { defaultRegistry } from "../src/branch_registry.ts";
+ * import type { AppOptions } from "./app.ts";
+ *
+ * const options: AppOptions = { registry: defaultRegistry(createDownstream()) };
+ * ```
+ */
+export type AppOptions = Omit<GatewayOptions, "metrics"> & { registry: BranchRegistry };
+
+/**
+ * Creates the whole gateway app: `GET /product/:id`, `GET /metrics`, JSON 404 and 500.
+ *
+ * @example
+ * ```ts
+ * import { createApp } from "./app.ts";
+ * import { createDownstream } from "./downstream.ts";
+ * import { defaultRegistry } from "../src/branch_registry.ts";
+ *
+ * const app = createApp({ registry: defaultRegistry(createDownstream({ tailEvery: 0 })) });
+ * const response = await app.request("/product/sku-42");
+ * const metrics = await (await app.request("/metrics")).text();
+ * ```
+ */
+export function createApp(options: AppOptions) {
+  const metrics = createGatewayMetrics();
+  return new Hono()
+    .route("/", createGateway({ ...options, metrics }))
+    .route("/", createMetricsRoute(metrics.registry))
+    .notFound(notFound)
+    .onError(internalError);
+}

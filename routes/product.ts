@@ -1,0 +1,258 @@
+/**
+ * The edge gateway's product route: `GET /product/:id` scatters to every branch of a registry
+ * and joins what came back within the request's budget.
+ *
+ * @module
+ */
+import { zValidator } from "@hono/zod-validator";
+import { type Context, Hono } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { z } from "zod";
+import type { BranchRegistry } from "../src/branch_registry.ts";
+import type { FailurePolicy } from "../src/fan_out.ts";
+import { createGatewayMetrics, type GatewayMetrics } from "../src/gateway_metrics.ts";
+import {
+  BUDGET_HEADER,
+  type GatherReport,
+  scatterGather,
+  WORKERS_CONNECTION_LIMIT,
+} from "../src/scatter_gather.ts";
+
+/** Smallest and largest `budget` a caller may ask for, in ms. */
+export const BUDGET_RANGE_MS = Object.freeze({ min: 10, max: 10_000 });
+
+/** The route label of the product route in metrics. */
+const PRODUCT_ROUTE = "/product/:id";
+/** Status for a client that went away first, after nginx's convention; nobody reads it. */
+const CLIENT_CLOSED_REQUEST = 499 as ContentfulStatusCode;
+
+/**
+ * Options of {@linkcode createGateway}.
+ *
+ * @example
+ * ```ts
+ * import { createDownstream } from "./downstream.ts";
+ * import { defaultRegistry } from "../src/branch_registry.ts";
+ * import type { GatewayOptions } from "./product.ts";
+ *
+ * const options: GatewayOptions = { registry: defaultRegistry(createDownstream()), limit: 4 };
+ * ```
+ */
+export interface GatewayOptions {
+  /** The branches of a product. */
+  registry: BranchRegistry;
+  /** Branches in flight per request; {@linkcode WORKERS_CONNECTION_LIMIT} (6) by default. */
+  limit?: number;
+  /** Budget in ms when the query gives none; 1000 by default. */
+  defaultBudgetMs?: number;
+  /** Where to record metrics; a fresh set by default (serve it with `createMetricsRoute`). */
+  metrics?: GatewayMetrics;
+}
+
+/**
+ * A 400 body: which fields were wrong and why.
+ *
+ * @example
+ * ```ts
+ * import type { InvalidRequestBody } from "./product.ts";
+ * const body: InvalidRequestBody = {
+ *   error: "invalid request",
+ *   fields: [{ field: "policy", message: "Invalid option: expected one of ..." }],
+ * };
+ * ```
+ */
+export interface InvalidRequestBody {
+  error: "invalid request";
+  fields: { field: string; message: string }[];
+}
+
+/**
+ * Creates the gateway app: `GET /product/:id?policy=&budget=` plus JSON 404 and 500 answers.
+ *
+ * - Query `policy`: `failFast`, `collectAll` or `bestEffort` (default).
+ * - Query `budget`: whole ms in [10, 10000], default `defaultBudgetMs`; the caller's
+ *   `x-fanfare-budget-ms` header, when present, caps it.
+ * - `:id`: 1 to 64 of `A-Z a-z 0-9 _ -`.
+ *
+ * Answers: 200 `{ id, policy, product, degraded, reasons, timings, budgetMs }` when every
+ * required branch answered (collectAll adds `errors`); 502 naming the required branches that
+ * did not (bestEffort, collectAll) or the first branch that failed (failFast); 504 when the
+ * budget ran out under failFast before any branch failed; 400 naming each bad field of the
+ * first invalid part (query, then path, then headers).
+ *
+ * @example
+ * ```ts
+ * import { createDownstream } from "./downstream.ts";
+ * import { createGateway } from "./product.ts";
+ * import { defaultRegistry } from "../src/branch_registry.ts";
+ *
+ * const gateway = createGateway({ registry: defaultRegistry(createDownstream()) });
+ * const response = await gateway.request("/product/sku-42?policy=bestEffort&budget=500");
+ * const { product, degraded } = await response.json();
+ * ```
+ */
+export function createGateway(
+  {
+    registry,
+    limit = WORKERS_CONNECTION_LIMIT,
+    defaultBudgetMs = 1000,
+    metrics = createGatewayMetrics(),
+  }: GatewayOptions,
+) {
+  if (
+    !Number.isInteger(defaultBudgetMs) || defaultBudgetMs < BUDGET_RANGE_MS.min ||
+    defaultBudgetMs > BUDGET_RANGE_MS.max
+  ) {
+    throw new RangeError(
+      `Cannot create the gateway as 'defaultBudgetMs' must be an integer in [${BUDGET_RANGE_MS.min}, ${BUDGET_RANGE_MS.max}]: current value is ${defaultBudgetMs}`,
+    );
+  }
+  const querySchema = z.object({
+    policy: z.enum(["failFast", "collectAll", "bestEffort"]).default("bestEffort"),
+    budget: z.string().regex(/^\d+$/, "must be a whole number of ms").transform(Number)
+      .pipe(z.number().min(BUDGET_RANGE_MS.min).max(BUDGET_RANGE_MS.max)).optional(),
+  });
+  const paramSchema = z.object({
+    id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1 to 64 of A-Z a-z 0-9 _ -"),
+  });
+  const headerSchema = z.object({
+    [BUDGET_HEADER]: z.string().regex(/^\d+(\.\d+)?$/, "must be a non-negative number of ms")
+      .transform(Number).optional(),
+  });
+
+  return new Hono<{ Variables: { receivedAt: number } }>()
+    .use(PRODUCT_ROUTE, async function countRequests(c, next) {
+      const receivedAt = performance.now();
+      c.set("receivedAt", receivedAt);
+      await next();
+      const route = PRODUCT_ROUTE;
+      metrics.requests.inc({ route, status: String(c.res.status) });
+      metrics.requestDuration.observe({ route }, (performance.now() - receivedAt) / 1000);
+    })
+    .get(
+      PRODUCT_ROUTE,
+      zValidator("query", querySchema, reportInvalid),
+      zValidator("param", paramSchema, reportInvalid),
+      zValidator("header", headerSchema, reportInvalid),
+      async function joinProduct(c) {
+        const { id } = c.req.valid("param");
+        const { policy, budget = defaultBudgetMs } = c.req.valid("query");
+        const callerBudgetMs = c.req.valid("header")[BUDGET_HEADER];
+        const receivedAt = c.get("receivedAt");
+        const budgetMs = Math.min(budget, callerBudgetMs ?? Infinity);
+        const remainingMs = Math.max(0, budgetMs - (performance.now() - receivedAt));
+        const signal = c.req.raw.signal;
+        let gathered: GatherReport;
+        try {
+          gathered = await scatterGather(registry, id, {
+            policy,
+            budgetMs: remainingMs,
+            limit,
+            signal,
+            origin: receivedAt,
+            metrics,
+          });
+        } catch (error) {
+          if (signal.aborted) {
+            return c.json({ error: "client closed request" }, CLIENT_CLOSED_REQUEST);
+          }
+          throw error;
+        }
+        const [status, body] = answer(id, policy, budgetMs, gathered);
+        if (status === 200 && (body.degraded as string[]).length > 0) metrics.degraded.inc();
+        return c.json(body, status);
+      },
+    )
+    .notFound(notFound)
+    .onError(internalError);
+}
+
+/** The status and JSON body for a gathered product. */
+function answer(
+  id: string,
+  policy: FailurePolicy,
+  budgetMs: number,
+  { data, branches, failedRequired, decidedBy }: GatherReport,
+): [ContentfulStatusCode, Record<string, unknown>] {
+  const reasons: Record<string, string> = {};
+  const timings: Record<string, { startMs?: number; endMs?: number; outcome: string }> = {};
+  for (const [name, { outcome, reason, startMs, endMs }] of Object.entries(branches)) {
+    if (reason !== undefined) reasons[name] = reason;
+    timings[name] = { startMs: round(startMs), endMs: round(endMs), outcome };
+  }
+  const degraded = Object.keys(reasons);
+  const rest = { reasons, timings, budgetMs };
+  const common = { id, policy, ...rest };
+  if (decidedBy?.kind === "budget") {
+    return [504, { error: "budget exhausted", ...common }];
+  }
+  if (decidedBy?.kind === "branch") {
+    return [502, { error: "branch failed", branch: decidedBy.branch, ...common }];
+  }
+  if (failedRequired.length > 0) {
+    return [502, { error: "required branch failed", branches: failedRequired, ...common }];
+  }
+  const body: Record<string, unknown> = { id, policy, product: data, degraded, ...rest };
+  if (policy === "collectAll") {
+    body.errors = degraded.map((branch) => ({ branch, reason: reasons[branch] }));
+  }
+  return [200, body];
+}
+
+function round(ms: number | undefined): number | undefined {
+  return ms === undefined ? undefined : Math.round(ms * 1000) / 1000;
+}
+
+/**
+ * The zod-validator hook of every gateway route: a 400 naming each bad field.
+ *
+ * @example
+ * ```ts
+ * import { zValidator } from "@hono/zod-validator";
+ * import { z } from "zod";
+ * import { reportInvalid } from "./product.ts";
+ *
+ * const validateQuery = zValidator("query", z.object({ n: z.string() }), reportInvalid);
+ * ```
+ */
+export function reportInvalid(
+  result: { success: boolean; error?: z.core.$ZodError },
+  c: Context,
+): Response | undefined {
+  if (result.success || result.error === undefined) return undefined;
+  const fields = result.error.issues.map((issue) => ({
+    field: issue.path.map(String).join("."),
+    message: issue.message,
+  }));
+  const body: InvalidRequestBody = { error: "invalid request", fields };
+  return c.json(body, 400);
+}
+
+/**
+ * JSON 404 for any unknown route.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from "hono";
+ * import { notFound } from "./product.ts";
+ * const app = new Hono().notFound(notFound);
+ * ```
+ */
+export function notFound(c: Context): Response {
+  return c.json({ error: "not found", method: c.req.method, path: c.req.path }, 404);
+}
+
+/**
+ * JSON 500 for anything thrown; the message stays in the log, not in the answer.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from "hono";
+ * import { internalError } from "./product.ts";
+ * const app = new Hono().onError(internalError);
+ * ```
+ */
+export function internalError(error: Error, c: Context): Response {
+  console.error(error);
+  return c.json({ error: "internal error" }, 500);
+}

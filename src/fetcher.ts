@@ -1,0 +1,70 @@
+/**
+ * The one shape every downstream takes: a Workers `Fetcher`.
+ *
+ * A Workers service binding, an in-process Hono app (it has `.fetch`) and
+ * {@linkcode urlFetcher} (real HTTP through the global `fetch`) all satisfy it, so the gateway
+ * never knows which it talks to.
+ *
+ * @module
+ */
+
+/**
+ * Something that answers a `Request` with a `Response`: the Workers `Fetcher` shape, declared
+ * locally so that `src/` needs no Workers types.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from "hono";
+ * import type { Fetcher } from "./fetcher.ts";
+ *
+ * const inProcess: Fetcher = new Hono().get("/ping", (c) => c.text("pong"));
+ * const response = await inProcess.fetch(new Request("http://downstream.internal/ping"));
+ * ```
+ */
+export interface Fetcher {
+  /** Answers `request`; aborting `request.signal` should abort the work behind it. */
+  fetch(request: Request): Promise<Response>;
+}
+
+/** Options of {@linkcode urlFetcher}. */
+export interface UrlFetcherOptions {
+  /** The `fetch` to send with; the global one by default (tests pass a fake). */
+  fetch?: (request: Request) => Promise<Response>;
+}
+
+/**
+ * A {@linkcode Fetcher} that sends each request over HTTP to `baseUrl`: the request's path and
+ * query are resolved against it (a path prefix in `baseUrl` is kept), while method, headers
+ * and signal go along unchanged.
+ *
+ * @example
+ * ```ts
+ * import { urlFetcher } from "./fetcher.ts";
+ *
+ * const downstream = urlFetcher("http://127.0.0.1:8788/");
+ * // Sent as GET http://127.0.0.1:8788/price/sku-42
+ * const response = await downstream.fetch(new Request("http://downstream.internal/price/sku-42"));
+ * ```
+ */
+export function urlFetcher(
+  baseUrl: string | URL,
+  { fetch: send = (request) => fetch(request) }: UrlFetcherOptions = {},
+): Fetcher {
+  const base = new URL(baseUrl);
+  if (base.protocol !== "http:" && base.protocol !== "https:") {
+    throw new TypeError(
+      `Cannot create a URL fetcher as 'baseUrl' must be an http(s) URL: current value is ${base}`,
+    );
+  }
+  // "http://host/api" + "/price/1" must give "http://host/api/price/1", not "http://host/price/1".
+  const prefix = base.pathname.replace(/\/+$/, "");
+  return {
+    fetch: function fetchOverHttp(request: Request): Promise<Response> {
+      const incoming = new URL(request.url);
+      const target = new URL(base);
+      target.pathname = prefix + incoming.pathname;
+      target.search = incoming.search;
+      return send(new Request(target, request));
+    },
+  };
+}

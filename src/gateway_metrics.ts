@@ -1,0 +1,95 @@
+/**
+ * The gateway's metric set, registered on one {@linkcode MetricsRegistry}.
+ *
+ * @module
+ */
+import { type Counter, type Gauge, type Histogram, MetricsRegistry } from "./metrics.ts";
+
+/**
+ * How a branch of one request ended, as the gateway reports it: `timeout` covers the branch's
+ * own limit, the request's budget and a downstream 504; `aborted` means a sibling's failure
+ * (failFast) or the client going away cut it.
+ *
+ * @example
+ * ```ts
+ * import type { BranchResultKind } from "./gateway_metrics.ts";
+ * const kind: BranchResultKind = "timeout";
+ * ```
+ */
+export type BranchResultKind = "ok" | "error" | "timeout" | "skipped" | "aborted";
+
+/**
+ * The gateway's metrics plus the registry that renders them.
+ *
+ * @example
+ * ```ts
+ * import { createGatewayMetrics } from "./gateway_metrics.ts";
+ *
+ * const metrics = createGatewayMetrics();
+ * metrics.branchOutcomes.inc({ branch: "price", outcome: "ok" });
+ * metrics.registry.render().includes('fanfare_branch_outcomes_total{branch="price",outcome="ok"} 1');
+ * ```
+ */
+export interface GatewayMetrics {
+  /** Renders every metric below. */
+  readonly registry: MetricsRegistry;
+  /** `fanfare_http_requests_total{route,status}`. */
+  readonly requests: Counter;
+  /** `fanfare_http_request_duration_seconds{route}`. */
+  readonly requestDuration: Histogram;
+  /** `fanfare_branch_duration_seconds{branch,outcome}`; skipped branches are not observed. */
+  readonly branchDuration: Histogram;
+  /** `fanfare_branch_outcomes_total{branch,outcome}` with outcome a {@linkcode BranchResultKind}. */
+  readonly branchOutcomes: Counter;
+  /** `fanfare_degraded_responses_total`: 200 answers missing at least one optional branch. */
+  readonly degraded: Counter;
+  /** `fanfare_branches_in_flight`: branches started and not yet settled, over all requests. */
+  readonly branchesInFlight: Gauge;
+}
+
+/**
+ * Registers the gateway's metrics on `registry` (a new one by default).
+ *
+ * @example
+ * ```ts
+ * import { createGatewayMetrics } from "./gateway_metrics.ts";
+ * import { MetricsRegistry } from "./metrics.ts";
+ *
+ * const registry = new MetricsRegistry();
+ * const metrics = createGatewayMetrics(registry);
+ * metrics.requests.inc({ route: "/product/:id", status: "200" });
+ * ```
+ */
+export function createGatewayMetrics(registry = new MetricsRegistry()): GatewayMetrics {
+  return {
+    registry,
+    requests: registry.counter(
+      "fanfare_http_requests_total",
+      "HTTP requests answered by the gateway, by route and status.",
+      ["route", "status"],
+    ),
+    requestDuration: registry.histogram(
+      "fanfare_http_request_duration_seconds",
+      "Time from receiving a request to having its response, by route.",
+      ["route"],
+    ),
+    branchDuration: registry.histogram(
+      "fanfare_branch_duration_seconds",
+      "Time from starting a downstream branch to its outcome, by branch and outcome.",
+      ["branch", "outcome"],
+    ),
+    branchOutcomes: registry.counter(
+      "fanfare_branch_outcomes_total",
+      "Downstream branches by outcome: ok, error, timeout, skipped or aborted.",
+      ["branch", "outcome"],
+    ),
+    degraded: registry.counter(
+      "fanfare_degraded_responses_total",
+      "Successful product responses missing at least one optional branch.",
+    ),
+    branchesInFlight: registry.gauge(
+      "fanfare_branches_in_flight",
+      "Downstream branches started and not yet settled.",
+    ),
+  };
+}

@@ -1,0 +1,321 @@
+/**
+ * `scatterGather`: call every branch of a registry for one id through `fanOut`, each under its
+ * own deadline, and report per branch what came back and why not.
+ *
+ * @module
+ */
+import { abortable, childSignal } from "./_abort.ts";
+import type { BranchRegistry, BranchSpec } from "./branch_registry.ts";
+import { BranchTimeoutError, isBranchError, isDeadlineError } from "./errors.ts";
+import { type BranchContext, type FailurePolicy, fanOut, type FanOutResult } from "./fan_out.ts";
+import type { BranchResultKind, GatewayMetrics } from "./gateway_metrics.ts";
+
+/**
+ * Request header carrying the caller's remaining time budget in whole ms. The gateway reads it
+ * from its own callers and sends it to every downstream (the simulated downstream uses the same
+ * name).
+ */
+export const BUDGET_HEADER = "x-fanfare-budget-ms";
+
+/**
+ * Branches in flight per request by default. Cloudflare's Workers limits page: "Each Worker
+ * invocation can have up to six connections simultaneously waiting for response headers"; a
+ * seventh is queued by the runtime, where no deadline or skip logic of ours can see it. So the
+ * executor queues it instead.
+ */
+export const WORKERS_CONNECTION_LIMIT = 6;
+
+/** Origin of the requests handed to fetchers: `urlFetcher` rebases it, in-process apps ignore it. */
+const DOWNSTREAM_ORIGIN = "http://downstream.internal";
+
+/**
+ * A downstream answered with a non-2xx status. A 504 counts as a timeout (the downstream ran
+ * out of the budget it was given), any other status as an error.
+ *
+ * @example
+ * ```ts
+ * import { DownstreamError } from "./scatter_gather.ts";
+ * new DownstreamError("reviews", 500).message; // "Downstream 'reviews' answered 500"
+ * ```
+ */
+export class DownstreamError extends Error {
+  /** Branch name. */
+  readonly branch: string;
+  /** HTTP status the downstream answered. */
+  readonly status: number;
+
+  /** Branch `branch` answered `status`. */
+  constructor(branch: string, status: number) {
+    super(`Downstream '${branch}' answered ${status}`);
+    this.name = "DownstreamError";
+    this.branch = branch;
+    this.status = status;
+  }
+}
+
+/**
+ * How one branch of one request went. Times are ms since the request's `origin`; a branch that
+ * never started has neither.
+ *
+ * @example
+ * ```ts
+ * import type { BranchReport } from "./scatter_gather.ts";
+ * const report: BranchReport = { outcome: "timeout", reason: "timeout", startMs: 0.4, endMs: 200.9 };
+ * ```
+ */
+export interface BranchReport {
+  /** How it ended. */
+  outcome: BranchResultKind;
+  /** Why it gave no data: `"timeout"`, `"error: …"`, `"skipped"` or `"aborted"`; absent when ok. */
+  reason?: string;
+  /** When it started. */
+  startMs?: number;
+  /** When it ended, or when the request stopped waiting for it. */
+  endMs?: number;
+}
+
+/**
+ * What {@linkcode scatterGather} gathered for one id.
+ *
+ * @example
+ * ```ts
+ * import type { GatherReport } from "./scatter_gather.ts";
+ * const report: GatherReport = {
+ *   data: { price: { amountCents: 999 } },
+ *   branches: { price: { outcome: "ok", startMs: 0.1, endMs: 3.2 } },
+ *   failedRequired: [],
+ * };
+ * ```
+ */
+export interface GatherReport {
+  /** Parsed JSON of every branch that succeeded, by branch name. */
+  data: Record<string, unknown>;
+  /** Every branch of the registry, by name. */
+  branches: Record<string, BranchReport>;
+  /** Required branches that gave no data, in registry order. */
+  failedRequired: string[];
+  /**
+   * failFast only: what ended the request early, either a branch's failure or the budget
+   * running out. Absent under the other policies.
+   */
+  decidedBy?: { kind: "branch"; branch: string } | { kind: "budget" };
+}
+
+/**
+ * Options of {@linkcode scatterGather}.
+ *
+ * @example
+ * ```ts
+ * import type { GatherOptions } from "./scatter_gather.ts";
+ * const options: GatherOptions = { policy: "bestEffort", budgetMs: 800 };
+ * ```
+ */
+export interface GatherOptions {
+  /** Failure policy of the fan-out; `bestEffort` by default. */
+  policy?: FailurePolicy;
+  /** The whole request's remaining time in ms. */
+  budgetMs: number;
+  /** Branches in flight at once; {@linkcode WORKERS_CONNECTION_LIMIT} by default. */
+  limit?: number;
+  /** Aborting it (the client went away) aborts every branch; the call rejects with its reason. */
+  signal?: AbortSignal;
+  /** `performance.now()` when the request arrived; the report's times count from it. */
+  origin?: number;
+  /** Where to record branch outcomes, durations and the in-flight gauge. */
+  metrics?: GatewayMetrics;
+}
+
+interface Trace {
+  startMs?: number;
+  endMs?: number;
+  outcome?: BranchResultKind;
+  reason?: string;
+  value?: unknown;
+}
+
+/**
+ * Calls every branch of `registry` for `id` with at most `limit` in flight, then reports.
+ *
+ * Each branch gets the request's signal, plus its own timer when its `timeoutMs` ends before
+ * the request's budget does (one controller and one timer, disposed when the branch ends).
+ * Each downstream request carries the branch's remaining time in {@linkcode BUDGET_HEADER}.
+ * Every response that is not used (late, non-2xx, or arriving after an abort) has its body
+ * cancelled.
+ *
+ * Never rejects for a branch's failure (failFast's is reported in `decidedBy`); rejects with the
+ * caller's abort reason when `signal` aborts.
+ *
+ * @example
+ * ```ts
+ * import { defaultRegistry } from "./branch_registry.ts";
+ * import { urlFetcher } from "./fetcher.ts";
+ * import { scatterGather } from "./scatter_gather.ts";
+ *
+ * const registry = defaultRegistry(urlFetcher("http://127.0.0.1:8788/"));
+ * const report = await scatterGather(registry, "sku-42", { budgetMs: 1000 });
+ * report.failedRequired; // [] when price and inventory answered
+ * ```
+ */
+export async function scatterGather(
+  registry: BranchRegistry,
+  id: string,
+  {
+    policy = "bestEffort",
+    budgetMs,
+    limit = WORKERS_CONNECTION_LIMIT,
+    signal,
+    origin = performance.now(),
+    metrics,
+  }: GatherOptions,
+): Promise<GatherReport> {
+  const traces: Trace[] = registry.map(() => ({}));
+  let sealed = false;
+  const inFlight = metrics?.branchesInFlight;
+
+  const callTraced = async (spec: BranchSpec, context: BranchContext): Promise<unknown> => {
+    const trace = traces[context.index];
+    trace.startMs = performance.now() - origin;
+    try {
+      const value = await callBranch(spec, id, context);
+      if (!sealed) {
+        Object.assign(trace, { outcome: "ok", value, endMs: performance.now() - origin });
+      }
+      return value;
+    } catch (error) {
+      // A branch cut by the request itself (budget, failFast, client) is classified from the
+      // fan-out's own account once it settles, not from whatever its fetch threw.
+      if (!sealed && !context.signal.aborted) {
+        Object.assign(trace, { ...classify(error), endMs: performance.now() - origin });
+      }
+      throw error;
+    }
+  };
+
+  let result: FanOutResult<unknown> | undefined;
+  let decidedBy: GatherReport["decidedBy"];
+  try {
+    result = await fanOut(registry, callTraced, {
+      policy,
+      budgetMs,
+      limit,
+      signal,
+      hooks: inFlight && {
+        onStart: () => inFlight.inc(),
+        onSettle: (_index, outcome) => outcome !== "skipped" && inFlight.dec(),
+      },
+    });
+  } catch (error) {
+    if (isBranchError(error) && error.partial !== undefined) {
+      result = error.partial as FanOutResult<unknown>;
+      decidedBy = { kind: "branch", branch: registry[error.index].name };
+    } else if (isDeadlineError(error) && error.partial !== undefined) {
+      result = error.partial as FanOutResult<unknown>;
+      decidedBy = { kind: "budget" };
+    } else {
+      sealed = true;
+      settleUnfinished(traces, new Map(), performance.now() - origin);
+      record(metrics, registry, traces);
+      throw error;
+    }
+  }
+  sealed = true;
+  const abandoned = new Map(result.abandoned.map(({ index, reason }) => [index, reason]));
+  settleUnfinished(traces, abandoned, performance.now() - origin);
+  record(metrics, registry, traces);
+  return report(registry, traces, decidedBy);
+}
+
+/** One downstream call: build the request, wait under the branch's deadline, parse the JSON. */
+async function callBranch(spec: BranchSpec, id: string, context: BranchContext): Promise<unknown> {
+  const now = performance.now();
+  const ownDeadline = now + spec.timeoutMs;
+  // Only a branch whose own limit ends first pays for a controller and a timer.
+  const own = ownDeadline < context.deadline
+    ? childSignal(
+      context.signal,
+      spec.timeoutMs,
+      new BranchTimeoutError(context.index, spec.timeoutMs),
+    )
+    : undefined;
+  const signal = own?.signal ?? context.signal;
+  const remainingMs = Math.max(0, Math.floor(Math.min(ownDeadline, context.deadline) - now));
+  try {
+    const request = new Request(new URL(spec.path(id), DOWNSTREAM_ORIGIN), {
+      headers: { [BUDGET_HEADER]: String(remainingMs), accept: "application/json" },
+      signal,
+    });
+    const response = await abortable(spec.fetcher.fetch(request), signal, cancelBody);
+    if (!response.ok) {
+      await cancelBody(response);
+      throw new DownstreamError(spec.name, response.status);
+    }
+    return await abortable(response.json(), signal, () => {});
+  } finally {
+    own?.dispose();
+  }
+}
+
+function cancelBody(response: Response): Promise<void> {
+  return response.body?.cancel().catch(() => {}) ?? Promise.resolve();
+}
+
+function classify(error: unknown): Pick<Trace, "outcome" | "reason"> {
+  if (error instanceof BranchTimeoutError) return { outcome: "timeout", reason: "timeout" };
+  if (error instanceof DownstreamError && error.status === 504) {
+    return { outcome: "timeout", reason: "timeout" };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return { outcome: "error", reason: `error: ${message}` };
+}
+
+/** Branches the fan-out gave up on or never started get their outcome from its account. */
+function settleUnfinished(
+  traces: Trace[],
+  abandoned: Map<number, "budget" | "deadline" | "aborted" | "failFast">,
+  nowMs: number,
+): void {
+  traces.forEach((trace, index) => {
+    if (trace.outcome !== undefined) return;
+    if (trace.startMs === undefined) {
+      Object.assign(trace, { outcome: "skipped", reason: "skipped" });
+      return;
+    }
+    const timedOut = abandoned.get(index) === "deadline";
+    Object.assign(trace, {
+      outcome: timedOut ? "timeout" : "aborted",
+      reason: timedOut ? "timeout" : "aborted",
+      endMs: nowMs,
+    });
+  });
+}
+
+function record(
+  metrics: GatewayMetrics | undefined,
+  registry: BranchRegistry,
+  traces: Trace[],
+): void {
+  if (metrics === undefined) return;
+  traces.forEach(({ outcome, startMs, endMs }, index) => {
+    const labels = { branch: registry[index].name, outcome: outcome! };
+    metrics.branchOutcomes.inc(labels);
+    if (startMs !== undefined && endMs !== undefined) {
+      metrics.branchDuration.observe(labels, (endMs - startMs) / 1000);
+    }
+  });
+}
+
+function report(
+  registry: BranchRegistry,
+  traces: Trace[],
+  decidedBy: GatherReport["decidedBy"],
+): GatherReport {
+  const gathered: GatherReport = { data: {}, branches: {}, failedRequired: [] };
+  traces.forEach(({ outcome, reason, startMs, endMs, value }, index) => {
+    const { name, required } = registry[index];
+    gathered.branches[name] = { outcome: outcome!, reason, startMs, endMs };
+    if (outcome === "ok") gathered.data[name] = value;
+    else if (required) gathered.failedRequired.push(name);
+  });
+  if (decidedBy !== undefined) gathered.decidedBy = decidedBy;
+  return gathered;
+}
