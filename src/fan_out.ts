@@ -99,11 +99,20 @@ export function fanOut<T, R>(
   fn: (task: T, context: BranchContext) => R | PromiseLike<R>,
   options: FanOutOptions<R> = {},
 ): Promise<FanOutResult<R>> {
-  if (typeof fn !== "function") {
-    throw new TypeError(`Cannot fan out as 'fn' must be a function: current type is ${typeof fn}`);
+  // Misuse rejects like every other failure, so `.catch()` callers see it too.
+  let iterator: Iterator<T>;
+  let checked: Checked<R>;
+  try {
+    if (typeof fn !== "function") {
+      throw new TypeError(
+        `Cannot fan out as 'fn' must be a function: current type is ${typeof fn}`,
+      );
+    }
+    iterator = openIterator(tasks);
+    checked = checkOptions(options);
+  } catch (error) {
+    return Promise.reject(error);
   }
-  const iterator = openIterator(tasks);
-  const checked = checkOptions(options);
   return new Promise((resolve, reject) => {
     new Run(iterator, fn, checked, resolve, reject).start();
   });
@@ -344,8 +353,9 @@ class Run<T, R> {
         if (!this.#settled) this.#work(slot);
       } else if (branch.deadline < next) next = branch.deadline;
     }
-    // A replacement worker above may already have armed an earlier timer.
-    if (next < this.#timerAt) this.#armTimer(next);
+    // A replacement worker above may already have armed an earlier timer, or settled the call
+    // (the last task timed out): then no timer may outlive it.
+    if (!this.#settled && next < this.#timerAt) this.#armTimer(next);
   };
 
   #armTimer(at: number): void {
