@@ -102,8 +102,13 @@ export class Semaphore {
    * ```
    */
   acquire(weight = 1, { signal }: AcquireOptions = {}): Promise<void> {
-    if (this.tryAcquire(weight)) return Promise.resolve();
-    signal?.throwIfAborted();
+    // A bad weight or an already aborted signal rejects, as documented, rather than throwing.
+    try {
+      if (this.tryAcquire(weight)) return Promise.resolve();
+      signal?.throwIfAborted();
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = { weight, resolve, next: undefined, prev: this.#tail };
       if (this.#tail) this.#tail.next = waiter;
