@@ -10,7 +10,7 @@
 
 /**
  * Something that answers a `Request` with a `Response`: the Workers `Fetcher` shape, declared
- * locally so that `src/` needs no Workers types.
+ * locally so that `src/` needs no Workers types (and widened to accept a synchronous answer).
  *
  * @example
  * ```ts
@@ -22,14 +22,17 @@
  * ```
  */
 export interface Fetcher {
-  /** Answers `request`; aborting `request.signal` should abort the work behind it. */
-  fetch(request: Request): Promise<Response>;
+  /**
+   * Answers `request`; aborting `request.signal` should abort the work behind it. A plain
+   * `Response` is allowed because Hono's `app.fetch` may return one synchronously.
+   */
+  fetch(request: Request): Response | Promise<Response>;
 }
 
 /** Options of {@linkcode urlFetcher}. */
 export interface UrlFetcherOptions {
   /** The `fetch` to send with; the global one by default (tests pass a fake). */
-  fetch?: (request: Request) => Promise<Response>;
+  fetch?: (request: Request) => Response | Promise<Response>;
 }
 
 /**
@@ -59,7 +62,7 @@ export function urlFetcher(
   // "http://host/api" + "/price/1" must give "http://host/api/price/1", not "http://host/price/1".
   const prefix = base.pathname.replace(/\/+$/, "");
   return {
-    fetch: function fetchOverHttp(request: Request): Promise<Response> {
+    fetch: function fetchOverHttp(request: Request): Response | Promise<Response> {
       const incoming = new URL(request.url);
       const target = new URL(base);
       target.pathname = prefix + incoming.pathname;

@@ -244,7 +244,11 @@ async function callBranch(spec: BranchSpec, id: string, context: BranchContext):
       headers: { [BUDGET_HEADER]: String(remainingMs), accept: "application/json" },
       signal,
     });
-    const response = await abortable(spec.fetcher.fetch(request), signal, cancelBody);
+    const response = await abortable(
+      Promise.resolve(spec.fetcher.fetch(request)),
+      signal,
+      cancelBody,
+    );
     if (!response.ok) {
       await cancelBody(response);
       throw new DownstreamError(spec.name, response.status);
