@@ -270,7 +270,7 @@ class Run<T, R> {
       const now = timed ? performance.now() : 0;
       if (this.#callDeadline - now < minBudgetMs) {
         this.#result.skipped.push({ index, reason: "budget" });
-        hooks?.onSettle?.(index, "skipped", 0);
+        this.#observeSettle(index, "skipped", 0);
         this.#stopPulling = true;
         this.#closeIterator();
         break;
@@ -281,7 +281,10 @@ class Run<T, R> {
       const branch = new Branch(this, index, now, deadline);
       slot.branch = branch;
       if (timeoutMs !== undefined && this.#timerAt > deadline) this.#armTimer(deadline);
-      hooks?.onStart?.(index);
+      if (hooks?.onStart) {
+        this.#observeStart(index);
+        if (this.#settled) return;
+      }
       let value: R;
       try {
         value = await this.#fn(step.value, branch);
@@ -300,9 +303,10 @@ class Run<T, R> {
   }
 
   #succeed(value: R, branch: Branch): void {
-    const { ordered, onResult, hooks } = this.#options;
+    const { ordered, onResult } = this.#options;
     this.#result.succeeded++;
-    hooks?.onSettle?.(branch.index, "ok", performance.now() - branch.startedAt);
+    this.#observeSettle(branch.index, "ok", performance.now() - branch.startedAt);
+    if (this.#settled) return;
     if (onResult) {
       try {
         onResult(value, branch.index);
@@ -318,9 +322,28 @@ class Run<T, R> {
 
   #fail(error: BranchError, branch: Branch): void {
     const outcome: BranchOutcome = error instanceof BranchTimeoutError ? "timeout" : "error";
-    this.#options.hooks?.onSettle?.(branch.index, outcome, performance.now() - branch.startedAt);
+    this.#observeSettle(branch.index, outcome, performance.now() - branch.startedAt);
     this.#result.failed.push(error);
     if (this.#options.policy === "failFast") this.#decide("failFast", error);
+  }
+
+  // An observer that throws fails the call like any callback, rather than escaping the worker.
+  #observeStart(index: number): void {
+    try {
+      this.#options.hooks!.onStart!(index);
+    } catch (cause) {
+      this.#decide("source", cause);
+    }
+  }
+
+  #observeSettle(index: number, outcome: BranchOutcome, durationMs: number): void {
+    const onSettle = this.#options.hooks?.onSettle;
+    if (onSettle === undefined) return;
+    try {
+      onSettle(index, outcome, durationMs);
+    } catch (cause) {
+      this.#decide("source", cause);
+    }
   }
 
   /** Gives up on a running branch: its worker's seat passes to a fresh worker. */
@@ -367,6 +390,8 @@ class Run<T, R> {
   /** The outcome is known before every branch finished: abort the rest and settle now. */
   #decide(why: "failFast" | "deadline" | "aborted" | "source", reason: unknown): void {
     if (this.#settled) return;
+    // Settled from here on, so an observer throwing inside this method cannot re-enter it.
+    this.#settled = true;
     this.#stopPulling = true;
     this.#controller.abort(reason);
     const abandonedAs = why === "source" ? "aborted" : why;
@@ -374,11 +399,7 @@ class Run<T, R> {
       if (slot.branch === undefined) continue;
       const branch = this.#giveUp(slot, reason);
       this.#result.abandoned.push({ index: branch.index, reason: abandonedAs });
-      this.#options.hooks?.onSettle?.(
-        branch.index,
-        "abandoned",
-        performance.now() - branch.startedAt,
-      );
+      this.#observeSettle(branch.index, "abandoned", performance.now() - branch.startedAt);
     }
     this.#closeIterator();
     const result = this.#seal();

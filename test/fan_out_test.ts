@@ -539,3 +539,27 @@ Deno.test("onSettle reports branches abandoned by a caller abort", async () => {
   assertEquals(settled, [[0, "abandoned"], [1, "abandoned"]]);
   openAll("late");
 });
+
+Deno.test("a throwing onStart hook rejects the call instead of escaping the worker", async () => {
+  const broken = new Error("metrics down");
+  const error = await rejectionOf(fanOut([1, 2], (n) => n, {
+    hooks: {
+      onStart: () => {
+        throw broken;
+      },
+    },
+  }));
+  assert(error instanceof Error && error.cause === broken, String(error));
+});
+
+Deno.test("a throwing onSettle hook rejects the call instead of escaping the worker", async () => {
+  const broken = new Error("metrics down");
+  const error = await rejectionOf(fanOut([1, 2], (n) => n, {
+    hooks: {
+      onSettle: () => {
+        throw broken;
+      },
+    },
+  }));
+  assert(error instanceof Error && error.cause === broken, String(error));
+});
