@@ -1,0 +1,74 @@
+/**
+ * Serves the gateway with `Bun.serve` on 127.0.0.1: the same behaviour as `adapters/deno.ts`
+ * (`PORT`, `DOWNSTREAM_URL`, `DOWNSTREAM_PORT`, clean stop on SIGINT/SIGTERM).
+ *
+ * Bun's types are not installed: the little of `Bun` and `process` used here is declared locally,
+ * so `deno check` type-checks this file too.
+ *
+ * @example
+ * ```sh
+ * bun run adapters/bun.ts
+ * ```
+ *
+ * @module
+ */
+import { createApp } from "../routes/app.ts";
+import { createDownstream } from "../routes/downstream.ts";
+import { defaultRegistry } from "../src/branch_registry.ts";
+import { urlFetcher } from "../src/fetcher.ts";
+
+/** The part of Bun's server used here. */
+interface BunServer {
+  readonly url: URL;
+  readonly port: number;
+  stop(closeActiveConnections?: boolean): Promise<void>;
+}
+
+/** The part of Bun's global used here. */
+declare const Bun: {
+  serve(options: {
+    hostname: string;
+    port: number;
+    fetch(request: Request): Response | Promise<Response>;
+  }): BunServer;
+};
+
+/** The part of Node's `process` (which Bun provides) used here. */
+const { process } = globalThis as unknown as {
+  process: {
+    env: Record<string, string | undefined>;
+    once(signal: "SIGINT" | "SIGTERM", listener: () => void): void;
+    off(signal: "SIGINT" | "SIGTERM", listener: () => void): void;
+  };
+};
+
+const servers: BunServer[] = [];
+let baseUrl = process.env.DOWNSTREAM_URL;
+if (baseUrl === undefined) {
+  const downstream = Bun.serve({
+    hostname: "127.0.0.1",
+    port: Number(process.env.DOWNSTREAM_PORT ?? 8788),
+    fetch: createDownstream().fetch,
+  });
+  servers.push(downstream);
+  baseUrl = `http://127.0.0.1:${downstream.port}/`;
+  console.log(`downstream listening on ${downstream.url}`);
+}
+
+const app = createApp({ registry: defaultRegistry(urlFetcher(baseUrl)) });
+const gateway = Bun.serve({
+  hostname: "127.0.0.1",
+  port: Number(process.env.PORT ?? 8787),
+  fetch: app.fetch,
+});
+servers.push(gateway);
+console.log(`gateway listening on ${gateway.url} (downstream ${baseUrl})`);
+
+const shutdown = () => {
+  process.off("SIGINT", shutdown);
+  process.off("SIGTERM", shutdown);
+  // Let in-flight requests finish, as Deno's shutdown() does.
+  for (const server of servers) server.stop(false);
+};
+process.once("SIGINT", shutdown);
+process.once("SIGTERM", shutdown);

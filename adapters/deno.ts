@@ -1,0 +1,52 @@
+/**
+ * Serves the gateway with `Deno.serve` on 127.0.0.1.
+ *
+ * `PORT` (default 8787) is the gateway's port. With `DOWNSTREAM_URL` set, branches go there over
+ * HTTP; without it, this process also serves the simulated downstream on `DOWNSTREAM_PORT`
+ * (default 8788) and the gateway calls it over HTTP. SIGINT or SIGTERM drains and exits.
+ *
+ * @example
+ * ```sh
+ * deno run --allow-net --allow-env adapters/deno.ts
+ * curl 'http://127.0.0.1:8787/product/sku-42?policy=bestEffort&budget=500'
+ * ```
+ *
+ * @module
+ */
+import { createApp } from "../routes/app.ts";
+import { createDownstream } from "../routes/downstream.ts";
+import { defaultRegistry } from "../src/branch_registry.ts";
+import { urlFetcher } from "../src/fetcher.ts";
+
+const port = Number(Deno.env.get("PORT") ?? 8787);
+const downstreamUrl = Deno.env.get("DOWNSTREAM_URL");
+const servers: Deno.HttpServer[] = [];
+
+let baseUrl = downstreamUrl;
+if (baseUrl === undefined) {
+  const downstream = Deno.serve({
+    hostname: "127.0.0.1",
+    port: Number(Deno.env.get("DOWNSTREAM_PORT") ?? 8788),
+    onListen: ({ hostname, port }) =>
+      console.log(`downstream listening on http://${hostname}:${port}/`),
+  }, createDownstream().fetch);
+  servers.push(downstream);
+  baseUrl = `http://127.0.0.1:${downstream.addr.port}/`;
+}
+
+const app = createApp({ registry: defaultRegistry(urlFetcher(baseUrl)) });
+servers.push(Deno.serve({
+  hostname: "127.0.0.1",
+  port,
+  onListen: ({ hostname, port }) =>
+    console.log(`gateway listening on http://${hostname}:${port}/ (downstream ${baseUrl})`),
+}, app.fetch));
+
+const shutdown = () => {
+  Deno.removeSignalListener("SIGINT", shutdown);
+  Deno.removeSignalListener("SIGTERM", shutdown);
+  for (const server of servers) server.shutdown();
+};
+Deno.addSignalListener("SIGINT", shutdown);
+Deno.addSignalListener("SIGTERM", shutdown);
+await Promise.all(servers.map((server) => server.finished));
