@@ -31,3 +31,35 @@ export {
 export { type AcquireOptions, Semaphore } from "./semaphore.ts";
 export { Group, type GroupOptions } from "./group.ts";
 export { runWorkers, type RunWorkersOptions } from "./pool.ts";
+export { type Fetcher, urlFetcher, type UrlFetcherOptions } from "./fetcher.ts";
+export {
+  type BranchRegistry,
+  type BranchSpec,
+  type DefaultBranchName,
+  defaultRegistry,
+  type DefaultRegistryOptions,
+  defineRegistry,
+} from "./branch_registry.ts";
+export {
+  type BranchReport,
+  BUDGET_HEADER,
+  DownstreamError,
+  type GatherOptions,
+  type GatherReport,
+  scatterGather,
+  WORKERS_CONNECTION_LIMIT,
+} from "./scatter_gather.ts";
+export {
+  Counter,
+  DEFAULT_BUCKETS,
+  Gauge,
+  Histogram,
+  type Labels,
+  MetricsRegistry,
+  PROMETHEUS_CONTENT_TYPE,
+} from "./metrics.ts";
+export {
+  type BranchResultKind,
+  createGatewayMetrics,
+  type GatewayMetrics,
+} from "./gateway_metrics.ts";
