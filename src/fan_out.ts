@@ -270,7 +270,7 @@ class Run<T, R> {
       const now = timed ? performance.now() : 0;
       if (this.#callDeadline - now < minBudgetMs) {
         this.#result.skipped.push({ index, reason: "budget" });
-        this.#observeSettle(index, "skipped", 0);
+        this.#observeSettle(index, "skipped", undefined);
         this.#stopPulling = true;
         this.#closeIterator();
         break;
@@ -305,7 +305,7 @@ class Run<T, R> {
   #succeed(value: R, branch: Branch): void {
     const { ordered, onResult } = this.#options;
     this.#result.succeeded++;
-    this.#observeSettle(branch.index, "ok", performance.now() - branch.startedAt);
+    this.#observeSettle(branch.index, "ok", branch.startedAt);
     if (this.#settled) return;
     if (onResult) {
       try {
@@ -322,7 +322,7 @@ class Run<T, R> {
 
   #fail(error: BranchError, branch: Branch): void {
     const outcome: BranchOutcome = error instanceof BranchTimeoutError ? "timeout" : "error";
-    this.#observeSettle(branch.index, outcome, performance.now() - branch.startedAt);
+    this.#observeSettle(branch.index, outcome, branch.startedAt);
     this.#result.failed.push(error);
     if (this.#options.policy === "failFast") this.#decide("failFast", error);
   }
@@ -336,11 +336,12 @@ class Run<T, R> {
     }
   }
 
-  #observeSettle(index: number, outcome: BranchOutcome, durationMs: number): void {
+  /** `startedAt` is undefined for a branch never started; the clock is read only for a hook. */
+  #observeSettle(index: number, outcome: BranchOutcome, startedAt: number | undefined): void {
     const onSettle = this.#options.hooks?.onSettle;
     if (onSettle === undefined) return;
     try {
-      onSettle(index, outcome, durationMs);
+      onSettle(index, outcome, startedAt === undefined ? 0 : performance.now() - startedAt);
     } catch (cause) {
       this.#decide("source", cause);
     }
@@ -399,7 +400,7 @@ class Run<T, R> {
       if (slot.branch === undefined) continue;
       const branch = this.#giveUp(slot, reason);
       this.#result.abandoned.push({ index: branch.index, reason: abandonedAs });
-      this.#observeSettle(branch.index, "abandoned", performance.now() - branch.startedAt);
+      this.#observeSettle(branch.index, "abandoned", branch.startedAt);
     }
     this.#closeIterator();
     const result = this.#seal();
