@@ -1,0 +1,58 @@
+/**
+ * What the benchmark needs to know about the runtime it runs on, in one place so the runtime
+ * differences stay in `bench/` and never reach `src/`.
+ *
+ * @module
+ */
+
+import os from "node:os";
+import process from "node:process";
+
+/** The runtimes the executor benchmark runs on. */
+export type RuntimeName = "deno" | "bun" | "node";
+
+/** Name and version of the current runtime, read from `process.versions` (set by all three). */
+export function currentRuntime(): { name: RuntimeName; version: string } {
+  const versions = process.versions as Record<string, string | undefined>;
+  if (versions.deno) return { name: "deno", version: versions.deno };
+  if (versions.bun) return { name: "bun", version: versions.bun };
+  return { name: "node", version: versions.node ?? "unknown" };
+}
+
+type GcFunction = () => void;
+
+/**
+ * A full, synchronous garbage collection, or `undefined` when the runtime was not started with
+ * one exposed (node `--expose-gc`, deno `--v8-flags=--expose-gc`; bun always has `Bun.gc`).
+ */
+export function garbageCollector(): GcFunction | undefined {
+  const global = globalThis as {
+    gc?: GcFunction;
+    Bun?: { gc(force: boolean): void };
+  };
+  const bun = global.Bun;
+  if (bun !== undefined) return () => bun.gc(true);
+  const gc = global.gc;
+  return typeof gc === "function" ? () => gc() : undefined;
+}
+
+/** Bytes of JS heap in use now. */
+export function heapUsed(): number {
+  return process.memoryUsage().heapUsed;
+}
+
+/** Logical cores and CPU model of this machine. */
+export function machine(): { cores: number; cpu: string; os: string; arch: string } {
+  const cpus = os.cpus();
+  return {
+    cores: cpus.length,
+    cpu: cpus[0]?.model ?? "unknown",
+    os: os.platform(),
+    arch: os.arch(),
+  };
+}
+
+/** The 1-minute load average (0 where the OS does not report one). */
+export function loadAverage(): number {
+  return os.loadavg()[0] ?? 0;
+}
