@@ -1,0 +1,252 @@
+/**
+ * Starts and stops the processes of the conformance suite: the scripted simulated downstream and
+ * the gateway served by Deno, Bun or workerd (through `wrangler dev`), each on a free port of
+ * 127.0.0.1.
+ *
+ * Every process is spawned with piped output that is drained as it comes (so a chatty process
+ * never blocks on a full pipe) and kept for the error message when it fails to start.
+ * {@linkcode ServedProcess.stop} sends SIGTERM, awaits the exit status and the end of both pipes.
+ *
+ * @module
+ */
+
+/** The runtimes the gateway is served by in the conformance suite. */
+export type Runtime = "deno" | "bun" | "workerd";
+
+/** Polls before a process counts as not ready; with {@linkcode READY_POLL_MS}, about 30 s. */
+const READY_POLLS = 300;
+/** Pause between two readiness polls. */
+const READY_POLL_MS = 100;
+/** How long a stopped process may keep its pipes open (e.g. through a grandchild). */
+const DRAIN_GRACE_MS = 5000;
+
+/** A process serving HTTP on 127.0.0.1, and how to stop it. */
+export interface ServedProcess {
+  /** Base URL with a trailing slash, e.g. `http://127.0.0.1:40123/`. */
+  readonly url: string;
+  /** Everything it wrote so far on stdout and stderr. */
+  output(): string;
+  /** Sends SIGTERM (once), then waits for the exit and the end of its output. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A port that was free a moment ago: bound on 127.0.0.1 by the OS, then released.
+ *
+ * @example
+ * ```ts
+ * import { freePort } from "./_servers.ts";
+ * const port = freePort();
+ * ```
+ */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    return (listener.addr as Deno.NetAddr).port;
+  } finally {
+    listener.close();
+  }
+}
+
+/**
+ * Starts the scripted simulated downstream (`test/_scripted_downstream.ts`) as its own Deno
+ * process and waits until `GET /stats` answers.
+ *
+ * @example
+ * ```ts
+ * import { startDownstream } from "./_servers.ts";
+ * const downstream = await startDownstream();
+ * try {
+ *   await fetch(`${downstream.url}stats`).then((r) => r.json());
+ * } finally {
+ *   await downstream.stop();
+ * }
+ * ```
+ */
+export function startDownstream(): Promise<ServedProcess> {
+  const port = freePort();
+  return startProcess({
+    name: "scripted downstream",
+    command: Deno.execPath(),
+    args: [
+      "run",
+      // Without it Deno 2.9 also aborts request.signal after a successful answer.
+      "--unstable-no-legacy-abort",
+      "--allow-net=127.0.0.1",
+      new URL("./_scripted_downstream.ts", import.meta.url).pathname,
+      "--port",
+      String(port),
+    ],
+    url: `http://127.0.0.1:${port}/`,
+    readyPath: "stats",
+  });
+}
+
+/**
+ * Starts the gateway on `runtime` with `DOWNSTREAM_URL` set to `downstreamUrl`, the way each
+ * adapter is started in production, and waits until `GET /metrics` answers.
+ *
+ * @example
+ * ```ts
+ * import { startDownstream, startGateway } from "./_servers.ts";
+ * const downstream = await startDownstream();
+ * const gateway = await startGateway("bun", downstream.url);
+ * await gateway.stop();
+ * await downstream.stop();
+ * ```
+ */
+export function startGateway(runtime: Runtime, downstreamUrl: string): Promise<ServedProcess> {
+  const port = freePort();
+  const url = `http://127.0.0.1:${port}/`;
+  const root = new URL("../", import.meta.url);
+  const bin = (name: string) => new URL(`node_modules/.bin/${name}`, root).pathname;
+  const env = { PORT: String(port), DOWNSTREAM_URL: downstreamUrl, NO_COLOR: "1" };
+  const common = { url, readyPath: "metrics", cwd: root.pathname, env };
+  switch (runtime) {
+    case "deno":
+      return startProcess({
+        ...common,
+        name: "gateway on Deno",
+        command: Deno.execPath(),
+        args: ["run", "--allow-net", "--allow-env", "adapters/deno.ts"],
+      });
+    case "bun":
+      return startProcess({
+        ...common,
+        name: "gateway on Bun",
+        command: bin("bun"),
+        args: ["run", "adapters/bun.ts"],
+      });
+    case "workerd":
+      return startProcess({
+        ...common,
+        name: "gateway on workerd (wrangler dev)",
+        command: bin("wrangler"),
+        args: [
+          "dev",
+          "--ip",
+          "127.0.0.1",
+          "--port",
+          String(port),
+          // The default (9229) would clash with any other wrangler dev on this machine.
+          "--inspector-port",
+          String(freePort()),
+          "--var",
+          `DOWNSTREAM_URL:${downstreamUrl}`,
+          "--show-interactive-dev-session=false",
+        ],
+        env: { ...env, CI: "1", WRANGLER_SEND_METRICS: "false" },
+      });
+  }
+}
+
+interface ProcessOptions {
+  name: string;
+  command: string;
+  args: string[];
+  url: string;
+  readyPath: string;
+  cwd?: string;
+  env?: Record<string, string>;
+}
+
+async function startProcess(
+  { name, command, args, url, readyPath, cwd, env }: ProcessOptions,
+): Promise<ServedProcess> {
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(command, {
+      args,
+      cwd,
+      env,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  } catch (error) {
+    throw new Error(`Cannot start the ${name} as '${command}' did not spawn: ${error}`, {
+      cause: error,
+    });
+  }
+  const chunks: string[] = [];
+  const reading = new AbortController();
+  const drained = Promise.all([
+    drain(child.stdout, chunks, reading.signal),
+    drain(child.stderr, chunks, reading.signal),
+  ]);
+  let exited = false;
+  const status = child.status.finally(() => exited = true);
+  let stopping: Promise<void> | undefined;
+  const served: ServedProcess = {
+    url,
+    output: () => chunks.join(""),
+    stop() {
+      stopping ??= (async () => {
+        if (!exited) {
+          try {
+            child.kill("SIGTERM");
+          } catch {
+            // It exited between the check and the kill.
+          }
+        }
+        await status;
+        // A grandchild may still hold the pipes: stop reading then, so the test can end.
+        await settleWithin(drained, DRAIN_GRACE_MS, () => reading.abort());
+      })();
+      return stopping;
+    },
+  };
+  try {
+    await waitUntilReady(`${url}${readyPath}`, () => exited);
+  } catch (error) {
+    await served.stop();
+    throw new Error(
+      `Cannot start the ${name} as ${url}${readyPath} never answered: ${
+        (error as Error).message
+      }\n--- its output ---\n${served.output()}`,
+    );
+  }
+  return served;
+}
+
+/** Reads `stream` to its end (or until `signal` aborts and cancels it), keeping the text. */
+async function drain(
+  stream: ReadableStream<Uint8Array>,
+  chunks: string[],
+  signal: AbortSignal,
+): Promise<void> {
+  try {
+    const text = stream.pipeThrough(new TextDecoderStream(), { signal });
+    for await (const chunk of text) chunks.push(chunk);
+  } catch {
+    // Cancelled by stop(): nothing more to read.
+  }
+}
+
+/** Awaits `promise`; after `ms` calls `onLate` once and keeps waiting. The timer never leaks. */
+async function settleWithin(promise: Promise<unknown>, ms: number, onLate: () => void) {
+  const timer = setTimeout(onLate, ms);
+  try {
+    await promise;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Polls `url` until it answers 200, at most {@linkcode READY_POLLS} times. */
+async function waitUntilReady(url: string, exited: () => boolean): Promise<void> {
+  let last = "no answer yet";
+  for (let poll = 0; poll < READY_POLLS; poll++) {
+    if (exited()) throw new Error("the process exited");
+    try {
+      const response = await fetch(url);
+      await response.body?.cancel();
+      if (response.ok) return;
+      last = `status ${response.status}`;
+    } catch (error) {
+      last = String(error);
+    }
+    await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
+  }
+  throw new Error(`gave up after ${READY_POLLS} polls (last: ${last})`);
+}

@@ -1,0 +1,70 @@
+/**
+ * `promtool check metrics` (Prometheus's own linter, from Debian's `prometheus` package) accepts
+ * the gateway's `/metrics` after real traffic: successes, a degraded answer, a 502, a 400, a 404.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { createApp } from "../routes/app.ts";
+import { createDownstream } from "../routes/downstream.ts";
+import { defaultRegistry } from "../src/branch_registry.ts";
+
+/** Runs `promtool check metrics` on `text`; its exit code and everything it printed. */
+async function promtoolCheckMetrics(text: string): Promise<{ code: number; output: string }> {
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command("promtool", {
+      args: ["check", "metrics"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new Error(
+        "Cannot check the metrics format as 'promtool' is not on PATH: install Debian's " +
+          "prometheus package (apt-get install prometheus), as .ci/run does",
+      );
+    }
+    throw error;
+  }
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(text));
+  await writer.close();
+  const { code, stdout, stderr } = await child.output();
+  const decoder = new TextDecoder();
+  return { code, output: decoder.decode(stdout) + decoder.decode(stderr) };
+}
+
+Deno.test("promtool check metrics accepts /metrics after traffic of every kind", async () => {
+  const downstream = createDownstream({ tailEvery: 0, failBranches: ["reviews"] });
+  const app = createApp({
+    registry: defaultRegistry(downstream, { query: () => ({ latencyMs: "0" }) }),
+  });
+  const paths = [
+    "/product/sku-1",
+    "/product/sku-2?policy=collectAll",
+    "/product/sku-3?policy=failFast",
+    "/product/sku-4?policy=sometimes",
+    "/no/such/route",
+  ];
+  const statuses = [];
+  for (const path of paths) {
+    const response = await app.request(path);
+    await response.body?.cancel();
+    statuses.push(response.status);
+  }
+  assert.deepEqual(statuses, [200, 200, 502, 400, 404]);
+
+  const response = await app.request("/metrics");
+  assert.equal(response.status, 200);
+  const text = await response.text();
+  assert.match(text, /^fanfare_degraded_responses_total 2$/m, "the traffic reached the metrics");
+  const { code, output } = await promtoolCheckMetrics(text);
+  assert.equal(
+    code,
+    0,
+    `promtool check metrics rejected /metrics:\n${output}\n--- input ---\n${text}`,
+  );
+  assert.equal(output.trim(), "", `promtool check metrics reported problems:\n${output}`);
+});
