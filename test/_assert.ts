@@ -1,75 +1,30 @@
 /**
- * The three assertions fanfare's tests need. `@std/assert` lives on JSR (unreachable here) and
- * `node:assert` needs `@types/node`, which is not installed; swap this file for either once it is.
+ * The assertions fanfare's tests use, under short names, from Node's `assert/strict` (which
+ * Deno, Bun and Node all ship; JSR's `@std/assert` is not reachable from every build machine).
+ *
+ * @example
+ * ```ts
+ * import { assert, assertEquals, assertThrows } from "./_assert.ts";
+ * assert(1 + 1 === 2, "arithmetic works");
+ * assertEquals({ a: [1, 2] }, { a: [1, 2] });
+ * assertThrows(() => JSON.parse("{"), /JSON/);
+ * ```
  *
  * @module
  */
+import strict from "node:assert/strict";
 
-/**
- * Throws when `condition` is falsy.
- *
- * @example
- * ```ts
- * import { assert } from "./_assert.ts";
- *
- * assert(1 + 1 === 2, "arithmetic works");
- * ```
- */
-export function assert(condition: unknown, message = "assertion failed"): asserts condition {
-  if (!condition) throw new Error(message);
-}
+/** Throws when `value` is falsy. */
+export const assert: typeof strict.ok = strict.ok;
 
-/**
- * Throws unless `actual` and `expected` are structurally equal: same primitives (by
- * `Object.is`), same array elements in order, same own enumerable keys and values.
- *
- * @example
- * ```ts
- * import { assertEquals } from "./_assert.ts";
- *
- * assertEquals({ a: [1, 2] }, { a: [1, 2] });
- * ```
- */
-export function assertEquals<T>(actual: T, expected: T, message?: string): void {
-  if (!equal(actual, expected)) {
-    throw new Error(
-      `${message ?? "values differ"}:\n  actual:   ${Deno.inspect(actual)}\n  expected: ${
-        Deno.inspect(expected)
-      }`,
-    );
-  }
-}
+/** Throws unless `actual` and `expected` are deeply and strictly equal. */
+export const assertEquals: typeof strict.deepEqual = strict.deepEqual;
 
-/**
- * Throws unless `action` throws an error whose message matches `pattern`.
- *
- * @example
- * ```ts
- * import { assertThrows } from "./_assert.ts";
- *
- * assertThrows(() => JSON.parse("{"), /JSON/);
- * ```
- */
+/** Throws unless `action` throws an error whose message matches `pattern`. */
 export function assertThrows(action: () => unknown, pattern: RegExp): void {
-  try {
-    action();
-  } catch (error) {
+  strict.throws(action, (error: unknown) => {
     const message = error instanceof Error ? error.message : String(error);
-    assert(pattern.test(message), `error message ${JSON.stringify(message)} misses ${pattern}`);
-    return;
-  }
-  throw new Error(`expected an error matching ${pattern}, but nothing was thrown`);
-}
-
-function equal(a: unknown, b: unknown): boolean {
-  if (Object.is(a, b)) return true;
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  const aKeys = Object.keys(a);
-  const bKeys = Object.keys(b);
-  return aKeys.length === bKeys.length &&
-    aKeys.every((key) =>
-      Object.hasOwn(b, key) &&
-      equal((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key])
-    );
+    strict.match(message, pattern);
+    return true;
+  });
 }
