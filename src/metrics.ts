@@ -47,13 +47,48 @@ export const DEFAULT_BUCKETS: readonly number[] = Object.freeze([
  */
 export type Labels = Readonly<Record<string, string>>;
 
+/**
+ * One series of a counter or gauge as read back by `samples()`.
+ *
+ * @example
+ * ```ts
+ * import { MetricsRegistry, type Sample } from "./metrics.ts";
+ * const requests = new MetricsRegistry().counter("http_requests_total", "Requests.", ["status"]);
+ * requests.inc({ status: "200" });
+ * const [sample]: Sample[] = requests.samples(); // { labels: { status: "200" }, value: 1 }
+ * ```
+ */
+export interface Sample {
+  readonly labels: Labels;
+  readonly value: number;
+}
+
+/**
+ * One series of a histogram as read back by `samples()`: cumulative bucket counts aligned to
+ * the histogram's `buckets`, the total count and the sum.
+ *
+ * @example
+ * ```ts
+ * import { type HistogramSample, MetricsRegistry } from "./metrics.ts";
+ * const latency = new MetricsRegistry().histogram("latency_seconds", "Latency.", [], [0.1, 1]);
+ * latency.observe({}, 0.5);
+ * const [sample]: HistogramSample[] = latency.samples(); // { buckets: [0, 1], count: 1, sum: 0.5, ... }
+ * ```
+ */
+export interface HistogramSample {
+  readonly labels: Labels;
+  readonly buckets: readonly number[];
+  readonly count: number;
+  readonly sum: number;
+}
+
 /** What every metric shares. */
 abstract class Metric<S> {
   readonly name: string;
   readonly help: string;
   readonly labelNames: readonly string[];
   abstract readonly type: "counter" | "gauge" | "histogram";
-  #series = new Map<string, { labels: string; state: S }>();
+  #series = new Map<string, { labels: string; values: Labels; state: S }>();
 
   constructor(name: string, help: string, labelNames: readonly string[]) {
     if (!METRIC_NAME.test(name)) {
@@ -90,10 +125,18 @@ abstract class Metric<S> {
     let entry = this.#series.get(id);
     if (entry === undefined) {
       const rendered = this.labelNames.map((name, i) => `${name}="${escapeLabel(key[i])}"`);
-      entry = { labels: rendered.join(","), state: this.initial() };
+      const values = Object.freeze(
+        Object.fromEntries(this.labelNames.map((name, i) => [name, key[i]])),
+      );
+      entry = { labels: rendered.join(","), values, state: this.initial() };
       this.#series.set(id, entry);
     }
     return entry.state;
+  }
+
+  /** Every series recorded so far: its labels and its live state (read, do not change). */
+  protected allSeries(): { labels: Labels; state: Readonly<S> }[] {
+    return [...this.#series.values()].map(({ values, state }) => ({ labels: values, state }));
   }
 
   /** The exposition lines of this metric, HELP and TYPE first. */
@@ -136,6 +179,11 @@ export class Counter extends Metric<{ value: number }> {
     this.series(labels).value += amount;
   }
 
+  /** The current value of every series, e.g. `[{ labels: { status: "200" }, value: 3 }]`. */
+  samples(): Sample[] {
+    return this.allSeries().map(({ labels, state }) => ({ labels, value: state.value }));
+  }
+
   protected renderSeries(lines: string[], labels: string, state: { value: number }): void {
     lines.push(`${this.name}${braces(labels)} ${formatValue(state.value)}`);
   }
@@ -172,6 +220,11 @@ export class Gauge extends Metric<{ value: number }> {
   /** Sets the value. */
   set(labels: Labels, value: number): void {
     this.series(labels).value = value;
+  }
+
+  /** The current value of every series. */
+  samples(): Sample[] {
+    return this.allSeries().map(({ labels, state }) => ({ labels, value: state.value }));
   }
 
   protected renderSeries(lines: string[], labels: string, state: { value: number }): void {
@@ -236,6 +289,18 @@ export class Histogram extends Metric<HistogramState> {
     state.count++;
   }
 
+  /**
+   * Every series' observations so far: `buckets[i]` counts those `<= this.buckets[i]`
+   * (cumulative, as in the exposition), `count` all of them (the `+Inf` bucket).
+   */
+  samples(): HistogramSample[] {
+    return this.allSeries().map(({ labels, state }) => {
+      let cumulative = 0;
+      const buckets = state.counts.map((count) => cumulative += count);
+      return { labels, buckets, count: state.count, sum: state.sum };
+    });
+  }
+
   protected renderSeries(lines: string[], labels: string, state: HistogramState): void {
     const prefix = labels === "" ? "" : `${labels},`;
     let cumulative = 0;
@@ -262,7 +327,7 @@ export class Histogram extends Metric<HistogramState> {
  * ```
  */
 export class MetricsRegistry {
-  #metrics = new Map<string, { render(): string[] }>();
+  #metrics = new Map<string, Counter | Gauge | Histogram>();
 
   /** Registers a counter. */
   counter(name: string, help: string, labelNames: readonly string[] = []): Counter {
@@ -284,6 +349,11 @@ export class MetricsRegistry {
     return this.#add(new Histogram(name, help, labelNames, buckets));
   }
 
+  /** The metric registered as `name`, or `undefined`; check its `type` before reading it. */
+  get(name: string): Counter | Gauge | Histogram | undefined {
+    return this.#metrics.get(name);
+  }
+
   /** Every metric in registration order, as one exposition document ending in a newline. */
   render(): string {
     const lines: string[] = [];
@@ -291,7 +361,7 @@ export class MetricsRegistry {
     return lines.length === 0 ? "" : `${lines.join("\n")}\n`;
   }
 
-  #add<M extends { name: string; render(): string[] }>(metric: M): M {
+  #add<M extends Counter | Gauge | Histogram>(metric: M): M {
     if (this.#metrics.has(metric.name)) {
       throw new RangeError(
         `Cannot register metric '${metric.name}' as a metric of that name already exists`,
