@@ -6,6 +6,7 @@
  */
 
 import { BranchError, BranchTimeoutError, DeadlineError } from "./errors.ts";
+import { Branch, type BranchContext } from "./_branch.ts";
 import { type BranchOutcome, checkOptions, type FanOutOptions } from "./fan_out_options.ts";
 
 export type {
@@ -15,20 +16,7 @@ export type {
   FanOutOptions,
 } from "./fan_out_options.ts";
 export { DEFAULT_LIMIT } from "./fan_out_options.ts";
-
-/**
- * What a branch function receives besides its task. It describes the branch while it runs;
- * once the branch has settled, the executor re-uses the object for that worker's next task,
- * so copy out what must outlive the branch.
- */
-export interface BranchContext {
-  /** Aborts at the earliest of: caller abort, whole-call deadline, own timeout, failFast. */
-  readonly signal: AbortSignal;
-  /** Input index of the task. */
-  readonly index: number;
-  /** When this branch must be done, in `performance.now()` time; `Infinity` when unbounded. */
-  readonly deadline: number;
-}
+export type { BranchContext } from "./_branch.ts";
 
 /** A task that was pulled but never started, or was running when the call settled. */
 export interface UnfinishedBranch {
@@ -135,57 +123,6 @@ function openIterator<T>(tasks: Iterable<T>): Iterator<T> {
 }
 
 type Checked<R> = ReturnType<typeof checkOptions<R>>;
-
-/** What a branch needs of its run to make its signal. */
-interface SharedSignal {
-  readonly signal: AbortSignal;
-  readonly perBranchSignals: boolean;
-}
-
-/**
- * The context handed to `fn`. One per worker, re-armed for each task it runs: a fresh object
- * per task cost ~45 ns, about half of the executor's overhead. A worker runs one branch at a
- * time and a worker that is given up on keeps its context, so a context never changes while
- * its branch runs. The per-branch signal is made only on demand.
- */
-class Branch implements BranchContext {
-  index = 0;
-  deadline = Infinity;
-  startedAt = 0;
-  #run: SharedSignal;
-  #controller: AbortController | undefined;
-  #abortReason: unknown;
-
-  constructor(run: SharedSignal) {
-    this.#run = run;
-  }
-
-  /** Re-arms this context for the worker's next task. */
-  begin(index: number, startedAt: number, deadline: number): void {
-    this.index = index;
-    this.startedAt = startedAt;
-    this.deadline = deadline;
-    this.#controller = undefined;
-    this.#abortReason = undefined;
-  }
-
-  get signal(): AbortSignal {
-    // Without a per-branch timeout every branch shares the call's signal: no allocation.
-    if (!this.#run.perBranchSignals) return this.#run.signal;
-    if (this.#controller === undefined) {
-      this.#controller = new AbortController();
-      const reason = this.#abortReason ??
-        (this.#run.signal.aborted ? this.#run.signal.reason : undefined);
-      if (reason !== undefined) this.#controller.abort(reason);
-    }
-    return this.#controller.signal;
-  }
-
-  abort(reason: unknown): void {
-    this.#abortReason = reason;
-    this.#controller?.abort(reason);
-  }
-}
 
 /** A worker's seat. `generation` changes when its branch is given up on, so a late result is ignored. */
 interface Slot {
