@@ -1,0 +1,50 @@
+/**
+ * One process of the gateway benchmark's loopback runs, served by `Deno.serve` on 127.0.0.1:
+ * either the simulated downstream with the benchmark's seed, or the gateway app of one scenario
+ * calling that downstream over HTTP. SIGINT or SIGTERM drains and exits.
+ *
+ * @example
+ * ```sh
+ * deno run --unstable-no-legacy-abort --allow-net=127.0.0.1 bench/_serve.ts downstream 18788
+ * deno run --unstable-no-legacy-abort --allow-net=127.0.0.1 bench/_serve.ts \
+ *   gateway 18787 straggler http://127.0.0.1:18788/
+ * ```
+ *
+ * @module
+ */
+import { createApp } from "../routes/app.ts";
+import { createDownstream } from "../routes/downstream.ts";
+import { urlFetcher } from "../src/fetcher.ts";
+import { DOWNSTREAM_OPTIONS, scenarioById } from "./_gateway_scenarios.ts";
+
+const [role, portText, scenarioId, downstreamUrl] = Deno.args;
+const port = Number(portText);
+if (!Number.isInteger(port) || port < 1 || port > 65535) {
+  throw new RangeError(
+    `Cannot serve as the port must be an integer in [1, 65535]: current value is ${portText}`,
+  );
+}
+
+let handler: (request: Request) => Response | Promise<Response>;
+if (role === "downstream") {
+  handler = createDownstream(DOWNSTREAM_OPTIONS).fetch;
+} else if (role === "gateway" && downstreamUrl !== undefined) {
+  const registry = scenarioById(scenarioId).registry(urlFetcher(downstreamUrl));
+  handler = createApp({ registry }).fetch;
+} else {
+  throw new TypeError(
+    `Cannot serve as the arguments must be 'downstream <port>' or 'gateway <port> <scenario> <downstream url>': current value is ${
+      JSON.stringify(Deno.args)
+    }`,
+  );
+}
+
+const server = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, handler);
+const shutdown = () => {
+  Deno.removeSignalListener("SIGINT", shutdown);
+  Deno.removeSignalListener("SIGTERM", shutdown);
+  server.shutdown();
+};
+Deno.addSignalListener("SIGINT", shutdown);
+Deno.addSignalListener("SIGTERM", shutdown);
+await server.finished;
