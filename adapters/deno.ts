@@ -17,6 +17,7 @@ import { createApp } from "../routes/app.ts";
 import { createDownstream } from "../routes/downstream.ts";
 import { defaultRegistry } from "../src/branch_registry.ts";
 import { urlFetcher } from "../src/fetcher.ts";
+import { serveUntilSignal } from "./_until_signal.ts";
 
 const port = Number(Deno.env.get("PORT") ?? 8787);
 const downstreamUrl = Deno.env.get("DOWNSTREAM_URL");
@@ -42,11 +43,4 @@ servers.push(Deno.serve({
     console.log(`gateway listening on http://${hostname}:${port}/ (downstream ${baseUrl})`),
 }, app.fetch));
 
-const shutdown = () => {
-  Deno.removeSignalListener("SIGINT", shutdown);
-  Deno.removeSignalListener("SIGTERM", shutdown);
-  for (const server of servers) server.shutdown();
-};
-Deno.addSignalListener("SIGINT", shutdown);
-Deno.addSignalListener("SIGTERM", shutdown);
-await Promise.all(servers.map((server) => server.finished));
+await serveUntilSignal(servers);

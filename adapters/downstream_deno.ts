@@ -17,6 +17,7 @@
  * @module
  */
 import { createDownstream } from "../routes/downstream.ts";
+import { serveUntilSignal } from "./_until_signal.ts";
 
 const portFlag = Deno.args.findIndex((arg) => arg === "--port" || arg.startsWith("--port="));
 const portText = portFlag === -1
@@ -37,11 +38,4 @@ const server = Deno.serve({
     console.log(`downstream listening on http://${hostname}:${port}/`),
 }, app.fetch);
 
-const shutdown = () => {
-  Deno.removeSignalListener("SIGINT", shutdown);
-  Deno.removeSignalListener("SIGTERM", shutdown);
-  server.shutdown();
-};
-Deno.addSignalListener("SIGINT", shutdown);
-Deno.addSignalListener("SIGTERM", shutdown);
-await server.finished;
+await serveUntilSignal([server]);

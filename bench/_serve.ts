@@ -16,6 +16,7 @@ import { createApp } from "../routes/app.ts";
 import { createDownstream } from "../routes/downstream.ts";
 import { urlFetcher } from "../src/fetcher.ts";
 import { DOWNSTREAM_OPTIONS, scenarioById } from "./_gateway_scenarios.ts";
+import { serveUntilSignal } from "../adapters/_until_signal.ts";
 
 const [role, portText, scenarioId, downstreamUrl] = Deno.args;
 const port = Number(portText);
@@ -40,11 +41,4 @@ if (role === "downstream") {
 }
 
 const server = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, handler);
-const shutdown = () => {
-  Deno.removeSignalListener("SIGINT", shutdown);
-  Deno.removeSignalListener("SIGTERM", shutdown);
-  server.shutdown();
-};
-Deno.addSignalListener("SIGINT", shutdown);
-Deno.addSignalListener("SIGTERM", shutdown);
-await server.finished;
+await serveUntilSignal([server]);

@@ -25,6 +25,7 @@
  * @module
  */
 import { createDownstream } from "../routes/downstream.ts";
+import { serveUntilSignal } from "../adapters/_until_signal.ts";
 
 /** Long enough that a branch given it can only end by being cut. */
 const FOREVER_MS = "60000";
@@ -62,11 +63,4 @@ const server = Deno.serve({
   return app.fetch(script(request));
 });
 
-const shutdown = () => {
-  Deno.removeSignalListener("SIGINT", shutdown);
-  Deno.removeSignalListener("SIGTERM", shutdown);
-  server.shutdown();
-};
-Deno.addSignalListener("SIGINT", shutdown);
-Deno.addSignalListener("SIGTERM", shutdown);
-await server.finished;
+await serveUntilSignal([server]);
