@@ -1,0 +1,62 @@
+/**
+ * `LocalLimiter`: the global ceiling of one process — a {@linkcode PermitLedger} in this
+ * isolate behind the {@linkcode Limiter} contract. Fits a single Deno or Bun instance, and tests.
+ *
+ * @module
+ */
+import { LedgerHost } from "./ledger_host.ts";
+import type { Limiter } from "./limiter.ts";
+import { DEFAULT_MAX_WAITERS, type LedgerStats, PermitLedger } from "./permit_ledger.ts";
+import { ServiceLimiter } from "./service_limiter.ts";
+
+/**
+ * Options of {@linkcode LocalLimiter}.
+ *
+ * @example
+ * ```ts
+ * import type { LocalLimiterOptions } from "./local_limiter.ts";
+ * const options: LocalLimiterOptions = { capacity: 64, maxWaiters: 512, retryAfterMs: 1000 };
+ * ```
+ */
+export interface LocalLimiterOptions {
+  /** Permits in all. */
+  capacity: number;
+  /** Most acquires queued; one more is rejected at once. 1024 by default. */
+  maxWaiters?: number;
+  /** What a caller turned away is told to wait, in ms; 1000 by default. */
+  retryAfterMs?: number;
+}
+
+/**
+ * A weighted FIFO limiter in this isolate with a bounded queue and deadlines. Its permits never
+ * expire: a holder in the same process cannot vanish without the limiter vanishing too.
+ *
+ * @example
+ * ```ts
+ * import { LocalLimiter } from "./local_limiter.ts";
+ *
+ * const limiter = new LocalLimiter({ capacity: 64, maxWaiters: 256 });
+ * {
+ *   await using _permit = await limiter.acquire(1, { deadline: performance.now() + 100 });
+ *   // ... at most 64 of these blocks run at once in this process
+ * }
+ * ```
+ */
+export class LocalLimiter extends ServiceLimiter implements Limiter {
+  #host: LedgerHost;
+
+  /** A limiter of `capacity` permits. */
+  constructor({ capacity, maxWaiters = DEFAULT_MAX_WAITERS, retryAfterMs }: LocalLimiterOptions) {
+    const host = new LedgerHost(new PermitLedger({ capacity, maxWaiters }), {
+      clock: () => performance.now(),
+      retryAfterMs,
+    });
+    super(host, { holder: "local", ttlMs: Infinity });
+    this.#host = host;
+  }
+
+  /** Permits in use, waiters and running totals. */
+  stats(): Promise<LedgerStats> {
+    return this.#host.stats();
+  }
+}
