@@ -9,6 +9,7 @@ import { type Context, Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
 import type { BranchRegistry } from "../src/branch_registry.ts";
+import { downstreamFaults, faultFields, rejectUnknownFaults } from "./faults.ts";
 import type { FailurePolicy } from "../src/fan_out.ts";
 import { createGatewayMetrics, type GatewayMetrics } from "../src/gateway_metrics.ts";
 import {
@@ -73,8 +74,12 @@ export interface InvalidRequestBody {
  * - Query `budget`: whole ms in [10, 10000], default `defaultBudgetMs`; the caller's
  *   `x-fanfare-budget-ms` header, when present, caps it.
  * - `:id`: 1 to 64 of `A-Z a-z 0-9 _ -`.
+ * - Query `fault.<branch>` (`fail`, `slow`, `slow:<ms>`) and `fault.errorRate`: a testing aid
+ *   that forwards fault settings to the simulated downstream for this request only (see
+ *   `routes/faults.ts`).
  *
- * Answers: 200 `{ id, policy, product, degraded, reasons, timings, budgetMs }` when every
+ * Answers: 200 `{ id, policy, product, degraded, reasons, timings, budgetMs }` (each timing has
+ * `startMs`, `endMs`, `deadlineMs` and `outcome`, in ms since the request arrived) when every
  * required branch answered (collectAll adds `errors`); 502 naming the required branches that
  * did not (bestEffort, collectAll) or the first branch that failed (failFast); 504 when the
  * budget ran out under failFast before any branch failed; 400 naming each bad field of the
@@ -107,11 +112,14 @@ export function createGateway(
       `Cannot create the gateway as 'defaultBudgetMs' must be an integer in [${BUDGET_RANGE_MS.min}, ${BUDGET_RANGE_MS.max}]: current value is ${defaultBudgetMs}`,
     );
   }
-  const querySchema = z.object({
+  const branchNames = registry.map(({ name }) => name);
+  // Loose, so that an unknown fault.<branch> reaches the check that names it.
+  const querySchema = z.looseObject({
     policy: z.enum(["failFast", "collectAll", "bestEffort"]).default("bestEffort"),
     budget: z.string().regex(/^\d+$/, "must be a whole number of ms").transform(Number)
       .pipe(z.number().min(BUDGET_RANGE_MS.min).max(BUDGET_RANGE_MS.max)).optional(),
-  });
+    ...faultFields(branchNames),
+  }).superRefine(rejectUnknownFaults(branchNames));
   const paramSchema = z.object({
     id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1 to 64 of A-Z a-z 0-9 _ -"),
   });
@@ -136,7 +144,8 @@ export function createGateway(
       zValidator("header", headerSchema, reportInvalid),
       async function joinProduct(c) {
         const { id } = c.req.valid("param");
-        const { policy, budget = defaultBudgetMs } = c.req.valid("query");
+        const query = c.req.valid("query");
+        const { policy, budget = defaultBudgetMs } = query;
         const callerBudgetMs = c.req.valid("header")[BUDGET_HEADER];
         const receivedAt = c.get("receivedAt");
         const budgetMs = Math.min(budget, callerBudgetMs ?? Infinity);
@@ -151,6 +160,7 @@ export function createGateway(
             signal,
             origin: receivedAt,
             metrics,
+            query: downstreamFaults(query),
           });
         } catch (error) {
           if (signal.aborted) {
@@ -175,10 +185,18 @@ function answer(
   { data, branches, failedRequired, decidedBy }: GatherReport,
 ): [ContentfulStatusCode, Record<string, unknown>] {
   const reasons: Record<string, string> = {};
-  const timings: Record<string, { startMs?: number; endMs?: number; outcome: string }> = {};
-  for (const [name, { outcome, reason, startMs, endMs }] of Object.entries(branches)) {
+  const timings: Record<
+    string,
+    { startMs?: number; endMs?: number; deadlineMs?: number; outcome: string }
+  > = {};
+  for (const [name, { outcome, reason, startMs, endMs, deadlineMs }] of Object.entries(branches)) {
     if (reason !== undefined) reasons[name] = reason;
-    timings[name] = { startMs: round(startMs), endMs: round(endMs), outcome };
+    timings[name] = {
+      startMs: round(startMs),
+      endMs: round(endMs),
+      deadlineMs: round(deadlineMs),
+      outcome,
+    };
   }
   const degraded = Object.keys(reasons);
   const rest = { reasons, timings, budgetMs };

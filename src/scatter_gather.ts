@@ -72,6 +72,8 @@ export interface BranchReport {
   startMs?: number;
   /** When it ended, or when the request stopped waiting for it. */
   endMs?: number;
+  /** When it had to be done: its own timeout or the request's budget, whichever came first. */
+  deadlineMs?: number;
 }
 
 /**
@@ -123,11 +125,17 @@ export interface GatherOptions {
   origin?: number;
   /** Where to record branch outcomes, durations and the in-flight gauge. */
   metrics?: GatewayMetrics;
+  /**
+   * Extra query parameters of this request's call to a branch, e.g. the simulated downstream's
+   * fault settings; they replace parameters of the same name in the branch's own path.
+   */
+  query?: (branch: string) => Record<string, string> | undefined;
 }
 
 interface Trace {
   startMs?: number;
   endMs?: number;
+  deadlineMs?: number;
   outcome?: BranchResultKind;
   reason?: string;
   value?: unknown;
@@ -166,6 +174,7 @@ export async function scatterGather(
     signal,
     origin = performance.now(),
     metrics,
+    query,
   }: GatherOptions,
 ): Promise<GatherReport> {
   const traces: Trace[] = registry.map(() => ({}));
@@ -174,9 +183,15 @@ export async function scatterGather(
 
   const callTraced = async (spec: BranchSpec, context: BranchContext): Promise<unknown> => {
     const trace = traces[context.index];
-    trace.startMs = performance.now() - origin;
+    const startedAt = performance.now();
+    trace.startMs = startedAt - origin;
+    trace.deadlineMs = Math.min(startedAt + spec.timeoutMs, context.deadline) - origin;
     try {
-      const value = await callBranch(spec, id, context);
+      const url = new URL(spec.path(id), DOWNSTREAM_ORIGIN);
+      for (const [name, value] of Object.entries(query?.(spec.name) ?? {})) {
+        url.searchParams.set(name, value);
+      }
+      const value = await callBranch(spec, url, context);
       if (!sealed) {
         Object.assign(trace, { outcome: "ok", value, endMs: performance.now() - origin });
       }
@@ -225,8 +240,8 @@ export async function scatterGather(
   return report(registry, traces, decidedBy);
 }
 
-/** One downstream call: build the request, wait under the branch's deadline, parse the JSON. */
-async function callBranch(spec: BranchSpec, id: string, context: BranchContext): Promise<unknown> {
+/** One downstream call: send the request, wait under the branch's deadline, parse the JSON. */
+async function callBranch(spec: BranchSpec, url: URL, context: BranchContext): Promise<unknown> {
   const now = performance.now();
   const ownDeadline = now + spec.timeoutMs;
   // Only a branch whose own limit ends first pays for a controller and a timer.
@@ -240,7 +255,7 @@ async function callBranch(spec: BranchSpec, id: string, context: BranchContext):
   const signal = own?.signal ?? context.signal;
   const remainingMs = Math.max(0, Math.floor(Math.min(ownDeadline, context.deadline) - now));
   try {
-    const request = new Request(new URL(spec.path(id), DOWNSTREAM_ORIGIN), {
+    const request = new Request(url, {
       headers: { [BUDGET_HEADER]: String(remainingMs), accept: "application/json" },
       signal,
     });
@@ -314,9 +329,9 @@ function report(
   decidedBy: GatherReport["decidedBy"],
 ): GatherReport {
   const gathered: GatherReport = { data: {}, branches: {}, failedRequired: [] };
-  traces.forEach(({ outcome, reason, startMs, endMs, value }, index) => {
+  traces.forEach(({ outcome, reason, startMs, endMs, deadlineMs, value }, index) => {
     const { name, required } = registry[index];
-    gathered.branches[name] = { outcome: outcome!, reason, startMs, endMs };
+    gathered.branches[name] = { outcome: outcome!, reason, startMs, endMs, deadlineMs };
     if (outcome === "ok") gathered.data[name] = value;
     else if (required) gathered.failedRequired.push(name);
   });
