@@ -27,7 +27,7 @@ export interface ServedProcess {
   /** Everything it wrote so far on stdout and stderr. */
   output(): string;
   /** Sends SIGTERM (once), then waits for the exit and the end of its output. */
-  stop(): Promise<void>;
+  stop(): Promise<Deno.CommandStatus>;
 }
 
 /**
@@ -140,7 +140,8 @@ export function startGateway(runtime: Runtime, downstreamUrl: string): Promise<S
   }
 }
 
-interface ProcessOptions {
+/** What {@linkcode startProcess} runs and where it answers once ready. */
+export interface ProcessOptions {
   name: string;
   command: string;
   args: string[];
@@ -150,7 +151,25 @@ interface ProcessOptions {
   env?: Record<string, string>;
 }
 
-async function startProcess(
+/**
+ * Spawns `command args`, collects its output, and waits until `url + readyPath` answers 200
+ * (bounded polls); on failure it stops the process and throws with its output.
+ *
+ * @example
+ * ```ts
+ * import { freePort, startProcess } from "./_servers.ts";
+ * const port = freePort();
+ * const served = await startProcess({
+ *   name: "downstream",
+ *   command: Deno.execPath(),
+ *   args: ["run", "--allow-net", "adapters/downstream_deno.ts", "--port", String(port)],
+ *   url: `http://127.0.0.1:${port}/`,
+ *   readyPath: "stats",
+ * });
+ * await served.stop();
+ * ```
+ */
+export async function startProcess(
   { name, command, args, url, readyPath, cwd, env }: ProcessOptions,
 ): Promise<ServedProcess> {
   let child: Deno.ChildProcess;
@@ -176,7 +195,7 @@ async function startProcess(
   ]);
   let exited = false;
   const status = child.status.finally(() => exited = true);
-  let stopping: Promise<void> | undefined;
+  let stopping: Promise<Deno.CommandStatus> | undefined;
   const served: ServedProcess = {
     url,
     output: () => chunks.join(""),
@@ -189,9 +208,10 @@ async function startProcess(
             // It exited between the check and the kill.
           }
         }
-        await status;
+        const result = await status;
         // A grandchild may still hold the pipes: stop reading then, so the test can end.
         await settleWithin(drained, DRAIN_GRACE_MS, () => reading.abort());
+        return result;
       })();
       return stopping;
     },
