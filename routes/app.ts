@@ -1,5 +1,6 @@
 /**
- * The gateway as deployed: the product route and `/metrics` in one app, with JSON 404 and 500.
+ * The gateway as deployed: the product route, `/metrics` and the dashboard in one app, with JSON
+ * 404 and 500.
  * Every adapter serves this and only this.
  *
  * @module
@@ -7,6 +8,8 @@
 import { Hono } from "hono";
 import type { BranchRegistry } from "../src/branch_registry.ts";
 import { createGatewayMetrics } from "../src/gateway_metrics.ts";
+import { LiveStats } from "../src/live_stats.ts";
+import { createDashboardRoute } from "./dashboard.ts";
 import { createMetricsRoute } from "./metrics.ts";
 import { createGateway, type GatewayOptions, internalError, notFound } from "./product.ts";
 
@@ -25,7 +28,8 @@ import { createGateway, type GatewayOptions, internalError, notFound } from "./p
 export type AppOptions = Omit<GatewayOptions, "metrics"> & { registry: BranchRegistry };
 
 /**
- * Creates the whole gateway app: `GET /product/:id`, `GET /metrics`, JSON 404 and 500.
+ * Creates the whole gateway app: `GET /product/:id`, `GET /metrics`, the live dashboard at
+ * `GET /` with its `GET /api/stats`, JSON 404 and 500.
  *
  * @example
  * ```ts
@@ -40,9 +44,12 @@ export type AppOptions = Omit<GatewayOptions, "metrics"> & { registry: BranchReg
  */
 export function createApp(options: AppOptions) {
   const metrics = createGatewayMetrics();
+  const branches = options.registry.map(({ name }) => name);
+  const stats = new LiveStats(metrics, { branches });
   return new Hono()
     .route("/", createGateway({ ...options, metrics }))
     .route("/", createMetricsRoute(metrics.registry))
+    .route("/", createDashboardRoute({ stats, registry: options.registry }))
     .notFound(notFound)
     .onError(internalError);
 }
