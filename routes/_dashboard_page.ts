@@ -68,7 +68,7 @@ fieldset { grid-column: 1 / -1; border: 1px dashed var(--line); border-radius: 6
 legend { color: var(--dim); font-size: .8rem; }
 .result { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 1rem;
   margin-top: 1rem; }
-#answer-status { font-weight: 600; margin-bottom: .4rem; }
+#answer-status { font-weight: 600; margin-bottom: .4rem; overflow-wrap: anywhere; }
 .row { display: grid; grid-template-columns: 9.5rem minmax(0, 1fr); gap: .5rem; align-items: center;
   padding: .25rem 0; }
 .row .name { font-size: .85rem; overflow: hidden; text-overflow: ellipsis; }
