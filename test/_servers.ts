@@ -83,6 +83,38 @@ export function startDownstream(): Promise<ServedProcess> {
 }
 
 /**
+ * Starts the simulated downstream as deployed (`adapters/downstream_deno.ts`: seeded latency,
+ * honouring every per-request fault) and waits until `GET /stats` answers.
+ *
+ * @example
+ * ```ts
+ * import { startSimulatedDownstream } from "./_servers.ts";
+ * const downstream = await startSimulatedDownstream();
+ * await downstream.stop();
+ * ```
+ */
+export function startSimulatedDownstream(): Promise<ServedProcess> {
+  const port = freePort();
+  const root = new URL("../", import.meta.url);
+  return startProcess({
+    name: "simulated downstream",
+    command: Deno.execPath(),
+    args: [
+      "run",
+      "--unstable-no-legacy-abort",
+      "--allow-net=127.0.0.1",
+      "--allow-env=PORT",
+      "adapters/downstream_deno.ts",
+      "--port",
+      String(port),
+    ],
+    url: `http://127.0.0.1:${port}/`,
+    readyPath: "stats",
+    cwd: root.pathname,
+  });
+}
+
+/**
  * Starts the gateway on `runtime` with `DOWNSTREAM_URL` set to `downstreamUrl`, the way each
  * adapter is started in production, and waits until `GET /metrics` answers.
  *
