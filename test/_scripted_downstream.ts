@@ -2,10 +2,10 @@
  * The simulated downstream, served by `Deno.serve`, with each branch's behaviour scripted by the
  * product id so that an HTTP client of the *gateway* can choose it.
  *
- * The gateway forwards only `/:branch/:id` (plus its budget header) to the downstream: it has no
- * way to pass fault settings through. So the conformance suite names the scenario in the id,
- * which the gateway forwards unchanged, and this script turns it into the downstream's own query
- * parameters before the request reaches `createDownstream()`:
+ * The conformance suite names each scenario in the id, which the gateway forwards unchanged, and
+ * this script turns it into the downstream's own query parameters before the request reaches
+ * `createDownstream()`. (The gateway's `fault.<branch>` query reaches it too; its `fail=1`
+ * survives, but its `latencyMs` is replaced by the id's script.)
  *
  * | id token          | effect on the branch's call                   |
  * |-------------------|-----------------------------------------------|

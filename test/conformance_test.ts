@@ -248,6 +248,27 @@ const CASES: Case[] = [
     );
     assert.ok(requests !== undefined && Number(requests.split(" ")[1]) >= 1, String(requests));
   }],
+  [
+    "a fault.<branch>=fail query reaches the downstream and the answer names it degraded",
+    async (s) => {
+      const { status, body } = await getJson(s, "product/fault-probe?fault.shipping=fail");
+      assert.equal(status, 200, JSON.stringify(body));
+      assert.deepEqual(body.degraded, ["shipping"]);
+      assert.equal(body.timings.shipping.outcome, "error");
+      assert.equal(typeof body.timings.shipping.deadlineMs, "number");
+    },
+  ],
+  ["the dashboard is served at / and its /api/stats counts product requests", async (s) => {
+    const page = await fetch(s.gateway.url);
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get("content-type") ?? "", /^text\/html/);
+    assert.ok((await page.text()).includes("fanfare · live"));
+    await getJson(s, "product/stats-probe");
+    const { status, body } = await getJson(s, "api/stats");
+    assert.equal(status, 200);
+    assert.ok(body.requests.total >= 1, JSON.stringify(body.requests));
+    assert.equal(body.registry.length, ALL.length);
+  }],
 ];
 
 for (const runtime of RUNTIMES) {
