@@ -22,6 +22,15 @@ export {
   type UnfinishedBranch,
 } from "./fan_out.ts";
 export {
+  type FanOutStream,
+  fanOutStream,
+  type FanOutStreamOptions,
+  type FanOutStreamStats,
+  type StreamResult,
+  type TaskSource,
+} from "./fan_out_stream.ts";
+export { GeneratedTask, generateTasks, type TaskGeneratorOptions } from "./task_generator.ts";
+export {
   BranchError,
   BranchTimeoutError,
   DeadlineError,
