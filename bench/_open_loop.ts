@@ -7,6 +7,9 @@
  * @module
  */
 
+/** Longest the loop sends requests that are due without yielding to the event loop, in ms. */
+const MAX_BURST_MS = 2;
+
 /** What one request answered: its status and its parsed JSON body (undefined when not JSON). */
 export interface Reply {
   status: number;
@@ -72,10 +75,17 @@ export async function openLoop(
   const samples = new Array<Sample>(count);
   const pending: Promise<void>[] = [];
   const start = performance.now() + intervalMs;
+  let yieldedAt = performance.now();
   for (let index = 0; index < count; index++) {
     const intended = start + index * intervalMs;
-    const waitMs = intended - performance.now();
-    if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+    const now = performance.now();
+    const waitMs = intended - now;
+    // Behind schedule, the loop would otherwise send everything due without ever letting an
+    // answer through; yielding now and then keeps it sending at the fixed rate, not in one burst.
+    if (waitMs > 0 || now - yieldedAt > MAX_BURST_MS) {
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, waitMs)));
+      yieldedAt = performance.now();
+    }
     pending.push(
       measure(index, intended, send, guardMs).then((sample) => {
         samples[index] = sample;

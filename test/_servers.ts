@@ -24,6 +24,8 @@ const DRAIN_GRACE_MS = 5000;
 export interface ServedProcess {
   /** Base URL with a trailing slash, e.g. `http://127.0.0.1:40123/`. */
   readonly url: string;
+  /** Its process id, e.g. to read its memory from `/proc/<pid>/status` on Linux. */
+  readonly pid: number;
   /** Everything it wrote so far on stdout and stderr. */
   output(): string;
   /** Sends SIGTERM (once), then waits for the exit and the end of its output. */
@@ -230,6 +232,7 @@ export async function startProcess(
   let stopping: Promise<Deno.CommandStatus> | undefined;
   const served: ServedProcess = {
     url,
+    pid: child.pid,
     output: () => chunks.join(""),
     stop() {
       stopping ??= (async () => {

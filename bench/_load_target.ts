@@ -1,0 +1,155 @@
+/**
+ * Where the load generator and the experiments send `GET /product/:id`: the gateway app
+ * in-process (its `fetch`, with the simulated downstream as its in-process fetcher) or a gateway
+ * process over HTTP on 127.0.0.1 in front of a downstream process. Both answer the same reduced
+ * reply and expose the same gauges, so a step is measured the same way on either.
+ *
+ * @module
+ */
+import { readFileSync } from "node:fs";
+import process from "node:process";
+import { createApp } from "../routes/app.ts";
+import { createDownstream, type DownstreamOptions } from "../routes/downstream.ts";
+import type { BranchRegistry } from "../src/branch_registry.ts";
+import { DownstreamStats } from "../src/downstream_stats.ts";
+import type { Fetcher } from "../src/fetcher.ts";
+import { DOWNSTREAM_OPTIONS, scenarioById, type ScenarioId } from "./_gateway_scenarios.ts";
+import type { Reply } from "./_open_loop.ts";
+import { type BenchProcess, startServe } from "./_processes.ts";
+
+/** What the load generator keeps of a product answer: enough for the status and degraded mix. */
+export interface ProductSummary {
+  /** Branches named in `degraded` (0 for a full answer; absent on non-200 answers). */
+  degraded?: number;
+  /** Branches present in `product`. */
+  present: number;
+}
+
+/** A gateway to load, and its gauges. */
+export interface LoadTarget {
+  /** `"in-process"` or `"http"`. */
+  readonly kind: "in-process" | "http";
+  /** Sends `GET <pathAndQuery>`; the reply's body is a {@linkcode ProductSummary}. */
+  send(pathAndQuery: string, signal: AbortSignal): Promise<Reply>;
+  /** The gateway's `fanfare_branches_in_flight` gauge now. */
+  inFlightBranches(): Promise<number>;
+  /** Downstream calls in flight now, over every branch. */
+  downstreamInFlight(): Promise<number>;
+  /** Resident memory of the gateway's process now, in bytes (this process when in-process). */
+  rssBytes(): number;
+  /** Stops what the target started. */
+  close(): Promise<void>;
+}
+
+const IN_FLIGHT = /^fanfare_branches_in_flight (\S+)$/m;
+
+async function summarize(response: Response): Promise<Reply> {
+  const body = await response.json() as { degraded?: string[]; product?: object };
+  const summary: ProductSummary = {
+    degraded: body.degraded?.length,
+    present: body.product === undefined ? 0 : Object.keys(body.product).length,
+  };
+  return { status: response.status, body: summary };
+}
+
+function gauge(text: string): number {
+  return Number(IN_FLIGHT.exec(text)?.[1] ?? NaN);
+}
+
+/** Options of {@linkcode inProcessTarget}. */
+export interface InProcessOptions {
+  /** The simulated downstream's options; the gateway benchmark's (seeded, tail off) by default. */
+  downstream?: DownstreamOptions;
+  /** The gateway's registry over the downstream; the default registry by default. */
+  registry?: (downstream: Fetcher) => BranchRegistry;
+}
+
+/**
+ * The gateway app called through its `fetch` in this process, in front of the simulated
+ * downstream, also in-process. Load generator, gateway and downstream share one event loop.
+ *
+ * @example
+ * ```ts
+ * import { inProcessTarget } from "./_load_target.ts";
+ * const target = inProcessTarget();
+ * const reply = await target.send("/product/sku-1", new AbortController().signal);
+ * ```
+ */
+export function inProcessTarget(
+  {
+    downstream = DOWNSTREAM_OPTIONS,
+    registry = scenarioById("healthy-default-timeouts").registry,
+  }: InProcessOptions = {},
+): LoadTarget {
+  const stats = new DownstreamStats();
+  const app = createApp({ registry: registry(createDownstream({ ...downstream, stats })) });
+  return {
+    kind: "in-process",
+    send: async (pathAndQuery, signal) =>
+      summarize(await app.fetch(new Request(`http://gateway.internal${pathAndQuery}`, { signal }))),
+    inFlightBranches: async () =>
+      gauge(await (await app.fetch(new Request("http://gateway.internal/metrics"))).text()),
+    downstreamInFlight: () =>
+      Promise.resolve(Object.values(stats.snapshot()).reduce((sum, c) => sum + c.inFlight, 0)),
+    rssBytes: () => process.memoryUsage().rss,
+    close: () => Promise.resolve(),
+  };
+}
+
+/** Resident set size of process `pid` from `/proc/<pid>/status` (Linux), NaN elsewhere. */
+function rssOf(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? NaN) * 1024;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * A gateway process serving scenario `scenario` of the gateway benchmark
+ * (`bench/_gateway_scenarios.ts`) on 127.0.0.1, in front of a downstream process; both Deno.
+ *
+ * @example
+ * ```ts
+ * import { httpTarget } from "./_load_target.ts";
+ * const target = await httpTarget();
+ * try {
+ *   await target.send("/product/sku-1", new AbortController().signal);
+ * } finally {
+ *   await target.close();
+ * }
+ * ```
+ */
+export async function httpTarget(
+  scenario: ScenarioId = "healthy-default-timeouts",
+): Promise<LoadTarget> {
+  const processes: BenchProcess[] = [];
+  const close = async () => {
+    await Promise.all(processes.map((p) => p.stop()));
+  };
+  try {
+    const downstream = await startServe("downstream", [], "stats");
+    processes.push(downstream);
+    const gateway = await startServe("gateway", [scenario, downstream.url], "metrics");
+    processes.push(gateway);
+    const base = gateway.url.replace(/\/$/, "");
+    return {
+      kind: "http",
+      send: async (pathAndQuery, signal) =>
+        summarize(await fetch(`${base}${pathAndQuery}`, { signal })),
+      inFlightBranches: async () => gauge(await (await fetch(`${gateway.url}metrics`)).text()),
+      downstreamInFlight: async () => {
+        const { branches } = await (await fetch(`${downstream.url}stats`)).json() as {
+          branches: Record<string, { inFlight: number }>;
+        };
+        return Object.values(branches).reduce((sum, c) => sum + c.inFlight, 0);
+      },
+      rssBytes: () => rssOf(gateway.pid),
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
