@@ -8,6 +8,8 @@
 import { Hono } from "hono";
 import type { BranchRegistry } from "../src/branch_registry.ts";
 import { createGatewayMetrics } from "../src/gateway_metrics.ts";
+import type { JobBackend } from "../src/job_backend.ts";
+import { createJobsRoute } from "./jobs.ts";
 import { LiveStats } from "../src/live_stats.ts";
 import { createDashboardRoute } from "./dashboard.ts";
 import { createMetricsRoute } from "./metrics.ts";
@@ -25,11 +27,16 @@ import { createGateway, type GatewayOptions, internalError, notFound } from "./p
  * const options: AppOptions = { registry: defaultRegistry(createDownstream()) };
  * ```
  */
-export type AppOptions = Omit<GatewayOptions, "metrics"> & { registry: BranchRegistry };
+export type AppOptions = Omit<GatewayOptions, "metrics"> & {
+  registry: BranchRegistry;
+  /** When given, the distributed jobs routes (`/jobs`, see `routes/jobs.ts`) over it. */
+  jobs?: JobBackend;
+};
 
 /**
  * Creates the whole gateway app: `GET /product/:id`, `GET /metrics`, the live dashboard at
- * `GET /` with its `GET /api/stats`, JSON 404 and 500.
+ * `GET /` with its `GET /api/stats`, JSON 404 and 500, and the `/jobs` routes when `jobs`
+ * is given.
  *
  * @example
  * ```ts
@@ -42,14 +49,16 @@ export type AppOptions = Omit<GatewayOptions, "metrics"> & { registry: BranchReg
  * const metrics = await (await app.request("/metrics")).text();
  * ```
  */
-export function createApp(options: AppOptions) {
+export function createApp({ jobs, ...options }: AppOptions) {
   const metrics = createGatewayMetrics();
   const branches = options.registry.map(({ name }) => name);
   const stats = new LiveStats(metrics, { branches });
-  return new Hono()
+  const app = new Hono()
     .route("/", createGateway({ ...options, metrics }))
     .route("/", createMetricsRoute(metrics.registry))
     .route("/", createDashboardRoute({ stats, registry: options.registry }))
     .notFound(notFound)
     .onError(internalError);
+  if (jobs !== undefined) app.route("/", createJobsRoute({ backend: jobs }));
+  return app;
 }

@@ -1,0 +1,213 @@
+/**
+ * The distributed fan-out's HTTP API: accept a job and send its sub-tasks to a queue (under an
+ * admission bound on outstanding sub-tasks), poll or wait for its join's result, cancel it, and
+ * send chosen sub-tasks again.
+ *
+ * @module
+ */
+import { zValidator } from "@hono/zod-validator";
+import { Hono } from "hono";
+import { z } from "zod";
+import { type JobSpec, splitJob } from "../src/job.ts";
+import type { JobBackend } from "../src/job_backend.ts";
+import { reportInvalid } from "./product.ts";
+
+/** Most sub-tasks in one job. */
+export const MAX_JOB_ITEMS = 1000;
+/** Longest wait a client may ask `GET /jobs/:id` for, in ms. */
+export const MAX_WAIT_MS = 25_000;
+/** How long past its deadline a job's admission lease lives, should its join never release it. */
+const LEASE_GRACE_MS = 5_000;
+
+/**
+ * Options of {@linkcode createJobsRoute}.
+ *
+ * @example
+ * ```ts
+ * import type { JobsRouteOptions } from "./jobs.ts";
+ * import type { JobBackend } from "../src/job_backend.ts";
+ * declare const backend: JobBackend;
+ * const options: JobsRouteOptions = { backend, newJobId: () => crypto.randomUUID() };
+ * ```
+ */
+export interface JobsRouteOptions {
+  /** Admission, joins and queue. */
+  backend: JobBackend;
+  /** A fresh correlation key; `crypto.randomUUID` by default. */
+  newJobId?: () => string;
+}
+
+const indexList = z.array(z.number().int().min(0)).max(MAX_JOB_ITEMS);
+
+const jobSchema = z.object({
+  items: z.array(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1 to 64 of A-Z a-z 0-9 _ -"))
+    .min(1).max(MAX_JOB_ITEMS),
+  deadlineMs: z.number().int().min(100).max(300_000).default(30_000),
+  seed: z.number().int().default(0),
+  errorRate: z.number().min(0).max(1).default(0),
+  faults: z.object({ crash: indexList.default([]), unsent: indexList.default([]) }).strict()
+    .default({ crash: [], unsent: [] }),
+}).strict().superRefine(({ items, faults }, context) => {
+  for (const kind of ["crash", "unsent"] as const) {
+    faults[kind].forEach((index, position) => {
+      if (index >= items.length) {
+        context.addIssue({
+          code: "custom",
+          path: ["faults", kind, position],
+          message: `must be a sub-task index below ${items.length}: current value is ${index}`,
+        });
+      }
+    });
+  }
+});
+
+const idSchema = z.object({
+  id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1 to 64 of A-Z a-z 0-9 _ -"),
+});
+const waitSchema = z.object({
+  waitMs: z.string().regex(/^\d+$/, "must be a whole number of ms").transform(Number)
+    .pipe(z.number().max(MAX_WAIT_MS)).default(0),
+});
+const resendSchema = z.object({ subTasks: indexList.min(1) }).strict();
+
+/**
+ * Creates the jobs routes:
+ *
+ * - `POST /jobs` `{ items, deadlineMs?, seed?, errorRate?, faults?: { crash?, unsent? } }` →
+ *   202 `{ jobId, total, sent, deadlineAt }` with `Location`; 503 with `Retry-After` when the
+ *   job's sub-tasks do not fit under the bound on outstanding sub-tasks; 400 naming the field
+ *   (also when the job alone is larger than the bound). `faults` is a testing aid: `crash`
+ *   makes the consumer throw on those sub-tasks, `unsent` keeps the producer from sending them.
+ * - `GET /jobs/:id?waitMs=` → 200 with the join's view, after waiting up to `waitMs` (at most
+ *   {@linkcode MAX_WAIT_MS}) for the job to be over.
+ * - `POST /jobs/:id/cancel` → 202 with the view; consumers skip sub-tasks they get from now on.
+ * - `POST /jobs/:id/resend` `{ subTasks: [index…] }` → 202 `{ sent }`: sends those sub-tasks
+ *   again (the join counts each once); 409 when the job is over.
+ *
+ * @example
+ * ```ts
+ * import { createJobsRoute } from "./jobs.ts";
+ * import type { JobBackend } from "../src/job_backend.ts";
+ * declare const backend: JobBackend;
+ *
+ * const jobs = createJobsRoute({ backend });
+ * const accepted = await jobs.request("/jobs", {
+ *   method: "POST",
+ *   body: JSON.stringify({ items: ["a", "b", "c"], deadlineMs: 10_000 }),
+ *   headers: { "content-type": "application/json" },
+ * });
+ * ```
+ */
+export function createJobsRoute(
+  { backend, newJobId = () => crypto.randomUUID() }: JobsRouteOptions,
+) {
+  return new Hono()
+    .post("/jobs", zValidator("json", jobSchema, reportInvalid), async function acceptJob(c) {
+      const body = c.req.valid("json");
+      const jobId = newJobId();
+      const admission = await backend.admit({
+        jobId,
+        subTasks: body.items.length,
+        ttlMs: body.deadlineMs + LEASE_GRACE_MS,
+      });
+      if (admission.kind === "too large") {
+        return c.json({
+          error: "invalid request",
+          fields: [{
+            field: "items",
+            message:
+              `must hold at most ${admission.bound} sub-tasks (the bound on outstanding sub-tasks): current count is ${body.items.length}`,
+          }],
+        }, 400);
+      }
+      if (admission.kind === "refused") {
+        c.header("Retry-After", String(Math.ceil(admission.retryAfterMs / 1000)));
+        return c.json({
+          error: "overloaded",
+          message:
+            `Cannot accept a job of ${body.items.length} sub-tasks as at most ${admission.bound} may be outstanding: ${admission.outstanding} are`,
+          outstanding: admission.outstanding,
+          bound: admission.bound,
+        }, 503);
+      }
+      const spec: JobSpec = {
+        jobId,
+        items: body.items,
+        deadlineAt: Date.now() + body.deadlineMs,
+        seed: body.seed,
+        errorRate: body.errorRate,
+        crash: body.faults.crash,
+        unsent: body.faults.unsent,
+      };
+      const messages = splitJob(spec);
+      try {
+        await backend.start(spec, admission.leaseId);
+        await backend.send(messages);
+      } catch (error) {
+        // Sub-tasks already sent run on; the join's deadline accounts for the rest as lost.
+        await backend.release(admission.leaseId);
+        throw error;
+      }
+      c.header("Location", `/jobs/${jobId}`);
+      return c.json(
+        { jobId, total: spec.items.length, sent: messages.length, deadlineAt: spec.deadlineAt },
+        202,
+      );
+    })
+    .get(
+      "/jobs/:id",
+      zValidator("param", idSchema, reportInvalid),
+      zValidator("query", waitSchema, reportInvalid),
+      async function showJob(c) {
+        const view = await backend.view(c.req.valid("param").id, c.req.valid("query").waitMs);
+        return view === undefined ? unknownJob(c.req.valid("param").id) : Response.json(view);
+      },
+    )
+    .post(
+      "/jobs/:id/cancel",
+      zValidator("param", idSchema, reportInvalid),
+      async function cancelJob(c) {
+        const view = await backend.cancel(c.req.valid("param").id);
+        return view === undefined
+          ? unknownJob(c.req.valid("param").id)
+          : Response.json(view, { status: 202 });
+      },
+    )
+    .post(
+      "/jobs/:id/resend",
+      zValidator("param", idSchema, reportInvalid),
+      zValidator("json", resendSchema, reportInvalid),
+      async function resendSubTasks(c) {
+        const { id } = c.req.valid("param");
+        const { subTasks } = c.req.valid("json");
+        const spec = await backend.spec(id);
+        if (spec === undefined) return unknownJob(id);
+        const outOfRange = subTasks.findIndex((index) => index >= spec.items.length);
+        if (outOfRange !== -1) {
+          return c.json({
+            error: "invalid request",
+            fields: [{
+              field: `subTasks.${outOfRange}`,
+              message: `must be a sub-task index below ${spec.items.length}: current value is ${
+                subTasks[outOfRange]
+              }`,
+            }],
+          }, 400);
+        }
+        const view = await backend.view(id, 0);
+        if (view?.status !== "running") {
+          return c.json({
+            error: "job over",
+            message:
+              `Cannot resend sub-tasks of job ${id} as it must be running: it is ${view?.status}`,
+          }, 409);
+        }
+        await backend.send(splitJob(spec, subTasks));
+        return c.json({ jobId: id, sent: subTasks.length }, 202);
+      },
+    );
+}
+
+function unknownJob(id: string): Response {
+  return Response.json({ error: "not found", message: `No job '${id}'` }, { status: 404 });
+}
