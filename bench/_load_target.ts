@@ -52,8 +52,9 @@ async function summarize(response: Response): Promise<Reply> {
   return { status: response.status, body: summary };
 }
 
+/** The in-flight gauge from `/metrics` text; a gauge never set yet renders no sample: 0. */
 function gauge(text: string): number {
-  return Number(IN_FLIGHT.exec(text)?.[1] ?? NaN);
+  return Number(IN_FLIGHT.exec(text)?.[1] ?? 0);
 }
 
 /** Options of {@linkcode inProcessTarget}. */
