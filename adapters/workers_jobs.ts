@@ -189,7 +189,7 @@ export class JobJoinObject {
   async alarm(): Promise<void> {
     const join = this.#join;
     if (join === undefined) return;
-    if (join.advance(Date.now())) await this.#finished([]);
+    if (join.advance(Date.now(), "alarm")) await this.#finished([]);
     else if (join.status === "running") await this.#state.storage.setAlarm(join.nextWakeAt());
   }
 

@@ -89,6 +89,8 @@ export interface JoinMeta {
   cancelled: boolean;
   /** When the job became complete or expired; `null` while running. */
   finishedAt: number | null;
+  /** What finished it; `null` while running. */
+  finishedBy: FinishedBy | null;
   /** Reports of a sub-task that had already reported. */
   duplicates: number;
   /** Reports that came after the job was over. */
@@ -96,6 +98,18 @@ export interface JoinMeta {
   /** Reports naming no sub-task of this job. */
   unknown: number;
 }
+
+/**
+ * What finished a job: the last missing report, the deadline's alarm, or the first request
+ * after the deadline (when the alarm was late or lost).
+ *
+ * @example
+ * ```ts
+ * import type { FinishedBy } from "./job_join.ts";
+ * const by: FinishedBy = "alarm";
+ * ```
+ */
+export type FinishedBy = "reports" | "alarm" | "request";
 
 /**
  * A recorded outcome as stored: the outcome and the delivery attempt that reported it.
@@ -142,6 +156,7 @@ export interface JobView {
   total: number;
   deadlineAt: number;
   finishedAt: number | null;
+  finishedBy: FinishedBy | null;
   counts: { ok: number; failed: number; skipped: number; lost: number; pending: number };
   duplicates: number;
   late: number;
@@ -220,6 +235,7 @@ export class JobJoin {
       status: "running",
       cancelled: false,
       finishedAt: null,
+      finishedBy: null,
       duplicates: 0,
       late: 0,
       unknown: 0,
@@ -284,7 +300,7 @@ export class JobJoin {
       return "duplicate";
     }
     this.#outcomes.set(report.subTaskId, { outcome: report.outcome, attempts: report.attempts });
-    if (this.#outcomes.size === meta.total) this.#finish("complete", now);
+    if (this.#outcomes.size === meta.total) this.#finish("complete", now, "reports");
     return "recorded";
   }
 
@@ -299,13 +315,16 @@ export class JobJoin {
     return true;
   }
 
-  /** Applies the passage of time; returns whether the job expired just now. */
-  advance(now: number): boolean {
+  /**
+   * Applies the passage of time; returns whether the job expired just now. `by` says who
+   * noticed: the deadline's alarm or (the default) any other request.
+   */
+  advance(now: number, by: "alarm" | "request" = "request"): boolean {
     if (Number.isNaN(now)) {
       throw new RangeError("Cannot use the join as 'now' must be a time: current value is NaN");
     }
     if (this.#meta.status !== "running" || now < this.#meta.deadlineAt) return false;
-    this.#finish("expired", now);
+    this.#finish("expired", now, by);
     return true;
   }
 
@@ -353,6 +372,7 @@ export class JobJoin {
       total: meta.total,
       deadlineAt: meta.deadlineAt,
       finishedAt: meta.finishedAt,
+      finishedBy: meta.finishedBy,
       counts,
       duplicates: meta.duplicates,
       late: meta.late,
@@ -361,8 +381,9 @@ export class JobJoin {
     };
   }
 
-  #finish(status: "complete" | "expired", now: number): void {
+  #finish(status: "complete" | "expired", now: number, by: FinishedBy): void {
     this.#meta.status = status;
     this.#meta.finishedAt = now;
+    this.#meta.finishedBy = by;
   }
 }

@@ -24,7 +24,7 @@ Deno.test("JobJoin completes when every sub-task has reported", () => {
   assertEquals(join.status, "running");
   assertEquals(join.record(ok("job:1"), 20), "recorded");
   assertEquals(join.status, "complete");
-  assertEquals(join.view().finishedAt, 20);
+  assertEquals([join.view().finishedAt, join.view().finishedBy], [20, "reports"]);
   assertEquals(join.nextWakeAt(), Infinity);
 });
 
@@ -47,9 +47,9 @@ Deno.test("JobJoin at its deadline reports missing sub-tasks as lost and failed 
     attempts: 1,
   }, 20);
   assert(!join.advance(999), "not expired before the deadline");
-  assert(join.advance(1000), "expired at the deadline");
+  assert(join.advance(1000, "alarm"), "expired at the deadline");
   const view = join.view();
-  assertEquals(view.status, "expired");
+  assertEquals([view.status, view.finishedBy], ["expired", "alarm"]);
   assertEquals(view.counts, { ok: 1, failed: 1, skipped: 0, lost: 1, pending: 0 });
   assertEquals(view.subTasks.map((s) => s.status), ["ok", "failed", "lost"]);
 });
@@ -59,14 +59,19 @@ Deno.test("JobJoin applies its deadline lazily on the next report and counts tha
   join.record(ok("job:0"), 10);
   assertEquals(join.record(ok("job:1"), 1500), "late");
   const view = join.view();
-  assertEquals([view.status, view.finishedAt, view.late], ["expired", 1500, 1]);
+  assertEquals([view.status, view.finishedAt, view.finishedBy, view.late], [
+    "expired",
+    1500,
+    "request",
+    1,
+  ]);
   assertEquals(view.counts.lost, 1);
 });
 
 Deno.test("JobJoin finalises once: a second advance past the deadline changes nothing", () => {
   const join = startJoin(1);
   assert(join.advance(1000));
-  assert(!join.advance(2000), "already expired");
+  assert(!join.advance(2000, "alarm"), "a repeated alarm finds it expired");
   assertEquals(join.view().finishedAt, 1000);
 });
 
