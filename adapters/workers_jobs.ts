@@ -268,17 +268,16 @@ export class JobJoinObject {
   async #finished(recorded: string[]): Promise<void> {
     await this.#persist(recorded);
     await this.#state.storage.deleteAlarm();
-    for (const wake of this.#waiters) wake();
-    if (this.#leaseId === undefined) return;
-    try {
-      await admissionStub(this.#env).fetch("https://admission/release", {
-        method: "POST",
-        body: JSON.stringify({ leaseId: this.#leaseId }),
-      });
-    } catch (error) {
-      // The lease expires by itself shortly after the job's deadline.
-      console.error(`Cannot release the admission of job ${this.#join?.jobId}:`, error);
+    // Room first, then the clients: a client told "over" may at once submit its next job.
+    if (this.#leaseId !== undefined) {
+      try {
+        await call(admissionStub(this.#env), "POST", "release", { leaseId: this.#leaseId });
+      } catch (error) {
+        // The lease expires by itself shortly after the job's deadline.
+        console.error(`Cannot release the admission of job ${this.#join?.jobId}:`, error);
+      }
     }
+    for (const wake of this.#waiters) wake();
   }
 }
 
