@@ -72,3 +72,27 @@ export {
   createGatewayMetrics,
   type GatewayMetrics,
 } from "./gateway_metrics.ts";
+export {
+  type JobSpec,
+  simulateWork,
+  splitJob,
+  subTaskId,
+  type SubTaskMessage,
+  type WorkOutcome,
+} from "./job.ts";
+export {
+  type FinishedBy,
+  JobJoin,
+  type JobStatus,
+  type JobView,
+  type JoinReport,
+  type SubTaskOutcome,
+} from "./job_join.ts";
+export { type AdmissionOutcome, JobAdmission } from "./job_admission.ts";
+export {
+  consumeDeadLetters,
+  consumeSubTasks,
+  type JoinClient,
+  type QueuedMessage,
+} from "./job_consumer.ts";
+export type { JobBackend } from "./job_backend.ts";
