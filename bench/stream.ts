@@ -1,5 +1,6 @@
 /**
- * Streaming fan-out benchmark: `deno task bench:stream` (add `-- --quick` for 1M/10M only).
+ * Streaming fan-out benchmark: `deno task bench:stream` (add `-- --quick` for 1M/10M only, or
+ * `-- --cases=straggler,backpressure` for some cases; the file then holds only those).
  *
  * 1. Scale: the `enrich` job (deno, trivial tasks, limit 64, seed 1) over 1M, 10M and 50M tasks,
  *    with RSS, heap and in-flight sampled every second by the job itself.
@@ -28,6 +29,8 @@ import { loadAverage, machine } from "./_runtime.ts";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const deno = path.join(root, "node_modules", "deno", "deno");
 const quick = process.argv.includes("--quick");
+const casesArg = process.argv.find((a) => a.startsWith("--cases="))?.slice("--cases=".length);
+const cases = new Set(casesArg?.split(",") ?? ["scale", "unbounded", "straggler", "backpressure"]);
 
 function enrich(args: string[], v8Flags: string[] = []) {
   const flags = v8Flags.length > 0 ? [`--v8-flags=${v8Flags.join(",")}`] : [];
@@ -123,7 +126,12 @@ async function stragglerGap() {
     tasks: count,
     limit,
     straggler: "task 0 takes 2000 ms; others median 5 ms, p99 200 ms (seed 3)",
-    runs: [await run(false, 0), await run(true, limit), await run(true, 4096)],
+    runs: [
+      await run(false, 0),
+      await run(true, limit),
+      await run(true, 4 * limit),
+      await run(true, 4096),
+    ],
   };
 }
 
@@ -173,10 +181,10 @@ const loadStart = loadAverage();
 const report = {
   date: new Date().toISOString(),
   machine: machine(),
-  scale: scale(),
-  unboundedVsBounded: unboundedVsBounded(),
-  stragglerGap: await stragglerGap(),
-  backpressure: await backpressure(),
+  scale: cases.has("scale") ? scale() : undefined,
+  unboundedVsBounded: cases.has("unbounded") ? unboundedVsBounded() : undefined,
+  stragglerGap: cases.has("straggler") ? await stragglerGap() : undefined,
+  backpressure: cases.has("backpressure") ? await backpressure() : undefined,
   loadAverage: { start: loadStart, end: loadAverage() },
 };
 mkdirSync(path.join(root, "bench", "results"), { recursive: true });

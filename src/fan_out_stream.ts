@@ -66,7 +66,8 @@ export interface FanOutStreamOptions {
   ordered?: boolean;
   /**
    * Ordered mode: most results held behind an unfinished head; no task starts more than `window`
-   * indexes past the head. Default: `limit`.
+   * indexes past the head. Default: `4 * limit`. A window near `limit` stalls the whole stream
+   * behind every slow task (see `deno task bench:stream`); wider costs one held result each.
    */
   window?: number;
   /** Results the stream buffers for a slow consumer before it stops reading tasks. Default: `limit`. */
@@ -141,9 +142,9 @@ export interface FanOutStream<R> extends ReadableStream<StreamResult<R>> {
  * branches in flight and streams the outcomes.
  *
  * Memory is bounded whatever the source's length: tasks read but not yet read back by the consumer
- * (in flight + held for ordering + queued) never exceed `limit + highWaterMark`, and in ordered mode
- * no task starts more than `window` indexes past the oldest unfinished one. A consumer that stops
- * reading stops the source from being read.
+ * (in flight + queued) never exceed `limit + highWaterMark`; in ordered mode up to `window` finished
+ * results may also wait behind the oldest unfinished task, and no task starts more than `window`
+ * indexes past it. A consumer that stops reading stops the source from being read.
  *
  * Cancelling the stream (`cancel()`, or `break` out of `for await`) aborts every in-flight branch's
  * signal and calls the source's `return()` (a `ReadableStream` source is cancelled); no timer or
@@ -180,7 +181,7 @@ export function fanOutStream<T, R>(
     );
   }
   const { limit, policy, ordered, signal, timeoutMs } = checkOptions(options);
-  const window = count("window", options.window, limit);
+  const window = count("window", options.window, 4 * limit);
   const highWaterMark = count("highWaterMark", options.highWaterMark, limit);
   const run = new StreamRun(openSource(source), fn, {
     limit,
@@ -410,7 +411,9 @@ class StreamRun<T, R> {
     const { limit, highWaterMark, ordered, window } = this.#settings;
     return this.#stopped === undefined && !this.#pulling && !this.#exhausted &&
       this.#inFlight < limit &&
-      this.#inFlight + this.#held + this.#queued() < limit + highWaterMark &&
+      // Held results are bounded by the window, not by the consumer's buffer: counting them
+      // here would shrink the window to `limit + highWaterMark` and stall behind a straggler.
+      this.#inFlight + this.#queued() < limit + highWaterMark &&
       (!ordered || this.#pulled - this.#head <= window);
   }
 
