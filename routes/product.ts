@@ -11,7 +11,8 @@ import { z } from "zod";
 import type { BranchRegistry } from "../src/branch_registry.ts";
 import { downstreamFaults, faultFields, rejectUnknownFaults } from "./faults.ts";
 import type { FailurePolicy } from "../src/fan_out.ts";
-import { createGatewayMetrics, type GatewayMetrics } from "../src/gateway_metrics.ts";
+import { createGatewayMetrics, type GatewayMetrics, hedgeMetrics } from "../src/gateway_metrics.ts";
+import type { SpareCapacity } from "../src/hedge.ts";
 import {
   BUDGET_HEADER,
   type GatherReport,
@@ -48,6 +49,8 @@ export interface GatewayOptions {
   defaultBudgetMs?: number;
   /** Where to record metrics; a fresh set by default (serve it with `createMetricsRoute`). */
   metrics?: GatewayMetrics;
+  /** The global limiter's spare capacity, which hedged branches' hedges must find free. */
+  spare?: SpareCapacity;
 }
 
 /**
@@ -79,7 +82,8 @@ export interface InvalidRequestBody {
  *   `routes/faults.ts`).
  *
  * Answers: 200 `{ id, policy, product, degraded, reasons, timings, budgetMs }` (each timing has
- * `startMs`, `endMs`, `deadlineMs` and `outcome`, in ms since the request arrived) when every
+ * `startMs`, `endMs`, `deadlineMs` and `outcome`, in ms since the request arrived, and a hedged
+ * branch's also `hedged`, `attempts` and, when ok, `winner`) when every
  * required branch answered (collectAll adds `errors`); 502 naming the required branches that
  * did not (bestEffort, collectAll) or the first branch that failed (failFast); 504 when the
  * budget ran out under failFast before any branch failed; 400 naming each bad field of the
@@ -102,6 +106,7 @@ export function createGateway(
     limit = WORKERS_CONNECTION_LIMIT,
     defaultBudgetMs = 1000,
     metrics = createGatewayMetrics(),
+    spare,
   }: GatewayOptions,
 ) {
   if (
@@ -113,6 +118,8 @@ export function createGateway(
     );
   }
   const branchNames = registry.map(({ name }) => name);
+  // Registered up front so that /metrics shows hedging's counters before the first hedge.
+  if (registry.some((spec) => spec.hedge !== undefined)) hedgeMetrics(metrics.registry);
   // Loose, so that an unknown fault.<branch> reaches the check that names it.
   const querySchema = z.looseObject({
     policy: z.enum(["failFast", "collectAll", "bestEffort"]).default("bestEffort"),
@@ -161,6 +168,7 @@ export function createGateway(
             origin: receivedAt,
             metrics,
             query: downstreamFaults(query),
+            spare,
           });
         } catch (error) {
           if (signal.aborted) {
@@ -189,13 +197,15 @@ function answer(
     string,
     { startMs?: number; endMs?: number; deadlineMs?: number; outcome: string }
   > = {};
-  for (const [name, { outcome, reason, startMs, endMs, deadlineMs }] of Object.entries(branches)) {
+  for (const [name, branch] of Object.entries(branches)) {
+    const { outcome, reason, startMs, endMs, deadlineMs, hedged, attempts, winner } = branch;
     if (reason !== undefined) reasons[name] = reason;
     timings[name] = {
       startMs: round(startMs),
       endMs: round(endMs),
       deadlineMs: round(deadlineMs),
       outcome,
+      ...(attempts === undefined ? {} : { hedged, attempts, winner }),
     };
   }
   const degraded = Object.keys(reasons);

@@ -3,7 +3,37 @@
  *
  * @module
  */
+import { AdaptiveDelay, type HedgeDelay } from "./adaptive_delay.ts";
 import type { Fetcher } from "./fetcher.ts";
+import { HedgeBudget } from "./hedge_budget.ts";
+
+/**
+ * How a branch is hedged: after `delay` ms (fixed, or an `AdaptiveDelay` kept for this
+ * downstream) a second attempt is sent, if `budget` has a token and the limiter a spare permit.
+ * Only an idempotent branch may have one.
+ *
+ * @example
+ * ```ts
+ * import { AdaptiveDelay } from "./adaptive_delay.ts";
+ * import type { BranchHedging } from "./branch_registry.ts";
+ * import { HedgeBudget } from "./hedge_budget.ts";
+ *
+ * const hedging: BranchHedging = {
+ *   delay: new AdaptiveDelay({ quantile: 0.95 }),
+ *   budget: new HedgeBudget({ ratio: 0.05 }),
+ * };
+ * ```
+ */
+export interface BranchHedging {
+  /** Wait before a hedge, in ms, or the downstream's own adaptive delay. */
+  readonly delay: number | HedgeDelay;
+  /** Most attempts, the primary included; 2 by default. */
+  readonly maxAttempts?: number;
+  /** Hedge at once when an attempt fails before the delay; `false` by default. */
+  readonly hedgeOnFailure?: boolean;
+  /** The downstream's hedge budget; unlimited when absent. */
+  readonly budget?: HedgeBudget;
+}
 
 /**
  * One branch of the scatter-gather: where to send it, whether the page can do without it, and
@@ -33,10 +63,12 @@ export interface BranchSpec {
   path(id: string): string;
   /** Whether the gateway must answer 502 when this branch fails. */
   readonly required: boolean;
-  /** Whether the call may be repeated or hedged safely (GETs are). Not used by the join yet. */
+  /** Whether the call may be repeated or hedged safely (GETs are). */
   readonly idempotent: boolean;
   /** The branch's own time limit in ms; the request's remaining budget caps it further. */
   readonly timeoutMs: number;
+  /** Hedging of this branch; none when absent. Needs `idempotent`. */
+  readonly hedge?: BranchHedging;
 }
 
 /**
@@ -54,7 +86,7 @@ export type BranchRegistry = readonly BranchSpec[];
 
 /**
  * Checks a registry (unique names, positive finite timeouts, a fetcher and a path builder on
- * each branch) and returns it frozen.
+ * each branch, hedging only on idempotent branches) and returns it frozen.
  *
  * @example
  * ```ts
@@ -98,6 +130,11 @@ export function defineRegistry(branches: readonly BranchSpec[]): BranchRegistry 
         `Cannot define a branch registry as 'timeoutMs' of branch '${branch.name}' must be a positive finite number: current value is ${branch.timeoutMs}`,
       );
     }
+    if (branch.hedge !== undefined && branch.idempotent !== true) {
+      throw new RangeError(
+        `Cannot define a branch registry as branch '${branch.name}' has 'hedge' but a hedge repeats the call, which needs 'idempotent: true': current value is ${branch.idempotent}`,
+      );
+    }
   }
   return Object.freeze([...branches]);
 }
@@ -111,6 +148,38 @@ export interface DefaultRegistryOptions {
   query?: (branch: DefaultBranchName) => Record<string, string> | undefined;
   /** Replaces some branches' own time limits in ms. */
   timeoutMs?: Partial<Record<DefaultBranchName, number>>;
+  /** Hedging per branch; none by default (see {@linkcode hedgeOptionalReads}). */
+  hedge?: Partial<Record<DefaultBranchName, BranchHedging>>;
+}
+
+/**
+ * Hedging for the default registry's optional reads (`reviews`, `recommendations`, `shipping`):
+ * each with its own adaptive p95 delay and a 5 % hedge budget, as `bench:hedge` measures.
+ *
+ * Why these: they are idempotent GETs, and as optional branches they are the ones a tail turns
+ * into a degraded page (their timeouts are 200–250 ms, inside the simulated downstream's tail),
+ * so a hedge there buys whole answers, not just speed. The required `price` and `inventory`
+ * are left alone by default: they are the calls whose downstreams carry every request's load,
+ * and a gateway that does want them hedged says so per branch.
+ *
+ * @example
+ * ```ts
+ * import { defaultRegistry, hedgeOptionalReads } from "./branch_registry.ts";
+ * import { urlFetcher } from "./fetcher.ts";
+ *
+ * const registry = defaultRegistry(urlFetcher("http://127.0.0.1:8788/"), {
+ *   hedge: hedgeOptionalReads(),
+ * });
+ * ```
+ */
+export function hedgeOptionalReads(
+  { quantile = 0.95, ratio = 0.05 }: { quantile?: number; ratio?: number } = {},
+): Partial<Record<DefaultBranchName, BranchHedging>> {
+  const optional: DefaultBranchName[] = ["reviews", "recommendations", "shipping"];
+  return Object.fromEntries(optional.map((name) => [name, {
+    delay: new AdaptiveDelay({ quantile }),
+    budget: new HedgeBudget({ ratio }),
+  }]));
 }
 
 /**
@@ -141,7 +210,7 @@ export interface DefaultRegistryOptions {
  */
 export function defaultRegistry(
   fetcher: Fetcher,
-  { query = () => undefined, timeoutMs = {} }: DefaultRegistryOptions = {},
+  { query = () => undefined, timeoutMs = {}, hedge = {} }: DefaultRegistryOptions = {},
 ): BranchRegistry {
   const table: [DefaultBranchName, boolean, number][] = [
     ["price", true, 300],
@@ -161,5 +230,6 @@ export function defaultRegistry(
     required,
     idempotent: true,
     timeoutMs: timeoutMs[name] ?? ownTimeoutMs,
+    hedge: hedge[name],
   })));
 }

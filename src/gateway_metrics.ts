@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { type Counter, type Gauge, type Histogram, MetricsRegistry } from "./metrics.ts";
+import { HEDGE_METRICS } from "./live_stats.ts";
+import { Counter, type Gauge, type Histogram, MetricsRegistry } from "./metrics.ts";
 
 /**
  * How a branch of one request ended, as the gateway reports it: `timeout` covers the branch's
@@ -90,6 +91,60 @@ export function createGatewayMetrics(registry = new MetricsRegistry()): GatewayM
     branchesInFlight: registry.gauge(
       "fanfare_branches_in_flight",
       "Downstream branches started and not yet settled.",
+    ),
+  };
+}
+
+/**
+ * The gateway's hedging counters, by branch.
+ *
+ * @example
+ * ```ts
+ * import { hedgeMetrics } from "./gateway_metrics.ts";
+ * import { MetricsRegistry } from "./metrics.ts";
+ *
+ * const hedges = hedgeMetrics(new MetricsRegistry());
+ * hedges.declined.inc({ branch: "reviews", reason: "budget" });
+ * ```
+ */
+export interface HedgeMetrics {
+  /** `fanfare_hedges_sent_total{branch}`: hedge attempts sent. */
+  readonly sent: Counter;
+  /** `fanfare_hedges_won_total{branch}`: calls a hedge answered first. */
+  readonly won: Counter;
+  /**
+   * `fanfare_hedges_declined_total{branch,reason}`: hedges that were due but not sent, because
+   * the hedge budget was exhausted (`reason="budget"`) or the limiter had no spare permit
+   * (`reason="capacity"`).
+   */
+  readonly declined: Counter;
+}
+
+/**
+ * The hedging counters of `registry`, registered on first use. Only a gateway that hedges
+ * registers them, so that a dashboard can tell "hedging off" from "no hedge sent".
+ *
+ * @example
+ * ```ts
+ * import { createGatewayMetrics, hedgeMetrics } from "./gateway_metrics.ts";
+ *
+ * const metrics = createGatewayMetrics();
+ * hedgeMetrics(metrics.registry).sent.inc({ branch: "reviews" });
+ * hedgeMetrics(metrics.registry).sent === hedgeMetrics(metrics.registry).sent; // true
+ * ```
+ */
+export function hedgeMetrics(registry: MetricsRegistry): HedgeMetrics {
+  const counter = (name: string, help: string, labels: string[]): Counter => {
+    const existing = registry.get(name);
+    return existing instanceof Counter ? existing : registry.counter(name, help, labels);
+  };
+  return {
+    sent: counter(HEDGE_METRICS.sent, "Hedge attempts sent, by branch.", ["branch"]),
+    won: counter(HEDGE_METRICS.won, "Branch calls a hedge answered first, by branch.", ["branch"]),
+    declined: counter(
+      "fanfare_hedges_declined_total",
+      "Hedges due but not sent: budget exhausted or no spare capacity, by branch and reason.",
+      ["branch", "reason"],
     ),
   };
 }

@@ -8,7 +8,8 @@ import { abortable, childSignal } from "./_abort.ts";
 import type { BranchRegistry, BranchSpec } from "./branch_registry.ts";
 import { BranchTimeoutError, isBranchError, isDeadlineError } from "./errors.ts";
 import { type BranchContext, type FailurePolicy, fanOut, type FanOutResult } from "./fan_out.ts";
-import type { BranchResultKind, GatewayMetrics } from "./gateway_metrics.ts";
+import { type BranchResultKind, type GatewayMetrics, hedgeMetrics } from "./gateway_metrics.ts";
+import { hedge, type SpareCapacity } from "./hedge.ts";
 
 /**
  * Request header carrying the caller's remaining time budget in whole ms. The gateway reads it
@@ -74,6 +75,12 @@ export interface BranchReport {
   endMs?: number;
   /** When it had to be done: its own timeout or the request's budget, whichever came first. */
   deadlineMs?: number;
+  /** Hedged branches only: whether a hedge was sent. */
+  hedged?: boolean;
+  /** Hedged branches only: attempts sent, the primary included. */
+  attempts?: number;
+  /** Hedged branches only, when ok: which attempt answered, from 1 (the primary). */
+  winner?: number;
 }
 
 /**
@@ -130,12 +137,19 @@ export interface GatherOptions {
    * fault settings; they replace parameters of the same name in the branch's own path.
    */
   query?: (branch: string) => Record<string, string> | undefined;
+  /**
+   * The global limiter's spare capacity: a hedge is sent only when this grants a permit at once.
+   * Hedges are also held to the request's own `limit` of calls in flight (primaries and hedges).
+   */
+  spare?: SpareCapacity;
 }
 
 interface Trace {
   startMs?: number;
   endMs?: number;
   deadlineMs?: number;
+  attempts?: number;
+  winner?: number;
   outcome?: BranchResultKind;
   reason?: string;
   value?: unknown;
@@ -175,25 +189,60 @@ export async function scatterGather(
     origin = performance.now(),
     metrics,
     query,
+    spare,
   }: GatherOptions,
 ): Promise<GatherReport> {
   const traces: Trace[] = registry.map(() => ({}));
   let sealed = false;
   const inFlight = metrics?.branchesInFlight;
+  const hedges = registry.some((spec) => spec.hedge !== undefined) && metrics !== undefined
+    ? hedgeMetrics(metrics.registry)
+    : undefined;
+  // Calls of this request in flight, hedges included: a hedge must not open a connection
+  // beyond `limit` (on Workers, the seventh would wait where no deadline sees it).
+  let calls = 0;
+  const seats: SpareCapacity = {
+    tryAcquire: function trySeat() {
+      if (calls >= limit) return undefined;
+      const permit = spare === undefined ? { release() {} } : spare.tryAcquire();
+      if (permit === undefined) return undefined;
+      calls++;
+      let held = true;
+      return {
+        release() {
+          if (held) (calls--, permit.release());
+          held = false;
+        },
+      };
+    },
+  };
 
   const callTraced = async (spec: BranchSpec, context: BranchContext): Promise<unknown> => {
     const trace = traces[context.index];
     const startedAt = performance.now();
     trace.startMs = startedAt - origin;
     trace.deadlineMs = Math.min(startedAt + spec.timeoutMs, context.deadline) - origin;
+    calls++;
     try {
       const url = new URL(spec.path(id), DOWNSTREAM_ORIGIN);
       for (const [name, value] of Object.entries(query?.(spec.name) ?? {})) {
         url.searchParams.set(name, value);
       }
-      const value = await callBranch(spec, url, context);
+      const hedging = spec.hedge !== undefined && spec.idempotent
+        ? {
+          seats,
+          onHedge: (attempt: number) => {
+            if (!sealed) trace.attempts = attempt;
+            hedges?.sent.inc({ branch: spec.name });
+          },
+          onDeclined: (reason: string) => hedges?.declined.inc({ branch: spec.name, reason }),
+        }
+        : undefined;
+      if (hedging !== undefined) trace.attempts = 1;
+      const { value, winner } = await callBranch(spec, url, context, hedging);
+      if (winner !== undefined && winner > 1) hedges?.won.inc({ branch: spec.name });
       if (!sealed) {
-        Object.assign(trace, { outcome: "ok", value, endMs: performance.now() - origin });
+        Object.assign(trace, { outcome: "ok", value, winner, endMs: performance.now() - origin });
       }
       return value;
     } catch (error) {
@@ -203,6 +252,8 @@ export async function scatterGather(
         Object.assign(trace, { ...classify(error), endMs: performance.now() - origin });
       }
       throw error;
+    } finally {
+      calls--;
     }
   };
 
@@ -240,8 +291,25 @@ export async function scatterGather(
   return report(registry, traces, decidedBy);
 }
 
-/** One downstream call: send the request, wait under the branch's deadline, parse the JSON. */
-async function callBranch(spec: BranchSpec, url: URL, context: BranchContext): Promise<unknown> {
+/** How a hedged branch sends its hedges and reports them. */
+interface Hedging {
+  /** The request's seats and the limiter's spare capacity together. */
+  seats: SpareCapacity;
+  onHedge(attempt: number): void;
+  onDeclined(reason: string): void;
+}
+
+/**
+ * One branch: send the request (hedged when `hedging` is given), wait under the branch's
+ * deadline, parse the JSON. A hedge carries `attempt=<n - 1>`, so the simulated downstream
+ * draws it a latency of its own.
+ */
+async function callBranch(
+  spec: BranchSpec,
+  url: URL,
+  context: BranchContext,
+  hedging: Hedging | undefined,
+): Promise<{ value: unknown; winner?: number }> {
   const now = performance.now();
   const ownDeadline = now + spec.timeoutMs;
   // Only a branch whose own limit ends first pays for a controller and a timer.
@@ -253,25 +321,51 @@ async function callBranch(spec: BranchSpec, url: URL, context: BranchContext): P
     )
     : undefined;
   const signal = own?.signal ?? context.signal;
-  const remainingMs = Math.max(0, Math.floor(Math.min(ownDeadline, context.deadline) - now));
+  const deadline = Math.min(ownDeadline, context.deadline);
   try {
-    const request = new Request(url, {
-      headers: { [BUDGET_HEADER]: String(remainingMs), accept: "application/json" },
-      signal,
-    });
-    const response = await abortable(
-      Promise.resolve(spec.fetcher.fetch(request)),
-      signal,
-      cancelBody,
-    );
-    if (!response.ok) {
-      await cancelBody(response);
-      throw new DownstreamError(spec.name, response.status);
+    if (hedging === undefined || spec.hedge === undefined) {
+      return { value: await callOnce(spec, url, signal, deadline) };
     }
-    return await abortable(response.json(), signal, () => {});
+    const { value, winner } = await hedge((attemptSignal, attempt) => {
+      if (attempt === 1) return callOnce(spec, url, attemptSignal, deadline);
+      const hedgeUrl = new URL(url);
+      hedgeUrl.searchParams.set("attempt", String(attempt - 1));
+      return callOnce(spec, hedgeUrl, attemptSignal, deadline);
+    }, {
+      ...spec.hedge,
+      signal,
+      spare: hedging.seats,
+      onHedge: hedging.onHedge,
+      onDeclined: hedging.onDeclined,
+    });
+    return { value, winner };
   } finally {
     own?.dispose();
   }
+}
+
+/** One attempt: the downstream's JSON, with what is left until `deadline` in its budget header. */
+async function callOnce(
+  spec: BranchSpec,
+  url: URL,
+  signal: AbortSignal,
+  deadline: number,
+): Promise<unknown> {
+  const remainingMs = Math.max(0, Math.floor(deadline - performance.now()));
+  const request = new Request(url, {
+    headers: { [BUDGET_HEADER]: String(remainingMs), accept: "application/json" },
+    signal,
+  });
+  const response = await abortable(
+    Promise.resolve(spec.fetcher.fetch(request)),
+    signal,
+    cancelBody,
+  );
+  if (!response.ok) {
+    await cancelBody(response);
+    throw new DownstreamError(spec.name, response.status);
+  }
+  return await abortable(response.json(), signal, () => {});
 }
 
 function cancelBody(response: Response): Promise<void> {
@@ -329,12 +423,18 @@ function report(
   decidedBy: GatherReport["decidedBy"],
 ): GatherReport {
   const gathered: GatherReport = { data: {}, branches: {}, failedRequired: [] };
-  traces.forEach(({ outcome, reason, startMs, endMs, deadlineMs, value }, index) => {
-    const { name, required } = registry[index];
-    gathered.branches[name] = { outcome: outcome!, reason, startMs, endMs, deadlineMs };
-    if (outcome === "ok") gathered.data[name] = value;
-    else if (required) gathered.failedRequired.push(name);
-  });
+  traces.forEach(
+    ({ outcome, reason, startMs, endMs, deadlineMs, value, attempts, winner }, index) => {
+      const { name, required } = registry[index];
+      gathered.branches[name] = { outcome: outcome!, reason, startMs, endMs, deadlineMs };
+      if (attempts !== undefined) {
+        Object.assign(gathered.branches[name], { hedged: attempts > 1, attempts });
+        if (outcome === "ok") gathered.branches[name].winner = winner;
+      }
+      if (outcome === "ok") gathered.data[name] = value;
+      else if (required) gathered.failedRequired.push(name);
+    },
+  );
   if (decidedBy !== undefined) gathered.decidedBy = decidedBy;
   return gathered;
 }
