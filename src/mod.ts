@@ -42,12 +42,14 @@ export { Group, type GroupOptions } from "./group.ts";
 export { runWorkers, type RunWorkersOptions } from "./pool.ts";
 export { type Fetcher, urlFetcher, type UrlFetcherOptions } from "./fetcher.ts";
 export {
+  type BranchHedging,
   type BranchRegistry,
   type BranchSpec,
   type DefaultBranchName,
   defaultRegistry,
   type DefaultRegistryOptions,
   defineRegistry,
+  hedgeOptionalReads,
 } from "./branch_registry.ts";
 export {
   type BranchReport,
@@ -71,7 +73,20 @@ export {
   type BranchResultKind,
   createGatewayMetrics,
   type GatewayMetrics,
+  type HedgeMetrics,
+  hedgeMetrics,
 } from "./gateway_metrics.ts";
+export {
+  hedge,
+  type HedgeAttempt,
+  type HedgeDeclined,
+  type HedgeOptions,
+  type HedgeResult,
+  type SpareCapacity,
+  spareOf,
+} from "./hedge.ts";
+export { HedgeBudget, type HedgeBudgetOptions } from "./hedge_budget.ts";
+export { AdaptiveDelay, type AdaptiveDelayOptions, type HedgeDelay } from "./adaptive_delay.ts";
 export {
   type JobSpec,
   simulateWork,
