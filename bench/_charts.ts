@@ -1,0 +1,39 @@
+/**
+ * Renders a Vega-Lite spec to an SVG file, headless (vega's `renderer: "none"` view), for the
+ * experiments report.
+ *
+ * @module
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import * as vega from "vega";
+import * as vegaLite from "vega-lite";
+
+/** A Vega-Lite spec, as vega-lite's compiler takes it. */
+export type ChartSpec = vegaLite.TopLevelSpec;
+
+/**
+ * Writes `bench/plots/<name>.svg` from `spec` and returns the path relative to `bench/`.
+ *
+ * @example
+ * ```ts
+ * import { renderChart } from "./_charts.ts";
+ * const path = await renderChart("demo", {
+ *   data: { values: [{ x: 1, y: 2 }, { x: 2, y: 3 }] },
+ *   mark: "line",
+ *   encoding: { x: { field: "x", type: "quantitative" }, y: { field: "y", type: "quantitative" } },
+ * });
+ * ```
+ */
+export async function renderChart(name: string, spec: ChartSpec): Promise<string> {
+  const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: "none" });
+  try {
+    const svg = await view.toSVG();
+    const dir = new URL("./plots/", import.meta.url);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(fileURLToPath(new URL(`${name}.svg`, dir)), svg);
+    return `plots/${name}.svg`;
+  } finally {
+    view.finalize();
+  }
+}
