@@ -41,6 +41,8 @@ export interface StepResult {
   peakInFlightBranches: number;
   /** Highest resident memory of the gateway's process seen while the step ran, in bytes. */
   peakRssBytes: number;
+  /** Gauge polls that got no answer (an overloaded gateway over HTTP). */
+  failedPolls: number;
 }
 
 /** Options of {@linkcode runStep}. */
@@ -79,9 +81,15 @@ export async function runStep(
   let peakInFlightBranches = 0;
   let peakRssBytes = target.rssBytes();
   let polling: Promise<void> | undefined;
+  let failedPolls = 0;
   const poll = async () => {
-    peakInFlightBranches = Math.max(peakInFlightBranches, await target.inFlightBranches());
     peakRssBytes = Math.max(peakRssBytes, target.rssBytes());
+    try {
+      peakInFlightBranches = Math.max(peakInFlightBranches, await target.inFlightBranches());
+    } catch {
+      // An overloaded gateway may drop the gauge's request too; the step goes on without it.
+      failedPolls++;
+    }
   };
   const sampler = setInterval(() => {
     polling ??= poll().finally(() => polling = undefined);
@@ -110,7 +118,7 @@ export async function runStep(
   const wallSeconds = (performance.now() - started) / 1000;
   await poll();
   const result = summarizeStep(label, ratePerSecond, samples, wallSeconds);
-  return { ...result, peakInFlightBranches, peakRssBytes };
+  return { ...result, peakInFlightBranches, peakRssBytes, failedPolls };
 }
 
 function summarizeStep(
@@ -118,7 +126,7 @@ function summarizeStep(
   ratePerSecond: number,
   samples: Sample[],
   wallSeconds: number,
-): Omit<StepResult, "peakInFlightBranches" | "peakRssBytes"> {
+): Omit<StepResult, "peakInFlightBranches" | "peakRssBytes" | "failedPolls"> {
   const statuses: Record<string, number> = {};
   let degraded = 0;
   let completed = 0;

@@ -122,7 +122,12 @@ function noteLoad(name: string, json: Json | undefined) {
     const findings = json.sweeps.map((s: Json) => {
       const top = best(s.steps);
       const ok = sustained(s.steps);
-      return `**${s.target}**: the highest rate held (achieved ≥ 95 % of offered, p99 < 1 s) was ${
+      const skipped = s.skipped?.length
+        ? ` (saturated; ${
+          s.skipped.map((r: number) => `${r.toLocaleString("en")}/s`).join(" and ")
+        } not run)`
+        : "";
+      return `**${s.target}**${skipped}: the highest rate held (achieved ≥ 95 % of offered, p99 < 1 s) was ${
         ok.length ? `${Math.max(...ok).toLocaleString("en")}/s` : "none of the steps"
       }; at most ${num(top.answeredPerSecond, 0)} answers/s (offered ${
         top.offeredPerSecond.toLocaleString("en")
