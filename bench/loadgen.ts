@@ -71,7 +71,7 @@ function saturated(step: StepResult): boolean {
 const WARMUP_REQUESTS = 400;
 
 const exp = new Experiment("loadgen", SEED);
-const sweeps: { target: string; steps: StepResult[] }[] = [];
+const sweeps: { target: string; steps: StepResult[]; skipped: number[] }[] = [];
 for (const kind of targets) {
   const target: LoadTarget = kind === "http" ? await httpTarget() : inProcessTarget();
   try {
