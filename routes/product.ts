@@ -13,6 +13,7 @@ import { downstreamFaults, faultFields, rejectUnknownFaults } from "./faults.ts"
 import type { FailurePolicy } from "../src/fan_out.ts";
 import { createGatewayMetrics, type GatewayMetrics, hedgeMetrics } from "../src/gateway_metrics.ts";
 import type { SpareCapacity } from "../src/hedge.ts";
+import { isAdmissionRejectedError, type Limiter } from "../src/limiter.ts";
 import {
   BUDGET_HEADER,
   type GatherReport,
@@ -51,6 +52,11 @@ export interface GatewayOptions {
   metrics?: GatewayMetrics;
   /** The global limiter's spare capacity, which hedged branches' hedges must find free. */
   spare?: SpareCapacity;
+  /**
+   * The global ceiling each branch takes a permit from before calling its downstream; none by
+   * default. A full admission queue answers 503 with `Retry-After`.
+   */
+  limiter?: Limiter;
 }
 
 /**
@@ -86,7 +92,8 @@ export interface InvalidRequestBody {
  * branch's also `hedged`, `attempts` and, when ok, `winner`) when every
  * required branch answered (collectAll adds `errors`); 502 naming the required branches that
  * did not (bestEffort, collectAll) or the first branch that failed (failFast); 504 when the
- * budget ran out under failFast before any branch failed; 400 naming each bad field of the
+ * budget ran out under failFast before any branch failed; 503 `{ error: "overloaded" }` with
+ * `Retry-After` when the `limiter`'s admission queue is full; 400 naming each bad field of the
  * first invalid part (query, then path, then headers).
  *
  * @example
@@ -107,6 +114,7 @@ export function createGateway(
     defaultBudgetMs = 1000,
     metrics = createGatewayMetrics(),
     spare,
+    limiter,
   }: GatewayOptions,
 ) {
   if (
@@ -169,8 +177,14 @@ export function createGateway(
             metrics,
             query: downstreamFaults(query),
             spare,
+            limiter,
           });
         } catch (error) {
+          if (isAdmissionRejectedError(error)) {
+            const retryAfterS = Math.max(1, Math.ceil(error.retryAfterMs / 1000));
+            c.header("retry-after", String(retryAfterS));
+            return c.json({ error: "overloaded", retryAfterS, waiting: error.waiting }, 503);
+          }
           if (signal.aborted) {
             return c.json({ error: "client closed request" }, CLIENT_CLOSED_REQUEST);
           }

@@ -10,6 +10,12 @@ import { BranchTimeoutError, isBranchError, isDeadlineError } from "./errors.ts"
 import { type BranchContext, type FailurePolicy, fanOut, type FanOutResult } from "./fan_out.ts";
 import { type BranchResultKind, type GatewayMetrics, hedgeMetrics } from "./gateway_metrics.ts";
 import { hedge, type SpareCapacity } from "./hedge.ts";
+import {
+  isAdmissionRejectedError,
+  isPermitDeadlineError,
+  type Limiter,
+  type Permit,
+} from "./limiter.ts";
 
 /**
  * Request header carrying the caller's remaining time budget in whole ms. The gateway reads it
@@ -142,6 +148,13 @@ export interface GatherOptions {
    * Hedges are also held to the request's own `limit` of calls in flight (primaries and hedges).
    */
   spare?: SpareCapacity;
+  /**
+   * The global ceiling: each branch takes one permit before calling its downstream and gives it
+   * back when the call ends. A branch whose permit would come after its deadline is skipped, not
+   * started late; a full admission queue ends the whole gather at once by rejecting with the
+   * limiter's `AdmissionRejectedError` (the gateway answers 503 with `Retry-After`).
+   */
+  limiter?: Limiter;
 }
 
 interface Trace {
@@ -190,6 +203,7 @@ export async function scatterGather(
     metrics,
     query,
     spare,
+    limiter,
   }: GatherOptions,
 ): Promise<GatherReport> {
   const traces: Trace[] = registry.map(() => ({}));
@@ -217,7 +231,38 @@ export async function scatterGather(
     },
   };
 
+  // A full admission queue aborts every branch and rejects the gather with its error.
+  const admission = limiter && new AbortController();
+  const admit = async (spec: BranchSpec, context: BranchContext): Promise<Permit> => {
+    const deadline = Math.min(performance.now() + spec.timeoutMs, context.deadline);
+    try {
+      return await limiter!.acquire(1, { signal: context.signal, deadline });
+    } catch (error) {
+      if (!sealed && !context.signal.aborted) {
+        if (isPermitDeadlineError(error)) {
+          Object.assign(traces[context.index], {
+            outcome: "skipped",
+            reason: "skipped: no permit before the branch's deadline",
+          });
+        } else if (isAdmissionRejectedError(error)) {
+          admission!.abort(error);
+        }
+      }
+      throw error;
+    }
+  };
+
   const callTraced = async (spec: BranchSpec, context: BranchContext): Promise<unknown> => {
+    if (limiter === undefined) return await callAdmitted(spec, context);
+    const permit = await admit(spec, context);
+    try {
+      return await callAdmitted(spec, context);
+    } finally {
+      await permit.release();
+    }
+  };
+
+  const callAdmitted = async (spec: BranchSpec, context: BranchContext): Promise<unknown> => {
     const trace = traces[context.index];
     const startedAt = performance.now();
     trace.startMs = startedAt - origin;
@@ -264,7 +309,11 @@ export async function scatterGather(
       policy,
       budgetMs,
       limit,
-      signal,
+      signal: admission === undefined
+        ? signal
+        : signal === undefined
+        ? admission.signal
+        : AbortSignal.any([signal, admission.signal]),
       hooks: inFlight && {
         onStart: () => inFlight.inc(),
         onSettle: (_index, outcome) => outcome !== "skipped" && inFlight.dec(),

@@ -1,0 +1,86 @@
+import { Hono } from "hono";
+import { createApp } from "../routes/app.ts";
+import { defineRegistry } from "../src/branch_registry.ts";
+import { LocalLimiter } from "../src/local_limiter.ts";
+import { assert, assertEquals } from "./_assert.ts";
+import { deferred, flush, InFlight } from "./_deferred.ts";
+
+const BRANCHES = ["price", "reviews", "shipping", "recommendations", "inventory"];
+
+/**
+ * A downstream whose every call waits for `gate` and counts itself in flight, and a gateway in
+ * front of it whose branches are all optional.
+ */
+function setup(limiter: LocalLimiter | undefined, gate: Promise<void> = Promise.resolve()) {
+  const inFlight = new InFlight();
+  const downstream = new Hono().get("/:branch/:id", async (c) => {
+    inFlight.enter();
+    try {
+      await gate;
+      return c.json({ branch: c.req.param("branch") });
+    } finally {
+      inFlight.leave();
+    }
+  });
+  const registry = defineRegistry(BRANCHES.map((name) => ({
+    name,
+    fetcher: downstream,
+    path: (id: string) => `/${name}/${id}`,
+    required: false,
+    idempotent: true,
+    timeoutMs: 5000,
+  })));
+  return { app: createApp({ registry, limiter }), inFlight };
+}
+
+Deno.test("The gateway never has more downstream calls in flight than the limiter's capacity", async () => {
+  const limiter = new LocalLimiter({ capacity: 3 });
+  const gate = deferred();
+  const { app, inFlight } = setup(limiter, gate.promise);
+  const responses = Array.from({ length: 8 }, (_, i) => app.request(`/product/p${i}`));
+  await flush(50);
+  assertEquals(inFlight.now, 3, "three calls are let through while the rest wait for permits");
+  gate.resolve();
+  const statuses = await Promise.all(responses.map(async (r) => (await r).status));
+  assertEquals(statuses, Array(8).fill(200));
+  assertEquals(inFlight.max, 3);
+  assertEquals(inFlight.started, 8 * BRANCHES.length);
+  assertEquals((await limiter.stats()).inUse, 0);
+});
+
+Deno.test("A branch whose permit would come after its deadline is skipped, not started late", async () => {
+  const limiter = new LocalLimiter({ capacity: 1 });
+  const held = await limiter.acquire(1);
+  const { app, inFlight } = setup(limiter);
+  const response = await app.request("/product/p1?budget=20");
+  const body = await response.json();
+  await held.release();
+  assertEquals(response.status, 200, JSON.stringify(body));
+  assertEquals(body.degraded.length, BRANCHES.length);
+  for (const name of BRANCHES) assertEquals(body.timings[name].outcome, "skipped", name);
+  assertEquals(inFlight.started, 0, "no downstream call was started");
+});
+
+Deno.test("A full admission queue answers a fast 503 with Retry-After and calls no downstream", async () => {
+  const limiter = new LocalLimiter({ capacity: 1, maxWaiters: 0, retryAfterMs: 1500 });
+  const held = await limiter.acquire(1);
+  const { app, inFlight } = setup(limiter);
+  const response = await app.request("/product/p1");
+  await held.release();
+  assertEquals(response.status, 503);
+  assertEquals(response.headers.get("retry-after"), "2");
+  const body = await response.json();
+  assertEquals(body.error, "overloaded");
+  assertEquals(inFlight.started, 0);
+  assertEquals((await limiter.stats()).inUse, 0, "no permit is left behind");
+});
+
+Deno.test("The gateway without a limiter calls every branch at once", async () => {
+  const gate = deferred();
+  const { app, inFlight } = setup(undefined, gate.promise);
+  const response = app.request("/product/p1");
+  await flush(50);
+  assert(inFlight.now === BRANCHES.length, `${inFlight.now} in flight`);
+  gate.resolve();
+  assertEquals((await response).status, 200);
+});
