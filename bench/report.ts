@@ -808,8 +808,8 @@ noteLoad("stream", stream?.json);
         `runs), a ratio of ${num(json.check.value, 3)} — ${
           json.check.pass ? "within" : "**not** within"
         } ` +
-        `10 % of the baseline. Failures are cheap: a failed call answers as fast as a good one ` +
-        `and costs one error object.`,
+        `10 % of the baseline. In the simulated downstream a failed call takes as long as a good ` +
+        `one, so this compares the gateway's own cost of handling failures.`,
       table(
         ["mode", "round", "offered/s", "answered/s", "p50 ms", "p99 ms", "statuses", "degraded"],
         json.runs.map((r: Json) => [
