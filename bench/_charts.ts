@@ -13,6 +13,28 @@ import * as vegaLite from "vega-lite";
 export type ChartSpec = vegaLite.TopLevelSpec;
 
 /**
+ * Renders `spec` to an SVG string.
+ *
+ * @example
+ * ```ts
+ * import { renderSvg } from "./_charts.ts";
+ * const svg = await renderSvg({
+ *   data: { values: [{ x: 1, y: 2 }, { x: 2, y: 3 }] },
+ *   mark: "line",
+ *   encoding: { x: { field: "x", type: "quantitative" }, y: { field: "y", type: "quantitative" } },
+ * });
+ * ```
+ */
+export async function renderSvg(spec: ChartSpec): Promise<string> {
+  const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: "none" });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+/**
  * Writes `bench/plots/<name>.svg` from `spec` and returns the path relative to `bench/`.
  *
  * @example
@@ -26,14 +48,9 @@ export type ChartSpec = vegaLite.TopLevelSpec;
  * ```
  */
 export async function renderChart(name: string, spec: ChartSpec): Promise<string> {
-  const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: "none" });
-  try {
-    const svg = await view.toSVG();
-    const dir = new URL("./plots/", import.meta.url);
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(fileURLToPath(new URL(`${name}.svg`, dir)), svg);
-    return `plots/${name}.svg`;
-  } finally {
-    view.finalize();
-  }
+  const svg = await renderSvg(spec);
+  const dir = new URL("./plots/", import.meta.url);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(fileURLToPath(new URL(`${name}.svg`, dir)), svg);
+  return `plots/${name}.svg`;
 }

@@ -4,8 +4,7 @@
  *
  * @module
  */
-import * as vega from "vega";
-import * as vegaLite from "vega-lite";
+import { renderSvg } from "./_charts.ts";
 
 /** What the chart needs of one benchmark case. */
 export interface ChartCase {
@@ -31,7 +30,7 @@ export interface ChartCase {
  * );
  * ```
  */
-export async function renderHedgeChart(
+export function renderHedgeChart(
   cases: readonly ChartCase[],
   distributions: readonly { id: string; label: string }[],
 ): Promise<string> {
@@ -44,10 +43,18 @@ export async function renderHedgeChart(
       ms: c[field],
     }))
   );
-  const spec = vegaLite.compile({
+  return renderSvg({
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
     data: { values },
-    facet: { row: { field: "distribution", type: "nominal", title: null } },
+    facet: {
+      row: {
+        field: "distribution",
+        type: "nominal",
+        title: null,
+        // Long distribution names read across the top of each panel, not sideways over the axis.
+        header: { labelAngle: 0, labelOrient: "top", labelAlign: "left", labelAnchor: "start" },
+      },
+    },
     spec: {
       width: 520,
       height: 200,
@@ -65,11 +72,5 @@ export async function renderHedgeChart(
     },
     resolve: { scale: { color: "independent" } },
     config: { font: "sans-serif", legend: { labelLimit: 400, titleLimit: 400 } },
-  }).spec;
-  const view = new vega.View(vega.parse(spec), { renderer: "none" });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
+  });
 }
