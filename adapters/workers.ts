@@ -5,6 +5,11 @@
  * over HTTP, else to the simulated downstream inside the Worker (handy under `wrangler dev`).
  * The app is built once per isolate; its metrics are that isolate's alone.
  *
+ * With a `LIMITER` Durable Object binding, every branch takes a permit from the global ceiling
+ * (`PermitObject`) through a per-isolate `BlockLeasingLimiter` (blocks of `LIMITER_BLOCK_SIZE`
+ * permits, default 8; `LIMITER_SAFE_SHARE` permits, default 0, while the object is unreachable),
+ * and `/limiter/*` is the object's HTTP API for Deno and Bun fleets.
+ *
  * Its `queue()` handler consumes the distributed jobs' sub-tasks (see `adapters/workers_jobs.ts`).
  *
  * Workers' types are not imported: `Env` and `ExportedHandler` are declared locally.
@@ -20,6 +25,9 @@ import { createApp } from "../routes/app.ts";
 import { createDownstream } from "../routes/downstream.ts";
 import { defaultRegistry } from "../src/branch_registry.ts";
 import { type Fetcher, urlFetcher } from "../src/fetcher.ts";
+import { BlockLeasingLimiter } from "../src/block_leasing_limiter.ts";
+import type { PermitService } from "../src/permit_service.ts";
+import { LIMITER_PATH, PermitObject, type PermitObjectEnv } from "./permit_object.ts";
 import {
   handleJobQueue,
   JobAdmissionObject,
@@ -31,9 +39,28 @@ import {
 
 // The distributed jobs' Durable Objects (bound in wrangler.toml).
 export { JobAdmissionObject, JobJoinObject };
+// The global concurrency ceiling (bound as LIMITER in wrangler.toml).
+export { PermitObject };
+
+/** The part of a Durable Object namespace binding used for the limiter: RPC stubs and fetch. */
+interface PermitObjectNamespace {
+  idFromName(name: string): unknown;
+  get(id: unknown): PermitService & Fetcher;
+}
 
 /** Bindings this Worker reads; the jobs routes and queue consumer need those of `JobsEnv`. */
-interface Env extends Partial<JobsEnv> {
+interface Env extends Partial<JobsEnv>, PermitObjectEnv {
+  /** The global ceiling; without it branches take no permit. */
+  LIMITER?: PermitObjectNamespace;
+  /** Permits per block an isolate leases from the ceiling; 8 when unset. */
+  LIMITER_BLOCK_SIZE?: string;
+  /** Permits an isolate may use while the ceiling is unreachable; 0 (fail closed) when unset. */
+  LIMITER_SAFE_SHARE?: string;
+  /**
+   * Lease lifetime of a block in ms; 30000 when unset. It bounds how long a block stays lost
+   * when its isolate vanishes, or when a give-back started after a response never runs.
+   */
+  LIMITER_TTL_MS?: string;
   /** Service binding to the downstream Worker. */
   DOWNSTREAM?: Fetcher;
   /** Base URL of the downstream, when there is no service binding. */
@@ -53,9 +80,28 @@ function appFor(env: Env): ReturnType<typeof createApp> {
     const downstream = env.DOWNSTREAM ??
       (env.DOWNSTREAM_URL ? urlFetcher(env.DOWNSTREAM_URL) : createDownstream());
     const jobs = hasJobBindings(env) ? workersJobBackend(env) : undefined;
-    app = createApp({ registry: defaultRegistry(downstream), jobs });
+    const limiter = env.LIMITER && new BlockLeasingLimiter(limiterService(env.LIMITER), {
+      blockSize: Number(env.LIMITER_BLOCK_SIZE ?? 8),
+      safeShare: Number(env.LIMITER_SAFE_SHARE ?? 0),
+      ttlMs: Number(env.LIMITER_TTL_MS ?? 30_000),
+      // A timer outliving its request may never fire on Workers: give idle blocks back at once.
+      lingerMs: 0,
+      holder: `isolate-${crypto.randomUUID()}`,
+    });
+    app = createApp({ registry: defaultRegistry(downstream), jobs, limiter });
   }
   return app;
+}
+
+/** The one global object's RPC methods; a fresh stub per call, so no request owns it. */
+function limiterService(namespace: PermitObjectNamespace): PermitService {
+  const stub = () => namespace.get(namespace.idFromName("global"));
+  return {
+    acquire: (request) => stub().acquire(request),
+    release: (leaseId) => stub().release(leaseId),
+    renew: (leaseId, ttlMs) => stub().renew(leaseId, ttlMs),
+    stats: () => stub().stats(),
+  };
 }
 
 function hasJobBindings(env: Env): env is Env & JobsEnv {
@@ -65,6 +111,9 @@ function hasJobBindings(env: Env): env is Env & JobsEnv {
 
 export default {
   fetch(request, env) {
+    if (env.LIMITER !== undefined && new URL(request.url).pathname.startsWith(`${LIMITER_PATH}/`)) {
+      return env.LIMITER.get(env.LIMITER.idFromName("global")).fetch(request);
+    }
     return appFor(env).fetch(request);
   },
   queue(batch, env) {

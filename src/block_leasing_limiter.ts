@@ -38,7 +38,8 @@ export interface BlockLeasingOptions extends BlockPoolOptions {
   /**
    * How long the isolate keeps its blocks once nothing is in use or waiting, in ms; 100 by
    * default. Then it gives them all back, so a quiet isolate does not sit on capacity that a
-   * busy one is queueing for.
+   * busy one is queueing for. 0 gives them back at once, with no timer: use it on Workers,
+   * where a timer set while serving a request may never fire after the response.
    */
   lingerMs?: number;
 }
@@ -225,6 +226,9 @@ export class BlockLeasingLimiter implements Limiter {
     if (!idle) {
       clearTimeout(this.#idleTimer);
       this.#idleTimer = undefined;
+    } else if (this.#lingerMs === 0) {
+      // No timer: on Workers a timer set by a request may never fire once it has answered.
+      for (const id of this.#pool.drain()) this.#giveBack(id);
     } else if (this.#idleTimer === undefined) {
       this.#idleTimer = setTimeout(() => {
         this.#idleTimer = undefined;

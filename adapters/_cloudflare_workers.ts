@@ -1,0 +1,38 @@
+/**
+ * The little of the `cloudflare:workers` module that fanfare's Durable Object uses, declared
+ * for `deno check` only: deno.json maps the `cloudflare:workers` specifier here, while
+ * wrangler and workerd resolve the real module. Nothing here runs: importing it outside
+ * workerd fails, which is right, since a Durable Object only exists there.
+ *
+ * @example
+ * ```ts ignore
+ * import { DurableObject } from "cloudflare:workers";
+ * export class Counter extends DurableObject {}
+ * ```
+ *
+ * @module
+ */
+
+/** The part of Durable Object storage used here. */
+export interface DurableObjectStorage {
+  get<T>(key: string): Promise<T | undefined>;
+  put<T>(key: string, value: T): Promise<void>;
+  getAlarm(): Promise<number | null>;
+  setAlarm(scheduledTime: number): Promise<void>;
+  deleteAlarm(): Promise<void>;
+}
+
+/** The part of a Durable Object's state (`this.ctx`) used here. */
+export interface DurableObjectState {
+  readonly storage: DurableObjectStorage;
+  blockConcurrencyWhile<T>(callback: () => Promise<T>): Promise<T>;
+}
+
+/** Base class of Durable Objects with RPC methods; `ctx` and `env` as the runtime passes them. */
+export declare abstract class DurableObject<Env = unknown> {
+  protected ctx: DurableObjectState;
+  protected env: Env;
+  constructor(ctx: DurableObjectState, env: Env);
+  fetch?(request: Request): Response | Promise<Response>;
+  alarm?(): void | Promise<void>;
+}
