@@ -29,7 +29,13 @@
  * @module
  */
 import { DurableObject } from "cloudflare:workers";
-import type { DurableObjectState } from "./_cloudflare_workers.ts";
+
+/**
+ * The object's state as the base class takes it. Read off the base class rather than named, so
+ * that this file checks both against the local declaration and against the full Workers types
+ * (which miniflare's types bring into a program that also checks the tests).
+ */
+type DurableObjectState = ConstructorParameters<typeof DurableObject>[0];
 import { AutoRouter, error, type IRequest, json } from "itty-router";
 import type { z } from "zod";
 import { LedgerHost } from "../src/ledger_host.ts";
