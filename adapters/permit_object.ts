@@ -215,12 +215,8 @@ function createRouter(
         });
       }
     }],
-    missing: (request: IRequest) =>
-      error(404, {
-        error: "not found",
-        method: request.method,
-        path: new URL(request.url).pathname,
-      }),
+    // AutoRouter calls it with the (absent) response, not the request.
+    missing: () => error(404, { error: "not found" }),
     catch: (thrown: unknown) => {
       // The ledger throws RangeError/TypeError for a request it cannot serve (weight over capacity).
       if (thrown instanceof RangeError || thrown instanceof TypeError) {

@@ -38,8 +38,17 @@ const SECRET = "test-secret";
 const MINIFLARE_LEAKS = { sanitizeOps: false, sanitizeResources: false };
 const ROOT = new URL("../", import.meta.url).pathname;
 
-/** The Worker as wrangler bundles it for deployment. */
-async function bundle(outdir: string): Promise<string> {
+/**
+ * The Worker as wrangler bundles it for deployment, built once per test run into wrangler's own
+ * (git-ignored) `.wrangler/` directory.
+ */
+let bundled: Promise<string> | undefined;
+function bundle(): Promise<string> {
+  bundled ??= build(`${ROOT}.wrangler/tmp/permit-object-test`);
+  return bundled;
+}
+
+async function build(outdir: string): Promise<string> {
   const { code, stderr, stdout } = await new Deno.Command(
     new URL("node_modules/.bin/wrangler", `file://${ROOT}`).pathname,
     {
@@ -109,7 +118,7 @@ async function withWorld(
   const downstream = countingDownstream(inFlight);
   try {
     const world = {
-      scriptPath: await bundle(`${dir}/bundle`),
+      scriptPath: await bundle(),
       persist: `${dir}/storage`,
       downstreamUrl: `http://127.0.0.1:${downstream.addr.port}/`,
       capacity,
@@ -303,7 +312,7 @@ Deno.test({
         assertEquals([notJson.status, notJson.json.error], [400, "invalid request"]);
         const badTtl = await api(mf, "renew", { body: { leaseId: "l-1", ttlMs: -5 } });
         assertEquals((badTtl.json.fields as { field: string }[])[0].field, "ttlMs");
-        const unknown = await api(mf, "nope", { body: {} });
+        const unknown = await api(mf, "nope");
         assertEquals([unknown.status, unknown.json.error], [404, "not found"]);
         assertEquals((await stats(mf)).counters.granted, 0);
       } finally {
