@@ -16,6 +16,7 @@ import { createApp } from "../routes/app.ts";
 import { createDownstream } from "../routes/downstream.ts";
 import { defaultRegistry } from "../src/branch_registry.ts";
 import { urlFetcher } from "../src/fetcher.ts";
+import { limiterFromEnv } from "../src/limiter_from_env.ts";
 
 /** The part of Bun's server used here. */
 interface BunServer {
@@ -55,7 +56,11 @@ if (baseUrl === undefined) {
   console.log(`downstream listening on ${downstream.url}`);
 }
 
-const app = createApp({ registry: defaultRegistry(urlFetcher(baseUrl)) });
+// LIMITER_CAPACITY (one process) or LIMITER_URL + LIMITER_SECRET (a fleet): a global ceiling.
+const app = createApp({
+  registry: defaultRegistry(urlFetcher(baseUrl)),
+  limiter: limiterFromEnv(process.env),
+});
 const gateway = Bun.serve({
   hostname: "127.0.0.1",
   port: Number(process.env.PORT ?? 8787),

@@ -17,6 +17,7 @@ import { createApp } from "../routes/app.ts";
 import { createDownstream } from "../routes/downstream.ts";
 import { defaultRegistry } from "../src/branch_registry.ts";
 import { urlFetcher } from "../src/fetcher.ts";
+import { limiterFromEnv } from "../src/limiter_from_env.ts";
 import { serveUntilSignal } from "./_until_signal.ts";
 
 const port = Number(Deno.env.get("PORT") ?? 8787);
@@ -35,7 +36,11 @@ if (baseUrl === undefined) {
   baseUrl = `http://127.0.0.1:${downstream.addr.port}/`;
 }
 
-const app = createApp({ registry: defaultRegistry(urlFetcher(baseUrl)) });
+// LIMITER_CAPACITY (one process) or LIMITER_URL + LIMITER_SECRET (a fleet): a global ceiling.
+const app = createApp({
+  registry: defaultRegistry(urlFetcher(baseUrl)),
+  limiter: limiterFromEnv(Deno.env.toObject()),
+});
 servers.push(Deno.serve({
   hostname: "127.0.0.1",
   port,

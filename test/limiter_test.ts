@@ -1,4 +1,6 @@
-import { assert, assertEquals } from "./_assert.ts";
+import { assert, assertEquals, assertThrows } from "./_assert.ts";
+import { BlockLeasingLimiter } from "../src/block_leasing_limiter.ts";
+import { limiterFromEnv } from "../src/limiter_from_env.ts";
 import { flush, rejectionOf } from "./_deferred.ts";
 import { LedgerHost } from "../src/ledger_host.ts";
 import {
@@ -106,4 +108,15 @@ Deno.test("ServiceLimiter releases a grant that arrives after its caller gave up
   await flush();
   const { inUse, counters } = await host.stats();
   assertEquals([inUse, counters.granted, counters.released], [0, 2, 2]);
+});
+
+Deno.test("limiterFromEnv() picks a local ceiling, a fleet's, or none, and names a bad variable", async () => {
+  assertEquals(limiterFromEnv({}), undefined);
+  const local = limiterFromEnv({ LIMITER_CAPACITY: "3" });
+  assert(local instanceof LocalLimiter);
+  assertEquals((await local.stats()).capacity, 3);
+  const fleet = limiterFromEnv({ LIMITER_URL: "http://127.0.0.1:1/limiter/", LIMITER_SECRET: "s" });
+  assert(fleet instanceof BlockLeasingLimiter);
+  assertThrows(() => limiterFromEnv({ LIMITER_CAPACITY: "many" }), /'LIMITER_CAPACITY'.*"many"/);
+  assertThrows(() => limiterFromEnv({ LIMITER_URL: "http://x/" }), /'LIMITER_SECRET'/);
 });
