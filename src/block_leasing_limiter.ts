@@ -64,6 +64,7 @@ export interface BlockLeasingStats extends BlockPoolStats {
 interface Waiter {
   weight: number;
   deadline: number;
+  allowedMs: number;
   grant(permit: Permit): void;
   fail(error: unknown): void;
 }
@@ -159,6 +160,7 @@ export class BlockLeasingLimiter implements Limiter {
       const waiter: Waiter = {
         weight,
         deadline,
+        allowedMs: deadline - now,
         grant: (permit) => (done(), resolve(permit)),
         fail: (error) => (done(), reject(error)),
       };
@@ -170,7 +172,7 @@ export class BlockLeasingLimiter implements Limiter {
       };
       if (deadline !== Infinity) {
         timer = setTimeout(() => {
-          waiter.fail(new PermitDeadlineError(deadline - now));
+          waiter.fail(new PermitDeadlineError(waiter.allowedMs));
           // The head may have been all that held back smaller waiters.
           this.#pump();
         }, deadline - now);
@@ -210,6 +212,12 @@ export class BlockLeasingLimiter implements Limiter {
   /** Grants what fits, then asks the service for what the pool says: blocks, renewals, returns. */
   #pump(): void {
     const now = performance.now();
+    // A waiter past its deadline whose timer has not run yet (the event loop is busy) leaves
+    // now: a block asked for on its behalf would wait 0 ms, be refused at once, and be asked
+    // for again, round after round of microtasks, starving the very timers that would end it.
+    for (const waiter of [...this.#queue]) {
+      if (waiter.deadline <= now) waiter.fail(new PermitDeadlineError(waiter.allowedMs));
+    }
     while (this.#queue.length > 0 && this.#pool.take(this.#queue[0].weight, now)) {
       this.#queue[0].grant(this.#permit(this.#queue[0].weight));
     }
