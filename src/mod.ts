@@ -111,3 +111,41 @@ export {
   type QueuedMessage,
 } from "./job_consumer.ts";
 export type { JobBackend } from "./job_backend.ts";
+export {
+  AdmissionRejectedError,
+  isAdmissionRejectedError,
+  isPermitDeadlineError,
+  type Limiter,
+  type LimiterAcquireOptions,
+  type Permit,
+  PermitDeadlineError,
+  permitOf,
+} from "./limiter.ts";
+export {
+  type AcquireOutcome,
+  type Lease,
+  type LeaseRequest,
+  type LedgerCounters,
+  type LedgerEvent,
+  type LedgerOptions,
+  type LedgerState,
+  type LedgerStats,
+  PermitLedger,
+} from "./permit_ledger.ts";
+export { LedgerHost, type LedgerHostOptions } from "./ledger_host.ts";
+export {
+  type AcquireReply,
+  httpPermitService,
+  type HttpPermitServiceOptions,
+  type PermitRequest,
+  type PermitService,
+} from "./permit_service.ts";
+export { LocalLimiter, type LocalLimiterOptions } from "./local_limiter.ts";
+export { ServiceLimiter, type ServiceLimiterOptions } from "./service_limiter.ts";
+export { BlockPool, type BlockPoolOptions, type BlockPoolStats } from "./block_pool.ts";
+export {
+  BlockLeasingLimiter,
+  type BlockLeasingOptions,
+  type BlockLeasingStats,
+} from "./block_leasing_limiter.ts";
+export { limiterFromEnv } from "./limiter_from_env.ts";
