@@ -50,7 +50,10 @@ export interface GatewayOptions {
   defaultBudgetMs?: number;
   /** Where to record metrics; a fresh set by default (serve it with `createMetricsRoute`). */
   metrics?: GatewayMetrics;
-  /** The global limiter's spare capacity, which hedged branches' hedges must find free. */
+  /**
+   * The global limiter's spare capacity, which hedged branches' hedges must find free. By
+   * default the `limiter` itself when it can grant at once (`LocalLimiter.tryAcquire`).
+   */
   spare?: SpareCapacity;
   /**
    * The global ceiling each branch takes a permit from before calling its downstream; none by
@@ -113,8 +116,8 @@ export function createGateway(
     limit = WORKERS_CONNECTION_LIMIT,
     defaultBudgetMs = 1000,
     metrics = createGatewayMetrics(),
-    spare,
     limiter,
+    spare = limiterSpare(limiter),
   }: GatewayOptions,
 ) {
   if (
@@ -297,4 +300,10 @@ export function notFound(c: Context): Response {
 export function internalError(error: Error, c: Context): Response {
   console.error(error);
   return c.json({ error: "internal error" }, 500);
+}
+
+/** The limiter as spare capacity for hedges, when it can grant a permit without waiting. */
+function limiterSpare(limiter: unknown): SpareCapacity | undefined {
+  const candidate = limiter as Partial<SpareCapacity> | undefined;
+  return typeof candidate?.tryAcquire === "function" ? candidate as SpareCapacity : undefined;
 }

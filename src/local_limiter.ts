@@ -55,6 +55,26 @@ export class LocalLimiter extends ServiceLimiter implements Limiter {
     this.#host = host;
   }
 
+  /**
+   * One permit now if one is free and no one waits for it, else `undefined`: the limiter's spare
+   * capacity, which a hedge may use but never waits for (this makes it a `SpareCapacity`).
+   *
+   * @example
+   * ```ts
+   * import { LocalLimiter } from "./local_limiter.ts";
+   * const limiter = new LocalLimiter({ capacity: 1 });
+   * const spare = limiter.tryAcquire(); // a permit
+   * limiter.tryAcquire(); // undefined: none left
+   * spare?.release();
+   * ```
+   */
+  tryAcquire(): { release(): Promise<boolean> } | undefined {
+    const lease = this.#host.tryAcquire("local-spare", 1, Infinity);
+    if (lease === undefined) return undefined;
+    let released: Promise<boolean> | undefined;
+    return { release: () => released ??= this.#host.release(lease.id) };
+  }
+
   /** Permits in use, waiters and running totals. */
   stats(): Promise<LedgerStats> {
     return this.#host.stats();

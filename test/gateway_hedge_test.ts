@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertThrows } from "./_assert.ts";
 import { deferred } from "./_deferred.ts";
 import { createApp } from "../routes/app.ts";
+import { createGateway } from "../routes/product.ts";
 import {
   type BranchSpec,
   defaultRegistry,
@@ -11,6 +12,7 @@ import type { Fetcher } from "../src/fetcher.ts";
 import { createGatewayMetrics, type GatewayMetrics, hedgeMetrics } from "../src/gateway_metrics.ts";
 import type { Labels } from "../src/metrics.ts";
 import { HedgeBudget } from "../src/hedge_budget.ts";
+import { LocalLimiter } from "../src/local_limiter.ts";
 import { scatterGather } from "../src/scatter_gather.ts";
 
 /** Hedge delays short enough to fire; tests wait for events, never for time. */
@@ -184,4 +186,24 @@ Deno.test("hedgeOptionalReads hedges only the default registry's optional branch
     "shipping",
   ]);
   assert(registry.every((spec) => spec.hedge === undefined || !spec.required));
+});
+
+Deno.test("gateway hedges only on the global limiter's spare permits, taken from its limiter by default", async () => {
+  const downstream = hangingPrimary();
+  const metrics = createGatewayMetrics();
+  const declined = firstDecline(metrics);
+  // One permit: the primary holds it, so the hedge finds none spare.
+  const limiter = new LocalLimiter({ capacity: 1 });
+  const gateway = createGateway({
+    registry: defineRegistry([reviews(downstream.fetcher, { delay: SOON_MS })]),
+    metrics,
+    limiter,
+  });
+  const response = gateway.request("/product/sku-42?budget=5000");
+  assertEquals(await declined, { branch: "reviews", reason: "capacity" });
+  downstream.releasePrimary.resolve();
+  const { timings } = await (await response).json();
+  assertEquals([timings.reviews.hedged, timings.reviews.attempts], [false, 1]);
+  assertEquals(downstream.seen.length, 1);
+  assertEquals((await limiter.stats()).inUse, 0);
 });

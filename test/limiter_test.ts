@@ -120,3 +120,15 @@ Deno.test("limiterFromEnv() picks a local ceiling, a fleet's, or none, and names
   assertThrows(() => limiterFromEnv({ LIMITER_CAPACITY: "many" }), /'LIMITER_CAPACITY'.*"many"/);
   assertThrows(() => limiterFromEnv({ LIMITER_URL: "http://x/" }), /'LIMITER_SECRET'/);
 });
+
+Deno.test("LocalLimiter.tryAcquire() grants a spare permit at once and never queues", async () => {
+  const limiter = new LocalLimiter({ capacity: 1 });
+  const spare = limiter.tryAcquire();
+  assert(spare !== undefined, "the only permit is free at first");
+  assertEquals(limiter.tryAcquire(), undefined);
+  assertEquals((await limiter.stats()).waiting, 0);
+  await spare.release();
+  await spare.release();
+  const stats = await limiter.stats();
+  assertEquals([stats.inUse, stats.counters.timedOut], [0, 0]);
+});
