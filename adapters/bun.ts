@@ -14,7 +14,7 @@
  */
 import { createApp } from "../routes/app.ts";
 import { createDownstream } from "../routes/downstream.ts";
-import { defaultRegistry } from "../src/branch_registry.ts";
+import { defaultRegistry, hedgeOptionalReads } from "../src/branch_registry.ts";
 import { urlFetcher } from "../src/fetcher.ts";
 import { limiterFromEnv } from "../src/limiter_from_env.ts";
 
@@ -57,8 +57,10 @@ if (baseUrl === undefined) {
 }
 
 // LIMITER_CAPACITY (one process) or LIMITER_URL + LIMITER_SECRET (a fleet): a global ceiling.
+// HEDGE=optional-reads hedges reviews, recommendations and shipping on the ceiling's spare permits.
+const hedge = process.env.HEDGE === "optional-reads" ? hedgeOptionalReads() : {};
 const app = createApp({
-  registry: defaultRegistry(urlFetcher(baseUrl)),
+  registry: defaultRegistry(urlFetcher(baseUrl), { hedge }),
   limiter: limiterFromEnv(process.env),
 });
 const gateway = Bun.serve({

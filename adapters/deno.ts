@@ -15,7 +15,7 @@
  */
 import { createApp } from "../routes/app.ts";
 import { createDownstream } from "../routes/downstream.ts";
-import { defaultRegistry } from "../src/branch_registry.ts";
+import { defaultRegistry, hedgeOptionalReads } from "../src/branch_registry.ts";
 import { urlFetcher } from "../src/fetcher.ts";
 import { limiterFromEnv } from "../src/limiter_from_env.ts";
 import { serveUntilSignal } from "./_until_signal.ts";
@@ -37,8 +37,10 @@ if (baseUrl === undefined) {
 }
 
 // LIMITER_CAPACITY (one process) or LIMITER_URL + LIMITER_SECRET (a fleet): a global ceiling.
+// HEDGE=optional-reads hedges reviews, recommendations and shipping on the ceiling's spare permits.
+const hedge = Deno.env.get("HEDGE") === "optional-reads" ? hedgeOptionalReads() : {};
 const app = createApp({
-  registry: defaultRegistry(urlFetcher(baseUrl)),
+  registry: defaultRegistry(urlFetcher(baseUrl), { hedge }),
   limiter: limiterFromEnv(Deno.env.toObject()),
 });
 servers.push(Deno.serve({

@@ -5,9 +5,9 @@
  *
  * @module
  */
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import type { BranchRegistry } from "../src/branch_registry.ts";
-import { createGatewayMetrics } from "../src/gateway_metrics.ts";
+import { createGatewayMetrics, limiterGauges } from "../src/gateway_metrics.ts";
 import type { JobBackend } from "../src/job_backend.ts";
 import { createJobsRoute } from "./jobs.ts";
 import { LiveStats } from "../src/live_stats.ts";
@@ -53,7 +53,17 @@ export function createApp({ jobs, ...options }: AppOptions) {
   const metrics = createGatewayMetrics();
   const branches = options.registry.map(({ name }) => name);
   const stats = new LiveStats(metrics, { branches });
-  const app = new Hono()
+  const app = new Hono();
+  if (options.limiter !== undefined) {
+    // The limiter's gauges are read when someone looks, not on every request.
+    const refresh = limiterGauges(metrics.registry, options.limiter);
+    const refreshing: MiddlewareHandler = async (_c, next) => {
+      await refresh();
+      await next();
+    };
+    app.use("/metrics", refreshing).use("/api/stats", refreshing);
+  }
+  app
     .route("/", createGateway({ ...options, metrics }))
     .route("/", createMetricsRoute(metrics.registry))
     .route("/", createDashboardRoute({ stats, registry: options.registry }))

@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { HEDGE_METRICS } from "./live_stats.ts";
+import type { Limiter } from "./limiter.ts";
+import { HEDGE_METRICS, LIMITER_METRICS } from "./live_stats.ts";
 import { Counter, type Gauge, type Histogram, MetricsRegistry } from "./metrics.ts";
 
 /**
@@ -146,5 +147,37 @@ export function hedgeMetrics(registry: MetricsRegistry): HedgeMetrics {
       "Hedges due but not sent: budget exhausted or no spare capacity, by branch and reason.",
       ["branch", "reason"],
     ),
+  };
+}
+
+/**
+ * Registers the global limiter's gauges in `registry` and returns a function that refreshes
+ * them from `limiter.stats()`; call it before rendering metrics. A limiter without `stats` has no
+ * gauges (the dashboard then shows the ceiling as unknown).
+ *
+ * @example
+ * ```ts
+ * import { createGatewayMetrics, limiterGauges } from "./gateway_metrics.ts";
+ * import { LocalLimiter } from "./local_limiter.ts";
+ *
+ * const metrics = createGatewayMetrics();
+ * const refresh = limiterGauges(metrics.registry, new LocalLimiter({ capacity: 64 }));
+ * await refresh();
+ * ```
+ */
+export function limiterGauges(
+  registry: MetricsRegistry,
+  limiter: Limiter,
+): () => Promise<void> {
+  const stats = limiter.stats?.bind(limiter);
+  if (stats === undefined) return () => Promise.resolve();
+  const inUse = registry.gauge(LIMITER_METRICS.inFlight, "Permits of the global limiter in use.");
+  const capacity = registry.gauge(LIMITER_METRICS.ceiling, "Permits of the global limiter.");
+  const waiting = registry.gauge(LIMITER_METRICS.waiting, "Acquirers waiting for a permit.");
+  return async function refreshLimiterGauges() {
+    const now = await stats();
+    inUse.set({}, now.inUse);
+    capacity.set({}, now.capacity);
+    waiting.set({}, now.waiting);
   };
 }

@@ -70,6 +70,24 @@ export interface Permit {
 export interface Limiter {
   /** Resolves with `weight` permits (1 by default) held by the caller. */
   acquire(weight?: number, options?: LimiterAcquireOptions): Promise<Permit>;
+  /** What it holds now, for gauges; optional. */
+  stats?(): LimiterGauges | Promise<LimiterGauges>;
+}
+
+/**
+ * A limiter's state for dashboards: its ceiling as this isolate sees it, permits in use, and
+ * acquirers waiting.
+ *
+ * @example
+ * ```ts
+ * import type { LimiterGauges } from "./limiter.ts";
+ * const now: LimiterGauges = { capacity: 64, inUse: 12, waiting: 0 };
+ * ```
+ */
+export interface LimiterGauges {
+  capacity: number;
+  inUse: number;
+  waiting: number;
 }
 
 /**

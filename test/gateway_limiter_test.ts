@@ -84,3 +84,24 @@ Deno.test("The gateway without a limiter calls every branch at once", async () =
   gate.resolve();
   assertEquals((await response).status, 200);
 });
+
+Deno.test("The dashboard's stats and /metrics show the limiter's ceiling, permits in use and waiters", async () => {
+  const limiter = new LocalLimiter({ capacity: 3 });
+  const gate = deferred();
+  const { app } = setup(limiter, gate.promise);
+  const response = app.request("/product/p1");
+  await flush(50);
+  const { limiter: live } = await (await app.request("/api/stats")).json();
+  assertEquals(live, { inFlight: 3, ceiling: 3, waiting: 2 });
+  const text = await (await app.request("/metrics")).text();
+  assert(text.includes("fanfare_limiter_capacity 3\n"), text);
+  gate.resolve();
+  assertEquals((await response).status, 200);
+});
+
+Deno.test("A gateway without a limiter reports no limiter gauges", async () => {
+  const { app } = setup(undefined);
+  const body = await (await app.request("/api/stats")).json();
+  assertEquals(body.limiter, undefined);
+  assert(!(await (await app.request("/metrics")).text()).includes("fanfare_limiter_"));
+});
