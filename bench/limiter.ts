@@ -33,7 +33,7 @@ import type { PermitService } from "../src/permit_service.ts";
 import { ServiceLimiter } from "../src/service_limiter.ts";
 import { openLoop } from "./_open_loop.ts";
 import { summarize } from "./_quantiles.ts";
-import { currentRuntime, machine } from "./_runtime.ts";
+import { currentRuntime, loadAverage, machine } from "./_runtime.ts";
 
 const SEED = 42;
 const RATES = [2000, 10_000];
@@ -143,6 +143,7 @@ function round(ms: number): number {
   return Math.round(ms * 10) / 10;
 }
 
+const loadAtStart = loadAverage();
 const results = [];
 for (const rate of RATES) {
   for (const mode of ["per-request", "local", "plain", "blocks"] as Mode[]) {
@@ -167,7 +168,10 @@ await Deno.writeTextFile(
   JSON.stringify(
     {
       bench: "limiter",
-      runtime,
+      runtime: runtime.name,
+      version: runtime.version,
+      date: new Date().toISOString(),
+      loadAverage: { start: loadAtStart, end: loadAverage() },
       machine: machine(),
       seed: SEED,
       config: {
