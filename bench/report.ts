@@ -851,6 +851,7 @@ noteLoad("stream", stream?.json);
     const cases = runtimes[0].json.cases.map((c: Json) => ({ id: c.id, label: c.label }));
     const ns = (json: Json, id: string) => json.cases.find((c: Json) => c.id === id)?.nsPerTask;
     const deno = runtimes[0].json;
+    const node = runtimes.find(({ r }) => r === "node")?.json;
     body.push(
       `Finding: on ${deno.runtime} ${deno.version}, fanOut (default) costs ` +
         `${num(ns(deno, "fanout-default"), 0)} ns per task against ${
@@ -863,7 +864,13 @@ noteLoad("stream", stream?.json);
               `${json.runtime} ${t.name} ${num(t.value, 2)}${t.unit} (${t.pass ? "pass" : "miss"})`
             )
           ).join("; ")
-        }.`,
+        }.` + (node === undefined ? "" : ` The cases run one after another in one process per ` +
+          `runtime, and node 20's figures drift with the process's age: its three policies run ` +
+          `identical code when nothing fails, yet read ${
+            ["fanout-failfast", "fanout-collectall", "fanout-default"].map((id) =>
+              num(ns(node, id), 0)
+            ).join(", ")
+          } ns in the order they ran, so node's misses are partly the harness, not the executor.`),
       table(
         ["case", ...runtimes.map(({ json }) => `${json.runtime} ${json.version} ns/task`)],
         cases.map((c: Json) => [c.label, ...runtimes.map(({ json }) => num(ns(json, c.id), 0))]),
