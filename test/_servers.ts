@@ -152,26 +152,60 @@ export function startGateway(runtime: Runtime, downstreamUrl: string): Promise<S
         args: ["run", "adapters/bun.ts"],
       });
     case "workerd":
-      return startProcess({
-        ...common,
+      return startWranglerDev({
         name: "gateway on workerd (wrangler dev)",
-        command: bin("wrangler"),
-        args: [
-          "dev",
-          "--ip",
-          "127.0.0.1",
-          "--port",
-          String(port),
-          // The default (9229) would clash with any other wrangler dev on this machine.
-          "--inspector-port",
-          String(freePort()),
-          "--var",
-          `DOWNSTREAM_URL:${downstreamUrl}`,
-          "--show-interactive-dev-session=false",
-        ],
-        env: { ...env, CI: "1", WRANGLER_SEND_METRICS: "false" },
+        vars: { DOWNSTREAM_URL: downstreamUrl },
       });
   }
+}
+
+/** Options of {@linkcode startWranglerDev}. */
+export interface WranglerDevOptions {
+  /** What the process is, for error messages. */
+  name: string;
+  /** Worker variables, each passed as `--var NAME:value`. */
+  vars?: Record<string, string>;
+  /** A store directory of its own (`--persist-to`), so no state of an earlier run is seen. */
+  persistTo?: string;
+}
+
+/**
+ * Starts this project's Worker with `wrangler dev` (workerd) on a free port of 127.0.0.1 and
+ * waits until `GET /metrics` answers.
+ *
+ * @example
+ * ```ts
+ * import { startWranglerDev } from "./_servers.ts";
+ * const worker = await startWranglerDev({ name: "worker", vars: { LIMITER_CAPACITY: "4" } });
+ * await worker.stop();
+ * ```
+ */
+export function startWranglerDev(
+  { name, vars = {}, persistTo }: WranglerDevOptions,
+): Promise<ServedProcess> {
+  const port = freePort();
+  const root = new URL("../", import.meta.url);
+  return startProcess({
+    name,
+    command: new URL("node_modules/.bin/wrangler", root).pathname,
+    args: [
+      "dev",
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      // The default (9229) would clash with any other wrangler dev on this machine.
+      "--inspector-port",
+      String(freePort()),
+      ...(persistTo === undefined ? [] : ["--persist-to", persistTo]),
+      ...Object.entries(vars).flatMap(([key, value]) => ["--var", `${key}:${value}`]),
+      "--show-interactive-dev-session=false",
+    ],
+    url: `http://127.0.0.1:${port}/`,
+    readyPath: "metrics",
+    cwd: root.pathname,
+    env: { NO_COLOR: "1", CI: "1", WRANGLER_SEND_METRICS: "false" },
+  });
 }
 
 /** What {@linkcode startProcess} runs and where it answers once ready. */

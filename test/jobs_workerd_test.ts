@@ -15,7 +15,7 @@
  * earlier state is observed.
  */
 import { assert, assertEquals } from "./_assert.ts";
-import { freePort, type ServedProcess, startProcess } from "./_servers.ts";
+import { type ServedProcess, startWranglerDev } from "./_servers.ts";
 import type { JobView } from "../src/job_join.ts";
 
 /** Admission bound for this run, small enough to reach in a test. */
@@ -29,31 +29,12 @@ const WAIT_MS = 10_000;
 /** Bounded waits in a row before a step gives up on a job being over. */
 const MAX_WAITS = 3;
 
-async function startWorkers(persistTo: string): Promise<ServedProcess> {
-  const port = freePort();
-  const root = new URL("../", import.meta.url).pathname;
-  return await startProcess({
+function startWorkers(persistTo: string): Promise<ServedProcess> {
+  return startWranglerDev({
     name: "jobs on workerd (wrangler dev)",
-    command: new URL("node_modules/.bin/wrangler", new URL("../", import.meta.url)).pathname,
-    args: [
-      "dev",
-      "--ip",
-      "127.0.0.1",
-      "--port",
-      String(port),
-      "--inspector-port",
-      String(freePort()),
-      // A fresh store per run: no job, lease or queued message from an earlier run.
-      "--persist-to",
-      persistTo,
-      "--var",
-      `MAX_OUTSTANDING_SUBTASKS:${BOUND}`,
-      "--show-interactive-dev-session=false",
-    ],
-    url: `http://127.0.0.1:${port}/`,
-    readyPath: "metrics",
-    cwd: root,
-    env: { CI: "1", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" },
+    // A fresh store per run: no job, lease or queued message from an earlier run.
+    persistTo,
+    vars: { MAX_OUTSTANDING_SUBTASKS: String(BOUND) },
   });
 }
 
