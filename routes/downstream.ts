@@ -30,10 +30,8 @@ import {
   type LatencyModel,
   type LatencyModelOptions,
 } from "../src/latency_model.ts";
+import { BUDGET_HEADER } from "../src/scatter_gather.ts";
 import { branchPayload } from "./_branch_payload.ts";
-
-/** Request header carrying the caller's remaining time budget in ms. */
-export const BUDGET_HEADER = "x-fanfare-budget-ms";
 
 /** `setTimeout` fires at once for delays above this (a signed 32-bit millisecond count). */
 const MAX_TIMER_MS = 2 ** 31 - 1;

@@ -1,6 +1,7 @@
 import { DownstreamStats } from "../src/downstream_stats.ts";
 import { createLatencyModel } from "../src/latency_model.ts";
-import { BUDGET_HEADER, createDownstream } from "../routes/downstream.ts";
+import { createDownstream } from "../routes/downstream.ts";
+import { BUDGET_HEADER } from "../src/scatter_gather.ts";
 import { assert, assertEquals } from "./_assert.ts";
 
 /** Counters that also announce each call the moment its sleep is armed. */
