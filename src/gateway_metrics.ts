@@ -135,20 +135,28 @@ export interface HedgeMetrics {
  * ```
  */
 export function hedgeMetrics(registry: MetricsRegistry): HedgeMetrics {
-  const counter = (name: string, help: string, labels: string[]): Counter => {
-    const existing = registry.get(name);
-    return existing instanceof Counter ? existing : registry.counter(name, help, labels);
-  };
-  return {
-    sent: counter(HEDGE_METRICS.sent, "Hedge attempts sent, by branch.", ["branch"]),
-    won: counter(HEDGE_METRICS.won, "Branch calls a hedge answered first, by branch.", ["branch"]),
-    declined: counter(
-      "fanfare_hedges_declined_total",
-      "Hedges due but not sent: budget exhausted or no spare capacity, by branch and reason.",
-      ["branch", "reason"],
-    ),
-  };
+  // Looked up per request by the gateway: register once per registry, then reuse.
+  let metrics = hedgeMetricsOf.get(registry);
+  if (metrics === undefined) {
+    metrics = {
+      sent: registry.counter(HEDGE_METRICS.sent, "Hedge attempts sent, by branch.", ["branch"]),
+      won: registry.counter(
+        HEDGE_METRICS.won,
+        "Branch calls a hedge answered first, by branch.",
+        ["branch"],
+      ),
+      declined: registry.counter(
+        "fanfare_hedges_declined_total",
+        "Hedges due but not sent: budget exhausted or no spare capacity, by branch and reason.",
+        ["branch", "reason"],
+      ),
+    };
+    hedgeMetricsOf.set(registry, metrics);
+  }
+  return metrics;
 }
+
+const hedgeMetricsOf = new WeakMap<MetricsRegistry, HedgeMetrics>();
 
 /**
  * Registers the global limiter's gauges in `registry` and returns a function that refreshes
