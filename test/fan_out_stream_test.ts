@@ -245,6 +245,7 @@ Deno.test("fanOutStream() treats an abort of the caller's signal as abort()", as
   await flush();
   controller.abort("client gone");
   const got = await results;
+  assertEquals(got.map((r) => r.index).toSorted(), [0, 1]);
   assert(got.every((r) => !r.ok && r.aborted && r.error.cause === "client gone"));
 });
 
