@@ -57,8 +57,13 @@ export class Group {
    */
   async go(task: (signal: AbortSignal) => Promise<unknown>): Promise<void> {
     const signal = this.#controller.signal;
-    await this.#semaphore?.acquire(1, { signal });
     signal.throwIfAborted();
+    await this.#semaphore?.acquire(1, { signal });
+    if (signal.aborted) {
+      // Granted as the group failed: give the seat back rather than keep it forever.
+      this.#semaphore?.release(1);
+      signal.throwIfAborted();
+    }
     // Started on a later microtask so a task that throws synchronously is handled alike.
     const running: Promise<unknown> = Promise.resolve()
       .then(() => task(signal))

@@ -46,12 +46,16 @@ export async function runWorkers<T>(
   const iterator = tasks[Symbol.iterator]();
   let next = 0;
   let failure: { error: unknown } | undefined;
+  let drained = false;
   const worker = async () => {
     while (failure === undefined && !signal?.aborted) {
       const index = next++;
       try {
         const step = iterator.next();
-        if (step.done) return;
+        if (step.done) {
+          drained = true;
+          return;
+        }
         await work(step.value, index);
       } catch (error) {
         failure ??= { error };
@@ -61,9 +65,8 @@ export async function runWorkers<T>(
   const running: Promise<void>[] = [];
   for (let i = 0; i < workers; i++) running.push(worker());
   await Promise.all(running);
-  if (failure !== undefined) {
-    iterator.return?.();
-    throw failure.error;
-  }
+  // Stopped early (a failure or an abort): let the source run its own clean-up.
+  if (!drained) iterator.return?.();
+  if (failure !== undefined) throw failure.error;
   signal?.throwIfAborted();
 }

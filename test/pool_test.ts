@@ -129,3 +129,22 @@ Deno.test("runWorkers() with an already aborted signal rejects without pulling",
   assertEquals(error, "early");
   assertEquals(pulled, 0);
 });
+
+Deno.test("runWorkers() closes a source it stopped reading early because of an abort", async () => {
+  const controller = new AbortController();
+  let closed = false;
+  function* tasks() {
+    try {
+      for (let i = 0; i < 10; i++) yield i;
+    } finally {
+      closed = true;
+    }
+  }
+  const gate = deferred();
+  const done = runWorkers(tasks(), { workers: 1, signal: controller.signal }, () => gate.promise);
+  await flush();
+  controller.abort("stop");
+  gate.resolve();
+  assertEquals(await rejectionOf(done), "stop");
+  assertEquals(closed, true);
+});
