@@ -128,13 +128,13 @@ export class LedgerHost implements PermitService {
    */
   tryAcquire(holder: string, weight: number, ttlMs: number): Lease | undefined {
     const now = this.#clock();
-    this.advance();
     const ledger = this.#ledger;
+    ledger.advance(now);
     // Checked first so that a refusal is not counted as a timed-out acquire.
-    if (ledger.waiting > 0 || ledger.inUse + weight > ledger.capacity) return undefined;
-    const outcome = ledger.acquire({ holder, weight, ttlMs }, now);
+    const fits = ledger.waiting === 0 && ledger.inUse + weight <= ledger.capacity;
+    const outcome = fits ? ledger.acquire({ holder, weight, ttlMs }, now) : undefined;
     this.#settle();
-    return outcome.kind === "granted" ? outcome.lease : undefined;
+    return outcome?.kind === "granted" ? outcome.lease : undefined;
   }
 
   /** Returns a lease; `false` when it was not held. */

@@ -1,7 +1,7 @@
 /**
  * The one limiter contract of fanfare: `acquire(weight, { signal, deadline })` resolves with a
  * {@linkcode Permit}. Its homes: in one isolate (`LocalLimiter`), a Durable Object reached by
- * RPC or over HTTP (`RemoteLimiter` over a `PermitService`), and blocks leased from such an
+ * RPC or over HTTP (`ServiceLimiter` over a `PermitService`), and blocks leased from such an
  * object and sub-granted locally (`BlockLeasingLimiter`).
  *
  * @module
