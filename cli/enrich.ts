@@ -346,17 +346,29 @@ interface Summary {
   samples: Sample[];
 }
 
+/** The generated work-set of `config`: the same tasks, failures included, in both modes. */
+function taskPattern(config: Config) {
+  const { tasks: count, seed, errorRate, failEvery } = config;
+  return { count, seed, errorRate, failEvery };
+}
+
+/**
+ * Counts task `index` as handled into the order-independent checksum (one term per task and
+ * outcome, so a task counted twice or missing changes it).
+ */
+function count(progress: Progress, index: number, failed: boolean): void {
+  const key = 2 * index + (failed ? 1 : 0);
+  progress.sumA = (progress.sumA + mix32(key)) >>> 0;
+  progress.sumB = (progress.sumB + mix32(key ^ 0x9e3779b9)) >>> 0;
+  progress.processed++;
+  if (failed) progress.failed++;
+}
+
 async function runBounded(config: Config): Promise<Summary> {
   const progress = readCheckpoint(config);
   const resumedFrom = progress.next;
   const sink = config.out === undefined ? undefined : new NdjsonSink(config.out, progress.outBytes);
-  const tasks = generateTasks({
-    count: config.tasks,
-    offset: progress.next,
-    seed: config.seed,
-    errorRate: config.errorRate,
-    failEvery: config.failEvery,
-  });
+  const tasks = generateTasks({ ...taskPattern(config), offset: progress.next });
   const stream = fanOutStream(tasks, makeWork(config), {
     limit: config.limit,
     ordered: config.ordered,
@@ -393,11 +405,7 @@ async function runBounded(config: Config): Promise<Summary> {
       if (aborted > 0) continue;
       // The stream numbers tasks from where this run started reading the generator.
       const index = resumedFrom + result.index;
-      const key = 2 * index + (result.ok ? 0 : 1);
-      progress.sumA = (progress.sumA + mix32(key)) >>> 0;
-      progress.sumB = (progress.sumB + mix32(key ^ 0x9e3779b9)) >>> 0;
-      progress.processed++;
-      if (!result.ok) progress.failed++;
+      count(progress, index, !result.ok);
       if (config.ordered) progress.next = index + 1;
       sink?.write(index, result);
       if (++counter === YIELD_EVERY) {
@@ -444,21 +452,17 @@ async function runUnbounded(config: Config): Promise<Summary> {
   const progress = { next: 0, processed: 0, failed: 0, sumA: 0, sumB: 0, outBytes: 0 };
   let settled = 0;
   let started = 0;
-  const all: Promise<number>[] = [];
-  for (const task of generateTasks({ count: config.tasks, seed: config.seed })) {
-    all.push(work(task, { signal }).finally(() => settled++));
+  // Each task's outcome as "did it fail", handled at once: a rejection must not wait unhandled
+  // for the loop to finish.
+  const all: Promise<boolean>[] = [];
+  for (const task of generateTasks(taskPattern(config))) {
+    all.push(work(task, { signal }).then(() => false, () => true).finally(() => settled++));
     if (++started % YIELD_EVERY === 0) {
       meter.tick(settled, started - settled);
       await yieldToEventLoop();
     }
   }
-  const outcomes = await Promise.allSettled(all);
-  for (const [index, outcome] of outcomes.entries()) {
-    const key = 2 * index + (outcome.status === "fulfilled" ? 0 : 1);
-    progress.sumA = (progress.sumA + mix32(key)) >>> 0;
-    progress.sumB = (progress.sumB + mix32(key ^ 0x9e3779b9)) >>> 0;
-    progress.processed++;
-  }
+  for (const [index, failed] of (await Promise.all(all)).entries()) count(progress, index, failed);
   meter.tick(progress.processed, 0, true);
   meter.end();
   return {

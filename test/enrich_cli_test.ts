@@ -4,6 +4,7 @@ const script = new URL("../cli/enrich.ts", import.meta.url).pathname;
 
 interface Summary {
   processed: number;
+  failed: number;
   checksum: string;
   resumedFrom: number;
   interrupted?: string;
@@ -127,4 +128,12 @@ Deno.test("enrich refuses --checkpoint with --unordered, naming the constraint",
   const { code, stderr } = await runToEnd(["--unordered", "--checkpoint=x"]);
   assertEquals(code, 2);
   assert(stderr.includes("--checkpoint needs ordered"), stderr);
+});
+
+Deno.test("enrich --unbounded fails the same tasks and ends with the bounded run's checksum", async () => {
+  const job = ["--tasks=5000", "--seed=9", "--error-rate=0.1", "--fail-every=97"];
+  const bounded = await summaryOf(job);
+  const unbounded = await summaryOf([...job, "--unbounded"]);
+  assert(bounded.failed > 0, "the job has failures to count");
+  assertEquals([unbounded.failed, unbounded.checksum], [bounded.failed, bounded.checksum]);
 });
