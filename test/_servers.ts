@@ -142,7 +142,14 @@ export function startGateway(runtime: Runtime, downstreamUrl: string): Promise<S
         ...common,
         name: "gateway on Deno",
         command: Deno.execPath(),
-        args: ["run", "--allow-net", "--allow-env", "adapters/deno.ts"],
+        // As npm start runs it: request.signal then fires only when the client goes away.
+        args: [
+          "run",
+          "--unstable-no-legacy-abort",
+          "--allow-net",
+          "--allow-env",
+          "adapters/deno.ts",
+        ],
       });
     case "bun":
       return startProcess({
