@@ -10,7 +10,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { type JobSpec, splitJob } from "../src/job.ts";
 import type { JobBackend } from "../src/job_backend.ts";
-import { reportInvalid } from "./product.ts";
+import { invalidRequest, reportInvalid } from "./product.ts";
 
 /** Most sub-tasks in one job. */
 export const MAX_JOB_ITEMS = 1000;
@@ -111,14 +111,11 @@ export function createJobsRoute(
         ttlMs: body.deadlineMs + LEASE_GRACE_MS,
       });
       if (admission.kind === "too large") {
-        return c.json({
-          error: "invalid request",
-          fields: [{
-            field: "items",
-            message:
-              `must hold at most ${admission.bound} sub-tasks (the bound on outstanding sub-tasks): current count is ${body.items.length}`,
-          }],
-        }, 400);
+        return invalidRequest(c, [{
+          field: "items",
+          message:
+            `must hold at most ${admission.bound} sub-tasks (the bound on outstanding sub-tasks): current count is ${body.items.length}`,
+        }]);
       }
       if (admission.kind === "refused") {
         c.header("Retry-After", String(Math.ceil(admission.retryAfterMs / 1000)));
@@ -184,15 +181,12 @@ export function createJobsRoute(
         if (spec === undefined) return unknownJob(id);
         const outOfRange = subTasks.findIndex((index) => index >= spec.items.length);
         if (outOfRange !== -1) {
-          return c.json({
-            error: "invalid request",
-            fields: [{
-              field: `subTasks.${outOfRange}`,
-              message: `must be a sub-task index below ${spec.items.length}: current value is ${
-                subTasks[outOfRange]
-              }`,
-            }],
-          }, 400);
+          return invalidRequest(c, [{
+            field: `subTasks.${outOfRange}`,
+            message: `must be a sub-task index below ${spec.items.length}: current value is ${
+              subTasks[outOfRange]
+            }`,
+          }]);
         }
         const view = await backend.view(id, 0);
         if (view?.status !== "running") {

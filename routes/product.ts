@@ -269,6 +269,21 @@ export function reportInvalid(
     field: issue.path.map(String).join("."),
     message: issue.message,
   }));
+  return invalidRequest(c, fields);
+}
+
+/**
+ * A 400 whose JSON body names each bad field: the one shape of every "invalid request" answer.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from "hono";
+ * import { invalidRequest } from "./product.ts";
+ *
+ * new Hono().get("/", (c) => invalidRequest(c, [{ field: "n", message: "must be a number" }]));
+ * ```
+ */
+export function invalidRequest(c: Context, fields: InvalidRequestBody["fields"]): Response {
   const body: InvalidRequestBody = { error: "invalid request", fields };
   return c.json(body, 400);
 }
