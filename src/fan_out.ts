@@ -124,9 +124,11 @@ function openIterator<T>(tasks: Iterable<T>): Iterator<T> {
 
 type Checked<R> = ReturnType<typeof checkOptions<R>>;
 
-/** A worker's seat. `generation` changes when its branch is given up on, so a late result is ignored. */
+/**
+ * A worker's seat. Each worker has its own context, so a seat whose `branch` is no longer the
+ * worker's own was given up on, and a late result is ignored.
+ */
 interface Slot {
-  generation: number;
   branch: Branch | undefined;
 }
 
@@ -190,7 +192,7 @@ class Run<T, R> {
     }
     this.#spawning = true;
     for (let i = 0; i < limit && !this.#stopPulling && !this.#settled; i++) {
-      const slot: Slot = { generation: 0, branch: undefined };
+      const slot: Slot = { branch: undefined };
       this.#slots.push(slot);
       this.#activeWorkers++;
       this.#work(slot);
@@ -200,7 +202,6 @@ class Run<T, R> {
   }
 
   async #work(slot: Slot): Promise<void> {
-    const generation = slot.generation;
     const { timeoutMs, minBudgetMs, hooks } = this.#options;
     // Reading the clock costs 50-190 ns a branch here: only when a deadline or a hook needs it.
     const timed = timeoutMs !== undefined || this.#callDeadline !== Infinity || !!hooks?.onSettle;
@@ -242,12 +243,12 @@ class Run<T, R> {
       try {
         value = await this.#fn(step.value, branch);
       } catch (cause) {
-        if (slot.generation !== generation) return;
+        if (slot.branch !== branch) return;
         slot.branch = undefined;
         this.#fail(new BranchError(index, cause), branch);
         continue;
       }
-      if (slot.generation !== generation) return;
+      if (slot.branch !== branch) return;
       slot.branch = undefined;
       this.#succeed(value, branch);
     }
@@ -303,7 +304,6 @@ class Run<T, R> {
   /** Gives up on a running branch: its worker's seat passes to a fresh worker. */
   #giveUp(slot: Slot, reason: unknown): Branch {
     const branch = slot.branch!;
-    slot.generation++;
     slot.branch = undefined;
     branch.abort(reason);
     return branch;
