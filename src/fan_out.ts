@@ -5,6 +5,7 @@
  * @module
  */
 
+import { DeadlineTimer } from "./_deadline_timer.ts";
 import { BranchError, BranchTimeoutError, DeadlineError } from "./errors.ts";
 import { Branch, type BranchContext } from "./_branch.ts";
 import { type BranchOutcome, checkOptions, type FanOutOptions } from "./fan_out_options.ts";
@@ -147,8 +148,7 @@ class Run<T, R> {
   #settled = false;
   #stopPulling = false;
   #callDeadline = Infinity;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #timerAt = Infinity;
+  #timer = new DeadlineTimer(() => this.#onTimer());
   #onCallerAbort = () => this.#decide("aborted", this.#options.signal!.reason);
   #result: FanOutResult<R> = {
     values: [],
@@ -188,7 +188,7 @@ class Run<T, R> {
     signal?.addEventListener("abort", this.#onCallerAbort, { once: true });
     if (budgetMs !== undefined) {
       this.#callDeadline = performance.now() + budgetMs;
-      this.#armTimer(this.#callDeadline);
+      this.#timer.armBy(this.#callDeadline);
     }
     this.#spawning = true;
     for (let i = 0; i < limit && !this.#stopPulling && !this.#settled; i++) {
@@ -234,7 +234,7 @@ class Run<T, R> {
         : Math.min(this.#callDeadline, now + timeoutMs);
       branch.begin(index, now, deadline);
       slot.branch = branch;
-      if (timeoutMs !== undefined && this.#timerAt > deadline) this.#armTimer(deadline);
+      if (timeoutMs !== undefined) this.#timer.armBy(deadline);
       if (hooks?.onStart) {
         this.#observeStart(index);
         if (this.#settled) return;
@@ -309,9 +309,7 @@ class Run<T, R> {
     return branch;
   }
 
-  #onTimer = (): void => {
-    this.#timer = undefined;
-    this.#timerAt = Infinity;
+  #onTimer(): void {
     if (this.#settled) return;
     const now = performance.now();
     if (now >= this.#callDeadline) {
@@ -332,13 +330,7 @@ class Run<T, R> {
     }
     // A replacement worker above may already have armed an earlier timer, or settled the call
     // (the last task timed out): then no timer may outlive it.
-    if (!this.#settled && next < this.#timerAt) this.#armTimer(next);
-  };
-
-  #armTimer(at: number): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timerAt = at;
-    this.#timer = setTimeout(this.#onTimer, Math.max(0, Math.ceil(at - performance.now())));
+    if (!this.#settled) this.#timer.armBy(next);
   }
 
   /** The outcome is known before every branch finished: abort the rest and settle now. */
@@ -381,8 +373,7 @@ class Run<T, R> {
   /** Releases every timer and listener and computes the summary fields. */
   #seal(): FanOutResult<R> {
     this.#settled = true;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#timer.clear();
     this.#options.signal?.removeEventListener("abort", this.#onCallerAbort);
     this.#slots = [];
     const result = this.#result;

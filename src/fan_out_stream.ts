@@ -7,6 +7,7 @@
  */
 
 import { Branch, type BranchContext } from "./_branch.ts";
+import { DeadlineTimer } from "./_deadline_timer.ts";
 import { BranchError, BranchTimeoutError } from "./errors.ts";
 import { checkOptions, type FailurePolicy } from "./fan_out_options.ts";
 
@@ -302,8 +303,7 @@ class StreamRun<T, R> {
   #stopped: Stop | undefined;
   #closed = false;
   #pendingError: { error: unknown } | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #timerAt = Infinity;
+  #timer = new DeadlineTimer(() => this.#onTimer());
   #onCallerAbort = () => this.abort(this.#settings.signal!.reason);
 
   constructor(
@@ -468,7 +468,7 @@ class StreamRun<T, R> {
       now = performance.now();
       deadline = now + timeoutMs;
       // Deadlines grow with start time, so only an idle timer needs arming.
-      if (this.#timerAt === Infinity) this.#armTimer(deadline);
+      this.#timer.armBy(deadline);
     }
     seat.branch.begin(index, now, deadline);
     seat.busy = true;
@@ -595,9 +595,7 @@ class StreamRun<T, R> {
     return seat.branch.index;
   }
 
-  #onTimer = (): void => {
-    this.#timer = undefined;
-    this.#timerAt = Infinity;
+  #onTimer(): void {
     const now = performance.now();
     let next = Infinity;
     for (const seat of this.#seats) {
@@ -611,22 +609,14 @@ class StreamRun<T, R> {
         if (this.#closed || this.#stopped === "fail") return;
       } else if (deadline < next) next = deadline;
     }
-    if (next < this.#timerAt) this.#armTimer(next);
+    this.#timer.armBy(next);
     this.#pump();
     this.#finishIfDone();
-  };
-
-  #armTimer(at: number): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timerAt = at;
-    this.#timer = setTimeout(this.#onTimer, Math.max(0, Math.ceil(at - performance.now())));
   }
 
   /** Frees every timer and listener and closes the source; nothing of the run stays pending. */
   #release(reason: unknown): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#timerAt = Infinity;
+    this.#timer.clear();
     this.#settings.signal?.removeEventListener("abort", this.#onCallerAbort);
     this.#closeSource(reason);
   }
