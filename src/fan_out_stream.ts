@@ -338,11 +338,7 @@ class StreamRun<T, R> {
     if (this.#closed) return;
     this.#stopped = "cancel";
     this.#closed = true;
-    this.#controller.abort(reason);
-    for (const seat of this.#seats) if (seat.busy) this.#giveUp(seat, reason);
-    this.#ring.fill(undefined);
-    this.#held = 0;
-    this.#release(reason);
+    this.#stopAll(reason);
   }
 
   drain(): void {
@@ -533,13 +529,18 @@ class StreamRun<T, R> {
   #fail(error: unknown): void {
     if (this.#closed || this.#stopped === "fail") return;
     this.#stopped = "fail";
-    this.#controller.abort(error);
-    for (const seat of this.#seats) if (seat.busy) this.#giveUp(seat, error);
-    this.#ring.fill(undefined);
-    this.#held = 0;
-    this.#release(error);
+    this.#stopAll(error);
     this.#pendingError = { error };
     this.#errorWhenRead();
+  }
+
+  /** Aborts every running branch, drops the results held for ordering, and lets go of all. */
+  #stopAll(reason: unknown): void {
+    this.#controller.abort(reason);
+    for (const seat of this.#seats) if (seat.busy) this.#giveUp(seat, reason);
+    this.#ring.fill(undefined);
+    this.#held = 0;
+    this.#release(reason);
   }
 
   #sourceFailed(cause: unknown): void {
