@@ -86,4 +86,5 @@ export function abortable<T>(
   });
 }
 
-function ignore(): void {}
+/** Swallows a rejection nobody is waiting for any more. */
+export function ignore(): void {}

@@ -6,6 +6,7 @@
  */
 
 import { DeadlineTimer } from "./_deadline_timer.ts";
+import { branchFailures, sourceThrew } from "./_failures.ts";
 import { BranchError, BranchTimeoutError, DeadlineError } from "./errors.ts";
 import { Branch, type BranchContext } from "./_branch.ts";
 import { type BranchOutcome, checkOptions, type FanOutOptions } from "./fan_out_options.ts";
@@ -351,12 +352,7 @@ class Run<T, R> {
     const result = this.#seal();
     if (why === "aborted") return this.#reject(reason);
     if (why === "source") {
-      const message = reason instanceof Error ? reason.message : String(reason);
-      return this.#reject(
-        new Error(`Cannot continue the fan-out as a task source or callback threw: ${message}`, {
-          cause: reason,
-        }),
-      );
+      return this.#reject(sourceThrew("the fan-out as a task source or callback", reason));
     }
     if (why === "failFast" || this.#options.policy === "failFast") {
       (reason as BranchError | DeadlineError).partial = result;
@@ -380,10 +376,7 @@ class Run<T, R> {
     const finished = result.succeeded + result.failed.length;
     result.failedRatio = finished === 0 ? 0 : result.failed.length / finished;
     if (this.#options.policy === "collectAll" && result.failed.length > 0) {
-      result.errors = new AggregateError(
-        result.failed,
-        `${result.failed.length} of ${finished} branches failed`,
-      );
+      result.errors = branchFailures(result.failed, finished);
     }
     return result;
   }

@@ -8,6 +8,8 @@
 
 import { Branch, type BranchContext } from "./_branch.ts";
 import { DeadlineTimer } from "./_deadline_timer.ts";
+import { branchFailures, sourceThrew } from "./_failures.ts";
+import { ignore } from "./_abort.ts";
 import { BranchError, BranchTimeoutError } from "./errors.ts";
 import { checkOptions, type FailurePolicy } from "./fan_out_options.ts";
 
@@ -259,8 +261,6 @@ function openSource<T>(source: TaskSource<T>): Reader<T> {
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as PromiseLike<unknown> | null)?.then === "function";
 }
-
-function ignore(): void {}
 
 /** A seat for one branch at a time. Replaced, not reused, when its branch is given up on. */
 interface Seat<R> {
@@ -547,12 +547,7 @@ class StreamRun<T, R> {
     this.#pulling = false;
     this.#sourceClosed = true;
     if (this.#closed) return;
-    const message = cause instanceof Error ? cause.message : String(cause);
-    this.#fail(
-      new Error(`Cannot continue the stream fan-out as its task source threw: ${message}`, {
-        cause,
-      }),
-    );
+    this.#fail(sourceThrew("the stream fan-out as its task source", cause));
   }
 
   /** Errors the stream once the consumer has read what was queued before the failure. */
@@ -573,10 +568,7 @@ class StreamRun<T, R> {
       const failures = this.#failures;
       this.#failures = [];
       this.#pendingError = {
-        error: new AggregateError(
-          failures,
-          `${failures.length} of ${this.#succeeded + failures.length} branches failed`,
-        ),
+        error: branchFailures(failures, this.#succeeded + failures.length),
       };
       return this.#errorWhenRead();
     }
