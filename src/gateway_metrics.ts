@@ -4,8 +4,49 @@
  * @module
  */
 import type { Limiter } from "./limiter.ts";
-import { HEDGE_METRICS, LIMITER_METRICS } from "./live_stats.ts";
 import { Counter, type Gauge, type Histogram, MetricsRegistry } from "./metrics.ts";
+
+/**
+ * Names of the global limiter's gauges in the metrics registry. The live stats (`live_stats.ts`) report
+ * `limiter` only when at least one of them is registered, and each field only when its gauge is.
+ *
+ * @example
+ * ```ts
+ * import { LIMITER_METRICS } from "./gateway_metrics.ts";
+ * import { MetricsRegistry } from "./metrics.ts";
+ *
+ * const registry = new MetricsRegistry();
+ * registry.gauge(LIMITER_METRICS.ceiling, "Permits of the global limiter.").set({}, 100);
+ * ```
+ */
+export const LIMITER_METRICS = Object.freeze({
+  /** Gauge: permits held by branches now, over the whole ceiling. */
+  inFlight: "fanfare_limiter_permits_in_use",
+  /** Gauge: the global ceiling in permits. */
+  ceiling: "fanfare_limiter_capacity",
+  /** Gauge: acquirers waiting for a permit now. */
+  waiting: "fanfare_limiter_waiters",
+});
+
+/**
+ * Names of the hedging counters in the metrics registry (any labels; series are summed).
+ * The live stats report `hedges` only when at least one of them is registered.
+ *
+ * @example
+ * ```ts
+ * import { HEDGE_METRICS } from "./gateway_metrics.ts";
+ * import { MetricsRegistry } from "./metrics.ts";
+ *
+ * const registry = new MetricsRegistry();
+ * registry.counter(HEDGE_METRICS.sent, "Hedges sent.", ["branch"]).inc({ branch: "reviews" });
+ * ```
+ */
+export const HEDGE_METRICS = Object.freeze({
+  /** Counter: second attempts fired. */
+  sent: "fanfare_hedges_sent_total",
+  /** Counter: second attempts that answered first. */
+  won: "fanfare_hedges_won_total",
+});
 
 /**
  * How a branch of one request ended, as the gateway reports it: `timeout` covers the branch's
@@ -146,7 +187,7 @@ export function hedgeMetrics(registry: MetricsRegistry): HedgeMetrics {
         ["branch"],
       ),
       declined: registry.counter(
-        "fanfare_hedges_declined_total",
+        HEDGE_METRICS.declined,
         "Hedges due but not sent: budget exhausted or no spare capacity, by branch and reason.",
         ["branch", "reason"],
       ),

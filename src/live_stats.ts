@@ -8,51 +8,9 @@
  *
  * @module
  */
-import type { GatewayMetrics } from "./gateway_metrics.ts";
+import { type GatewayMetrics, HEDGE_METRICS, LIMITER_METRICS } from "./gateway_metrics.ts";
 import { histogramQuantile } from "./histogram_quantile.ts";
 import type { Histogram, MetricsRegistry } from "./metrics.ts";
-
-/**
- * Names of the global limiter's gauges in the metrics registry. {@linkcode LiveStats} reports
- * `limiter` only when at least one of them is registered, and each field only when its gauge is.
- *
- * @example
- * ```ts
- * import { LIMITER_METRICS } from "./live_stats.ts";
- * import { MetricsRegistry } from "./metrics.ts";
- *
- * const registry = new MetricsRegistry();
- * registry.gauge(LIMITER_METRICS.ceiling, "Permits of the global limiter.").set({}, 100);
- * ```
- */
-export const LIMITER_METRICS = Object.freeze({
-  /** Gauge: permits held by branches now, over the whole ceiling. */
-  inFlight: "fanfare_limiter_permits_in_use",
-  /** Gauge: the global ceiling in permits. */
-  ceiling: "fanfare_limiter_capacity",
-  /** Gauge: acquirers waiting for a permit now. */
-  waiting: "fanfare_limiter_waiters",
-});
-
-/**
- * Names of the hedging counters in the metrics registry (any labels; series are summed).
- * {@linkcode LiveStats} reports `hedges` only when at least one of them is registered.
- *
- * @example
- * ```ts
- * import { HEDGE_METRICS } from "./live_stats.ts";
- * import { MetricsRegistry } from "./metrics.ts";
- *
- * const registry = new MetricsRegistry();
- * registry.counter(HEDGE_METRICS.sent, "Hedges sent.", ["branch"]).inc({ branch: "reviews" });
- * ```
- */
-export const HEDGE_METRICS = Object.freeze({
-  /** Counter: second attempts fired. */
-  sent: "fanfare_hedges_sent_total",
-  /** Counter: second attempts that answered first. */
-  won: "fanfare_hedges_won_total",
-});
 
 /**
  * One branch's numbers over the window.

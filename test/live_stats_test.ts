@@ -1,5 +1,6 @@
 import { createGatewayMetrics } from "../src/gateway_metrics.ts";
-import { HEDGE_METRICS, LIMITER_METRICS, LiveStats } from "../src/live_stats.ts";
+import { HEDGE_METRICS, LIMITER_METRICS } from "../src/gateway_metrics.ts";
+import { LiveStats } from "../src/live_stats.ts";
 import { assert, assertEquals, assertThrows } from "./_assert.ts";
 
 const route = "/product/:id";
