@@ -187,7 +187,7 @@ export function hedgeMetrics(registry: MetricsRegistry): HedgeMetrics {
         ["branch"],
       ),
       declined: registry.counter(
-        HEDGE_METRICS.declined,
+        "fanfare_hedges_declined_total",
         "Hedges due but not sent: budget exhausted or no spare capacity, by branch and reason.",
         ["branch", "reason"],
       ),
