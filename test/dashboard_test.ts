@@ -1,14 +1,7 @@
-import { createApp } from "../routes/app.ts";
-import { createDownstream } from "../routes/downstream.ts";
-import { defaultRegistry } from "../src/branch_registry.ts";
 import { assert, assertEquals } from "./_assert.ts";
+import { gatewayOverDownstream } from "./_gateway.ts";
 
-function setup() {
-  const downstream = createDownstream({ tailEvery: 0 });
-  return createApp({
-    registry: defaultRegistry(downstream, { query: () => ({ latencyMs: "0" }) }),
-  });
-}
+const setup = () => gatewayOverDownstream().app;
 
 Deno.test("the gateway serves the dashboard page at /", async () => {
   const response = await setup().request("/");

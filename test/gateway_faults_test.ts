@@ -1,19 +1,18 @@
-import { createApp } from "../routes/app.ts";
-import { createDownstream } from "../routes/downstream.ts";
-import { defaultRegistry } from "../src/branch_registry.ts";
 import { assert, assertEquals } from "./_assert.ts";
+import { gatewayOverDownstream } from "./_gateway.ts";
 
 /** The gateway before an in-process downstream answering at once; `calls` sees every URL. */
 function setup() {
   const calls: URL[] = [];
-  const downstream = createDownstream({ tailEvery: 0 });
-  const registry = defaultRegistry({
-    fetch(request) {
-      calls.push(new URL(request.url));
-      return downstream.fetch(request);
-    },
-  }, { query: () => ({ latencyMs: "0" }) });
-  return { app: createApp({ registry }), calls };
+  const { app } = gatewayOverDownstream({
+    wrap: (downstream) => ({
+      fetch(request) {
+        calls.push(new URL(request.url));
+        return downstream.fetch(request);
+      },
+    }),
+  });
+  return { app, calls };
 }
 
 Deno.test("fault.<branch>=fail makes that branch fail for real and the answer degrades", async () => {

@@ -1,37 +1,14 @@
 import { createDownstream } from "../routes/downstream.ts";
-import { createApp } from "../routes/app.ts";
 import { type DefaultBranchName, defaultRegistry } from "../src/branch_registry.ts";
-import { DownstreamStats } from "../src/downstream_stats.ts";
 import { type Fetcher, urlFetcher } from "../src/fetcher.ts";
 import { BUDGET_HEADER } from "../src/scatter_gather.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { deferred } from "./_deferred.ts";
+import { gatewayOverDownstream as setup } from "./_gateway.ts";
 
 const ALL: DefaultBranchName[] = ["price", "inventory", "reviews", "recommendations", "shipping"];
 /** Long enough that a branch given it can only end by being cut. */
 const FOREVER_MS = "10000";
-
-interface SetupOptions {
-  /** Query for each branch's calls; every branch answers at once unless this says otherwise. */
-  query?: (branch: DefaultBranchName) => Record<string, string> | undefined;
-  /** Replaces branches' own timeouts. */
-  timeoutMs?: Partial<Record<DefaultBranchName, number>>;
-  /** Branches the downstream always fails. */
-  failBranches?: DefaultBranchName[];
-  /** Wraps the in-process downstream, to watch what the gateway sends it. */
-  wrap?: (downstream: Fetcher) => Fetcher;
-}
-
-/** The gateway in front of an in-process simulated downstream with no random tail. */
-function setup({ query, timeoutMs, failBranches, wrap = (d) => d }: SetupOptions = {}) {
-  const stats = new DownstreamStats();
-  const downstream = createDownstream({ stats, tailEvery: 0, failBranches });
-  const registry = defaultRegistry(wrap(downstream), {
-    query: (branch) => ({ latencyMs: "0", ...query?.(branch) }),
-    timeoutMs,
-  });
-  return { app: createApp({ registry }), stats };
-}
 
 /** Every branch waits "forever" except `fast`; only a cut can end them. */
 function slowExcept(...fast: DefaultBranchName[]) {

@@ -5,9 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { createApp } from "../routes/app.ts";
-import { createDownstream } from "../routes/downstream.ts";
-import { defaultRegistry } from "../src/branch_registry.ts";
+import { gatewayOverDownstream } from "./_gateway.ts";
 
 /** Runs `promtool check metrics` on `text`; its exit code and everything it printed. */
 async function promtoolCheckMetrics(text: string): Promise<{ code: number; output: string }> {
@@ -37,10 +35,7 @@ async function promtoolCheckMetrics(text: string): Promise<{ code: number; outpu
 }
 
 Deno.test("promtool check metrics accepts /metrics after traffic of every kind", async () => {
-  const downstream = createDownstream({ tailEvery: 0, failBranches: ["reviews"] });
-  const app = createApp({
-    registry: defaultRegistry(downstream, { query: () => ({ latencyMs: "0" }) }),
-  });
+  const { app } = gatewayOverDownstream({ failBranches: ["reviews"] });
   const paths = [
     "/product/sku-1",
     "/product/sku-2?policy=collectAll",

@@ -1,0 +1,43 @@
+/**
+ * The gateway in front of an in-process simulated downstream with no random tail, where every
+ * branch answers at once unless a test says otherwise: the setup of the gateway's tests.
+ *
+ * @example
+ * ```ts
+ * import { gatewayOverDownstream } from "./_gateway.ts";
+ * const { app, stats } = gatewayOverDownstream({ failBranches: ["reviews"] });
+ * const response = await app.request("/product/sku-42");
+ * ```
+ *
+ * @module
+ */
+import { createApp } from "../routes/app.ts";
+import { createDownstream } from "../routes/downstream.ts";
+import { type DefaultBranchName, defaultRegistry } from "../src/branch_registry.ts";
+import { DownstreamStats } from "../src/downstream_stats.ts";
+import type { Fetcher } from "../src/fetcher.ts";
+
+/** Options of {@linkcode gatewayOverDownstream}. */
+export interface GatewaySetupOptions {
+  /** Query for each branch's calls; every branch answers at once unless this says otherwise. */
+  query?: (branch: DefaultBranchName) => Record<string, string> | undefined;
+  /** Replaces branches' own timeouts. */
+  timeoutMs?: Partial<Record<DefaultBranchName, number>>;
+  /** Branches the downstream always fails. */
+  failBranches?: DefaultBranchName[];
+  /** Wraps the in-process downstream, to watch what the gateway sends it. */
+  wrap?: (downstream: Fetcher) => Fetcher;
+}
+
+/** The gateway and the downstream's counters. */
+export function gatewayOverDownstream(
+  { query, timeoutMs, failBranches, wrap = (d) => d }: GatewaySetupOptions = {},
+) {
+  const stats = new DownstreamStats();
+  const downstream = createDownstream({ stats, tailEvery: 0, failBranches });
+  const registry = defaultRegistry(wrap(downstream), {
+    query: (branch) => ({ latencyMs: "0", ...query?.(branch) }),
+    timeoutMs,
+  });
+  return { app: createApp({ registry }), stats };
+}
