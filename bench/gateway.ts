@@ -32,8 +32,6 @@
  * @module
  */
 
-import { mkdirSync, writeFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { createApp } from "../routes/app.ts";
 import { createDownstream } from "../routes/downstream.ts";
 import type { BranchCounters } from "../src/downstream_stats.ts";
@@ -50,6 +48,7 @@ import {
 import { openLoop, type Reply, type Sample } from "./_open_loop.ts";
 import { type BenchProcess, startServe } from "./_processes.ts";
 import { quantile, type Quantiles, summarize } from "./_quantiles.ts";
+import { writeResult } from "./_experiment.ts";
 import { currentRuntime, loadAverage, machine } from "./_runtime.ts";
 
 /** The straggler target: request p99 below the budget plus this. */
@@ -477,16 +476,11 @@ const report = {
   modes: MODES,
   results,
 };
-const resultsDir = new URL("./results/", import.meta.url);
-const fileName = `gateway-${runtime.name}.json`;
-mkdirSync(resultsDir, { recursive: true });
-writeFileSync(fileURLToPath(new URL(fileName, resultsDir)), JSON.stringify(report, null, 2) + "\n");
+const written = writeResult(`gateway-${runtime.name}.json`, report);
 const misses = results.flatMap((r) =>
   r.checks.filter((c) => !c.pass).map((c) => `${r.mode} ${r.scenario} ${c.name}`)
 );
 console.log(
-  `done in ${
-    ((performance.now() - startedAt) / 1000).toFixed(1)
-  } s; wrote bench/results/${fileName}` +
+  `done in ${((performance.now() - startedAt) / 1000).toFixed(1)} s; wrote ${written}` +
     (misses.length > 0 ? `; MISSES: ${misses.join("; ")}` : "; all checks pass"),
 );

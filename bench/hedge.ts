@@ -20,8 +20,8 @@
  * open-model arrival of {@linkcode RATE} req/s: an untimed warm-up of {@linkcode WARMUP} calls
  * (which also fills the adaptive delay's first window) and then {@linkcode COUNT} timed calls,
  * latency counted from each call's intended send time. Extra load is the downstream's own count
- * of requests started beyond one per call. Results go to `bench/results/hedge-deno.json` and the
- * chart to `docs/hedge.svg` (vega-lite, rendered headless). About 3 minutes.
+ * of requests started beyond one per call. Results go to `bench/results/hedge-deno.json`; the
+ * experiments report charts them. About 3 minutes.
  *
  * ```sh
  * deno task bench:hedge
@@ -29,15 +29,13 @@
  *
  * @module
  */
-import { mkdirSync, writeFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { createDownstream } from "../routes/downstream.ts";
 import { AdaptiveDelay } from "../src/adaptive_delay.ts";
 import { DownstreamStats } from "../src/downstream_stats.ts";
 import { hedge, type HedgeOptions } from "../src/hedge.ts";
 import { HedgeBudget } from "../src/hedge_budget.ts";
 import type { LatencyModelOptions } from "../src/latency_model.ts";
-import { renderHedgeChart } from "./_hedge_chart.ts";
+import { writeResult } from "./_experiment.ts";
 import { openLoop } from "./_open_loop.ts";
 import { quantile } from "./_quantiles.ts";
 import { currentRuntime, loadAverage, machine } from "./_runtime.ts";
@@ -248,13 +246,7 @@ const report = {
   cases,
   adaptiveVersusNone: cuts,
 };
-const resultsDir = new URL("./results/", import.meta.url);
-mkdirSync(fileURLToPath(resultsDir), { recursive: true });
-const fileName = `hedge-${name}.json`;
-writeFileSync(fileURLToPath(new URL(fileName, resultsDir)), JSON.stringify(report, null, 2) + "\n");
-const chart = new URL("../docs/hedge.svg", import.meta.url);
-mkdirSync(fileURLToPath(new URL("./", chart)), { recursive: true });
-writeFileSync(fileURLToPath(chart), await renderHedgeChart(cases, DISTRIBUTIONS));
+const written = writeResult(`hedge-${name}.json`, report);
 
 console.log("");
 for (const line of formatTable(cases)) console.log(line);
@@ -269,5 +261,5 @@ for (const cut of cuts) {
 console.log(
   `seed ${SEED}; ${
     ((performance.now() - began) / 1000).toFixed(0)
-  } s; load ${loadStart} → ${report.loadAverage.end}; wrote bench/results/${fileName} and docs/hedge.svg`,
+  } s; load ${loadStart} → ${report.loadAverage.end}; wrote ${written}`,
 );

@@ -33,6 +33,7 @@ import type { PermitService } from "../src/permit_service.ts";
 import { ServiceLimiter } from "../src/service_limiter.ts";
 import { openLoop } from "./_open_loop.ts";
 import { summarize } from "./_quantiles.ts";
+import { writeResult } from "./_experiment.ts";
 import { currentRuntime, loadAverage, machine } from "./_runtime.ts";
 
 const SEED = 42;
@@ -162,29 +163,21 @@ for (const rate of RATES) {
 }
 
 const runtime = currentRuntime();
-await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true });
-await Deno.writeTextFile(
-  new URL("./results/limiter-deno.json", import.meta.url),
-  JSON.stringify(
-    {
-      bench: "limiter",
-      runtime: runtime.name,
-      version: runtime.version,
-      date: new Date().toISOString(),
-      loadAverage: { start: loadAtStart, end: loadAverage() },
-      machine: machine(),
-      seed: SEED,
-      config: {
-        durationS: DURATION_S,
-        branches: BRANCHES,
-        capacity: CAPACITY,
-        maxWaiters: MAX_WAITERS,
-        isolates: ISOLATES,
-        blockSize: BLOCK_SIZE,
-      },
-      results,
-    },
-    null,
-    2,
-  ),
-);
+writeResult("limiter-deno.json", {
+  bench: "limiter",
+  runtime: runtime.name,
+  version: runtime.version,
+  date: new Date().toISOString(),
+  loadAverage: { start: loadAtStart, end: loadAverage() },
+  machine: machine(),
+  seed: SEED,
+  config: {
+    durationS: DURATION_S,
+    branches: BRANCHES,
+    capacity: CAPACITY,
+    maxWaiters: MAX_WAITERS,
+    isolates: ISOLATES,
+    blockSize: BLOCK_SIZE,
+  },
+  results,
+});

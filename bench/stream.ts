@@ -18,13 +18,13 @@
  */
 
 import { spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { fanOutStream } from "../src/fan_out_stream.ts";
 import { generateTasks } from "../src/task_generator.ts";
-import { loadAverage, machine } from "./_runtime.ts";
+import { writeResult } from "./_experiment.ts";
+import { currentRuntime, loadAverage, machine } from "./_runtime.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const deno = path.join(root, "node_modules", "deno", "deno");
@@ -178,19 +178,27 @@ async function backpressure() {
 }
 
 const loadStart = loadAverage();
-const report = {
-  date: new Date().toISOString(),
-  machine: machine(),
+const measured = {
   scale: cases.has("scale") ? scale() : undefined,
   unboundedVsBounded: cases.has("unbounded") ? unboundedVsBounded() : undefined,
   stragglerGap: cases.has("straggler") ? await stragglerGap() : undefined,
   backpressure: cases.has("backpressure") ? await backpressure() : undefined,
-  loadAverage: { start: loadStart, end: loadAverage() },
 };
-mkdirSync(path.join(root, "bench", "results"), { recursive: true });
-const out = path.join(root, "bench", "results", "stream-deno.json");
-writeFileSync(out, JSON.stringify(report, null, 2));
+const runtime = currentRuntime();
+const report = {
+  bench: "stream",
+  runtime: runtime.name,
+  version: runtime.version,
+  command: "deno task bench:stream",
+  // Seed of the scale runs; the straggler case uses seed 3.
+  seed: 1,
+  date: new Date().toISOString(),
+  machine: machine(),
+  loadAverage: { start: loadStart, end: loadAverage() },
+  ...measured,
+};
+const written = writeResult("stream-deno.json", report);
 console.log(
   `1-min load ${report.loadAverage.start.toFixed(2)} → ${report.loadAverage.end.toFixed(2)}; ` +
-    `wrote ${path.relative(root, out)}`,
+    `wrote ${written}`,
 );
