@@ -183,3 +183,27 @@ export function formatStep(s: StepResult): string {
     (s.peakRssBytes / 2 ** 20).toFixed(0)
   } MB` + (s.firstError === undefined ? "" : `; first error: ${s.firstError}`);
 }
+
+/**
+ * Sends `count` untimed requests at `ratePerSecond` to warm the target up (JIT, caches, pools)
+ * before a measured step.
+ *
+ * @example
+ * ```ts
+ * import { inProcessTarget } from "./_load_target.ts";
+ * import { warmUp } from "./_load_step.ts";
+ * await warmUp(inProcessTarget(), 500, 300);
+ * ```
+ */
+export async function warmUp(
+  target: LoadTarget,
+  ratePerSecond: number,
+  count: number,
+): Promise<void> {
+  await runStep(target, {
+    label: "warm-up",
+    ratePerSecond,
+    count,
+    path: (i) => `/product/warm-${i}`,
+  });
+}

@@ -50,3 +50,18 @@ export function summarize(values: readonly number[]): Quantiles {
     max: sorted.length === 0 ? NaN : sorted[sorted.length - 1],
   };
 }
+
+/**
+ * The median of `values` (the mean of the two middle ones for an even count).
+ *
+ * @example
+ * ```ts
+ * import { median } from "./_quantiles.ts";
+ * median([3, 1, 2]); // 2
+ * ```
+ */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}

@@ -25,6 +25,7 @@ import pLimit from "p-limit";
 import pMap from "p-map";
 import { fanOut, type FanOutResult } from "../src/fan_out.ts";
 import { runOnAllRuntimes } from "./_all_runtimes.ts";
+import { median } from "./_quantiles.ts";
 import {
   type CaseResult,
   checkTargets,
@@ -206,12 +207,6 @@ function check(id: string, outcome: Outcome, tasks: number, expected: number): v
   if (got !== expected) {
     throw new Error(`Case ${id} returned a wrong result: checksum ${got}, expected ${expected}`);
   }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 /** Warm-up then timed runs, in ns/task. Its own frame, so no run's output outlives it. */

@@ -17,7 +17,8 @@
 import { Experiment } from "./_experiment.ts";
 import { SEED } from "./_gateway_scenarios.ts";
 import { inProcessTarget } from "./_load_target.ts";
-import { formatStep, runStep, type StepResult } from "./_load_step.ts";
+import { formatStep, runStep, type StepResult, warmUp } from "./_load_step.ts";
+import { median } from "./_quantiles.ts";
 
 const RATE = 3000;
 const REQUESTS = 4000;
@@ -28,20 +29,10 @@ const MODES = [
   { id: "errors-10", query: "&fault.errorRate=0.1" },
 ];
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
-
 const exp = new Experiment("failure", SEED);
 const target = inProcessTarget();
 exp.log("warm-up: 1000 untimed requests");
-await runStep(target, {
-  label: "warm-up",
-  ratePerSecond: 1000,
-  count: 1000,
-  path: (i) => `/product/warm-${i}`,
-});
+await warmUp(target, 1000, 1000);
 const runs: (StepResult & { mode: string; round: number })[] = [];
 for (let round = 1; round <= ROUNDS; round++) {
   for (const mode of MODES) {

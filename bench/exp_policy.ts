@@ -19,7 +19,7 @@ import type { FailurePolicy } from "../src/fan_out.ts";
 import { Experiment } from "./_experiment.ts";
 import { SEED } from "./_gateway_scenarios.ts";
 import { inProcessTarget } from "./_load_target.ts";
-import { formatStep, runStep, type StepResult } from "./_load_step.ts";
+import { formatStep, runStep, type StepResult, warmUp } from "./_load_step.ts";
 
 const RATE = 300;
 const REQUESTS = 1500;
@@ -41,12 +41,7 @@ interface Row extends StepResult {
 const exp = new Experiment("policy", SEED);
 const target = inProcessTarget();
 exp.log("warm-up: 300 untimed requests");
-await runStep(target, {
-  label: "warm-up",
-  ratePerSecond: RATE,
-  count: 300,
-  path: (i) => `/product/warm-${i}`,
-});
+await warmUp(target, RATE, 300);
 const rows: Row[] = [];
 for (const mix of MIXES) {
   for (const policy of POLICIES) {

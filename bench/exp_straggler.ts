@@ -20,7 +20,7 @@ import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
 import { Experiment } from "./_experiment.ts";
 import { scenarioById, SEED } from "./_gateway_scenarios.ts";
 import { inProcessTarget } from "./_load_target.ts";
-import { formatStep, runStep, type StepResult } from "./_load_step.ts";
+import { formatStep, runStep, type StepResult, warmUp } from "./_load_step.ts";
 
 const RATE = 400;
 const REQUESTS = 8000;
@@ -45,12 +45,7 @@ const exp = new Experiment("straggler", SEED);
 const stragglers = stragglerIndexes();
 const target = inProcessTarget({ registry: scenarioById("healthy").registry });
 exp.log(`stragglers at ${[...stragglers].join(", ")}; warm-up: 400 untimed requests`);
-await runStep(target, {
-  label: "warm-up",
-  ratePerSecond: RATE,
-  count: 400,
-  path: (i) => `/product/warm-${i}`,
-});
+await warmUp(target, RATE, 400);
 const rows: (StepResult & { config: string; budgetMs: number })[] = [];
 for (const config of CONFIGS) {
   exp.log(`${config.label}: ${REQUESTS} requests at ${RATE}/s`);

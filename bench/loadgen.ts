@@ -25,7 +25,7 @@ import { parseArgs } from "node:util";
 import { SEED } from "./_gateway_scenarios.ts";
 import { Experiment } from "./_experiment.ts";
 import { httpTarget, inProcessTarget, type LoadTarget } from "./_load_target.ts";
-import { formatStep, runStep, type StepResult } from "./_load_step.ts";
+import { formatStep, runStep, type StepResult, warmUp } from "./_load_step.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -76,12 +76,7 @@ for (const kind of targets) {
   const target: LoadTarget = kind === "http" ? await httpTarget() : inProcessTarget();
   try {
     exp.log(`${kind}: warm-up, ${WARMUP_REQUESTS} untimed requests`);
-    await runStep(target, {
-      label: "warm-up",
-      ratePerSecond: rates[0] * 2,
-      count: WARMUP_REQUESTS,
-      path: (i) => `/product/warm-${i}`,
-    });
+    await warmUp(target, rates[0] * 2, WARMUP_REQUESTS);
     const steps: StepResult[] = [];
     const skipped: number[] = [];
     for (const rate of rates) {
