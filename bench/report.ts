@@ -27,12 +27,6 @@ function load(fileName: string): Json | undefined {
   return existsSync(url) ? JSON.parse(readFileSync(url, "utf8")) : undefined;
 }
 
-function firstMatching(pattern: RegExp): { file: string; json: Json } | undefined {
-  if (!existsSync(resultsDir)) return undefined;
-  const file = readdirSync(resultsDir).filter((f) => pattern.test(f)).sort()[0];
-  return file === undefined ? undefined : { file, json: load(file) };
-}
-
 function num(value: unknown, digits = 1): string {
   return typeof value === "number" && Number.isFinite(value)
     ? value.toLocaleString("en", { maximumFractionDigits: digits })
@@ -299,11 +293,12 @@ await section("Gateway: joining five branches, and a straggler cut at the budget
 });
 
 // ---- 1. unbounded vs bounded (the streaming issue's bench)
-const stream = firstMatching(/^stream-.*\.json$/);
-noteLoad("stream", stream?.json);
+const STREAM_FILE = "stream-deno.json";
+const stream = load(STREAM_FILE);
+noteLoad("stream", stream);
 {
   const body: string[] = [];
-  const uvb = stream?.json.unboundedVsBounded;
+  const uvb = stream?.unboundedVsBounded;
   if (uvb === undefined) {
     body.push(
       notYet("deno task bench:stream", "The streaming bench has no unbounded-vs-bounded run."),
@@ -364,7 +359,7 @@ noteLoad("stream", stream?.json);
       }),
     );
   }
-  const scale: Json[] | undefined = stream?.json.scale;
+  const scale: Json[] | undefined = stream?.scale;
   if (scale !== undefined) {
     body.push(
       `The bounded job at scale (\`enrich\`, trivial tasks, limit ${scale[0].limit}, seed ` +
@@ -384,7 +379,7 @@ noteLoad("stream", stream?.json);
     );
   }
   if (stream !== undefined) {
-    body.push(provenance(stream.json, "deno task bench:stream", stream.file));
+    body.push(provenance(stream, "deno task bench:stream", STREAM_FILE));
   }
   sections.push({ title: "1. Unbounded vs bounded fan-out (batch)", body });
 }
@@ -600,7 +595,7 @@ await section("4. Straggler vs deadline budget", {
   const json = load("exp-fanin.json");
   noteLoad("fanin", json);
   const body: string[] = [];
-  const gap = stream?.json.stragglerGap;
+  const gap = stream?.stragglerGap;
   if (json === undefined) {
     body.push(notYet("deno task exp:fanin", "No fan-in results."));
   } else {
@@ -668,7 +663,7 @@ await section("4. Straggler vs deadline budget", {
         ["mode", "first result ms", "peak held", "total ms"],
         gap.runs.map((r: Json) => [r.mode, r.firstResultMs, r.peakHeld, r.totalMs]),
       ),
-      provenance(stream!.json, "deno task bench:stream", stream!.file),
+      provenance(stream!, "deno task bench:stream", STREAM_FILE),
     );
   }
   sections.push({ title: "5. Ordered vs unordered fan-in", body });
@@ -741,7 +736,7 @@ await section("6. Aggregate cap at high rate", {
 // ---- 7. streaming backpressure
 {
   const body: string[] = [];
-  const bp = stream?.json.backpressure;
+  const bp = stream?.backpressure;
   if (bp === undefined) {
     body.push(notYet("deno task bench:stream", "The streaming bench has no backpressure run."));
   } else {
@@ -771,7 +766,7 @@ await section("6. Aggregate cap at high rate", {
           color: { field: "series", type: "nominal" },
         },
       }),
-      provenance(stream!.json, "deno task bench:stream", stream!.file),
+      provenance(stream!, "deno task bench:stream", STREAM_FILE),
     );
   }
   sections.push({ title: "7. Backpressure proof for streaming", body });
