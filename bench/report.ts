@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { type ChartSpec, renderChart } from "./_charts.ts";
 
@@ -245,7 +245,7 @@ await section("Gateway: joining five branches, and a straggler cut at the budget
   name: "gateway",
   command: "deno task bench:gateway",
   missing: "The gateway's latency bench has not run.",
-}, async (gateway, body) => {
+}, (gateway, body) => {
   const rows: Json[] = gateway.results;
   const q = (d: Json) => `${num(d.p50)} / ${num(d.p99)} / ${num(d.max)}`;
   const slowestBranchP99 = (r: Json) =>

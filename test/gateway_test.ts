@@ -1,6 +1,5 @@
-import { createDownstream } from "../routes/downstream.ts";
-import { type DefaultBranchName, defaultRegistry } from "../src/branch_registry.ts";
-import { type Fetcher, urlFetcher } from "../src/fetcher.ts";
+import type { DefaultBranchName } from "../src/branch_registry.ts";
+import { urlFetcher } from "../src/fetcher.ts";
 import { BUDGET_HEADER } from "../src/scatter_gather.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { deferred } from "./_deferred.ts";
