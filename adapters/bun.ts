@@ -13,10 +13,9 @@
  * @module
  */
 import { createApp } from "../routes/app.ts";
-import { createDownstream } from "../routes/downstream.ts";
-import { defaultRegistry, hedgeOptionalReads } from "../src/branch_registry.ts";
-import { urlFetcher } from "../src/fetcher.ts";
-import { limiterFromEnv } from "../src/limiter_from_env.ts";
+import { createDownstream } from "../sim/downstream.ts";
+import { defaultRegistry, hedgeOptionalReads, urlFetcher } from "../src/gateway/mod.ts";
+import { limiterFromEnv } from "../src/limits/mod.ts";
 
 /** The part of Bun's server used here. */
 interface BunServer {

@@ -14,10 +14,9 @@
  * @module
  */
 import { createApp } from "../routes/app.ts";
-import { createDownstream } from "../routes/downstream.ts";
-import { defaultRegistry, hedgeOptionalReads } from "../src/branch_registry.ts";
-import { urlFetcher } from "../src/fetcher.ts";
-import { limiterFromEnv } from "../src/limiter_from_env.ts";
+import { createDownstream } from "../sim/downstream.ts";
+import { defaultRegistry, hedgeOptionalReads, urlFetcher } from "../src/gateway/mod.ts";
+import { limiterFromEnv } from "../src/limits/mod.ts";
 import { serveUntilSignal } from "./_until_signal.ts";
 
 const port = Number(Deno.env.get("PORT") ?? 8787);

@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { createDownstream } from "../routes/downstream.ts";
+import { createDownstream } from "../sim/downstream.ts";
 import { serveUntilSignal } from "./_until_signal.ts";
 
 const portFlag = Deno.args.findIndex((arg) => arg === "--port" || arg.startsWith("--port="));

@@ -38,16 +38,18 @@ import { DurableObject } from "cloudflare:workers";
 type DurableObjectState = ConstructorParameters<typeof DurableObject>[0];
 import { AutoRouter, error, type IRequest, json } from "itty-router";
 import type { z } from "zod";
-import { LedgerHost } from "../src/ledger_host.ts";
-import { type LedgerState, type LedgerStats, PermitLedger } from "../src/permit_ledger.ts";
 import {
   type AcquireReply,
   AUTHORIZATION_HEADER,
+  type Lease,
+  LedgerHost,
+  type LedgerState,
+  type LedgerStats,
   permitApiSchemas,
+  PermitLedger,
   type PermitRequest,
   type PermitService,
-} from "../src/permit_service.ts";
-import type { Lease } from "../src/permit_ledger.ts";
+} from "../src/limits/mod.ts";
 
 /** Storage key of the ledger's state. */
 const STATE_KEY = "ledger";

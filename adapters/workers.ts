@@ -22,11 +22,9 @@
  * @module
  */
 import { createApp } from "../routes/app.ts";
-import { createDownstream } from "../routes/downstream.ts";
-import { defaultRegistry } from "../src/branch_registry.ts";
-import { type Fetcher, urlFetcher } from "../src/fetcher.ts";
-import { BlockLeasingLimiter } from "../src/block_leasing_limiter.ts";
-import type { PermitService } from "../src/permit_service.ts";
+import { createDownstream } from "../sim/downstream.ts";
+import { defaultRegistry, type Fetcher, urlFetcher } from "../src/gateway/mod.ts";
+import { BlockLeasingLimiter, type PermitService } from "../src/limits/mod.ts";
 import { LIMITER_PATH, PermitObject, type PermitObjectEnv } from "./permit_object.ts";
 import {
   handleJobQueue,

@@ -16,24 +16,25 @@
  * @module
  */
 import { AutoRouter, StatusError } from "itty-router";
-import type { JobSpec, SubTaskMessage } from "../src/job.ts";
-import { JobAdmission } from "../src/job_admission.ts";
-import type { AdmissionOutcome, AdmissionRequest } from "../src/job_admission.ts";
-import type { JobBackend } from "../src/job_backend.ts";
+import { simulateWork } from "../sim/job_work.ts";
 import {
+  type AdmissionOutcome,
+  type AdmissionRequest,
   consumeDeadLetters,
   consumeSubTasks,
-  type JoinClient,
-  type QueuedMessage,
-} from "../src/job_consumer.ts";
-import {
+  JobAdmission,
+  type JobBackend,
   JobJoin,
+  type JobSpec,
   type JobView,
+  type JoinClient,
   type JoinMeta,
   type JoinReport,
+  type QueuedMessage,
   type RecordedOutcome,
   type RecordResult,
-} from "../src/job_join.ts";
+  type SubTaskMessage,
+} from "../src/jobs/mod.ts";
 
 /** The queue of sub-tasks, as named in `wrangler.toml`. */
 export const SUBTASK_QUEUE = "fanfare-subtasks";
@@ -350,7 +351,7 @@ export async function handleJobQueue(batch: JobMessageBatch, env: JobsEnv): Prom
   const join = joinClient(env);
   switch (batch.queue) {
     case SUBTASK_QUEUE:
-      await consumeSubTasks(batch.messages, { join });
+      await consumeSubTasks(batch.messages, { join, work: simulateWork });
       return;
     case DEAD_LETTER_QUEUE:
       await consumeDeadLetters(batch.messages, { join });

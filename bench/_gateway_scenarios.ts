@@ -8,10 +8,10 @@ import {
   type BranchRegistry,
   type DefaultBranchName,
   defaultRegistry,
-} from "../src/branch_registry.ts";
-import type { Fetcher } from "../src/fetcher.ts";
-import type { FailurePolicy } from "../src/fan_out.ts";
-import type { DownstreamOptions } from "../routes/downstream.ts";
+  type Fetcher,
+} from "../src/gateway/mod.ts";
+import type { FailurePolicy } from "../src/executor/mod.ts";
+import type { DownstreamOptions } from "../sim/downstream.ts";
 
 /** Seed of the simulated downstream's latency model: every run draws the same latencies. */
 export const SEED = 20240601;

@@ -9,10 +9,9 @@
 import { readFileSync } from "node:fs";
 import process from "node:process";
 import { createApp } from "../routes/app.ts";
-import { createDownstream, type DownstreamOptions } from "../routes/downstream.ts";
-import type { BranchRegistry } from "../src/branch_registry.ts";
-import { DownstreamStats } from "../src/downstream_stats.ts";
-import type { Fetcher } from "../src/fetcher.ts";
+import { createDownstream, type DownstreamOptions } from "../sim/downstream.ts";
+import type { BranchRegistry, Fetcher } from "../src/gateway/mod.ts";
+import { DownstreamStats } from "../sim/downstream_stats.ts";
 import { DOWNSTREAM_OPTIONS, scenarioById, type ScenarioId } from "./_gateway_scenarios.ts";
 import type { Reply } from "./_open_loop.ts";
 import { type BenchProcess, startServe } from "./_processes.ts";

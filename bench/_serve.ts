@@ -13,8 +13,8 @@
  * @module
  */
 import { createApp } from "../routes/app.ts";
-import { createDownstream } from "../routes/downstream.ts";
-import { urlFetcher } from "../src/fetcher.ts";
+import { createDownstream } from "../sim/downstream.ts";
+import { urlFetcher } from "../src/gateway/mod.ts";
 import { DOWNSTREAM_OPTIONS, scenarioById } from "./_gateway_scenarios.ts";
 import { serveUntilSignal } from "../adapters/_until_signal.ts";
 

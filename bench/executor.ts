@@ -23,7 +23,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import pLimit from "p-limit";
 import pMap from "p-map";
-import { fanOut, type FanOutResult } from "../src/fan_out.ts";
+import { fanOut, type FanOutResult } from "../src/executor/mod.ts";
 import { runOnAllRuntimes } from "./_all_runtimes.ts";
 import { median } from "./_quantiles.ts";
 import {

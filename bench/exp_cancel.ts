@@ -17,8 +17,7 @@
  *
  * @module
  */
-import { type BranchRegistry, defineRegistry } from "../src/branch_registry.ts";
-import type { Fetcher } from "../src/fetcher.ts";
+import { type BranchRegistry, defineRegistry, type Fetcher } from "../src/gateway/mod.ts";
 import { Experiment } from "./_experiment.ts";
 import { scenarioById, SEED } from "./_gateway_scenarios.ts";
 import { inProcessTarget, type LoadTarget } from "./_load_target.ts";

@@ -17,9 +17,8 @@
  *
  * @module
  */
-import { fanOut } from "../src/fan_out.ts";
-import { fanOutStream } from "../src/fan_out_stream.ts";
-import { createLatencyModel } from "../src/latency_model.ts";
+import { fanOut, fanOutStream } from "../src/executor/mod.ts";
+import { createLatencyModel } from "../sim/latency_model.ts";
 import { Experiment } from "./_experiment.ts";
 import { SEED } from "./_gateway_scenarios.ts";
 import process from "node:process";

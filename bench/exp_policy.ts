@@ -15,7 +15,7 @@
  *
  * @module
  */
-import type { FailurePolicy } from "../src/fan_out.ts";
+import type { FailurePolicy } from "../src/executor/mod.ts";
 import { Experiment } from "./_experiment.ts";
 import { SEED } from "./_gateway_scenarios.ts";
 import { inProcessTarget } from "./_load_target.ts";

@@ -33,9 +33,9 @@
  */
 
 import { createApp } from "../routes/app.ts";
-import { createDownstream } from "../routes/downstream.ts";
-import type { BranchCounters } from "../src/downstream_stats.ts";
-import { DownstreamStats } from "../src/downstream_stats.ts";
+import { createDownstream } from "../sim/downstream.ts";
+import type { BranchCounters } from "../sim/downstream_stats.ts";
+import { DownstreamStats } from "../sim/downstream_stats.ts";
 import {
   BRANCHES,
   DEFAULT_TIMEOUTS_MS,

@@ -29,12 +29,10 @@
  *
  * @module
  */
-import { createDownstream } from "../routes/downstream.ts";
-import { AdaptiveDelay } from "../src/adaptive_delay.ts";
-import { DownstreamStats } from "../src/downstream_stats.ts";
-import { hedge, type HedgeOptions } from "../src/hedge.ts";
-import { HedgeBudget } from "../src/hedge_budget.ts";
-import type { LatencyModelOptions } from "../src/latency_model.ts";
+import { createDownstream } from "../sim/downstream.ts";
+import { AdaptiveDelay, hedge, HedgeBudget, type HedgeOptions } from "../src/hedging/mod.ts";
+import { DownstreamStats } from "../sim/downstream_stats.ts";
+import type { LatencyModelOptions } from "../sim/latency_model.ts";
 import { writeResult } from "./_experiment.ts";
 import { openLoop } from "./_open_loop.ts";
 import { quantile } from "./_quantiles.ts";

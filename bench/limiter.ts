@@ -21,16 +21,17 @@
  * @module
  */
 import { createApp } from "../routes/app.ts";
-import { BlockLeasingLimiter } from "../src/block_leasing_limiter.ts";
-import { defaultRegistry } from "../src/branch_registry.ts";
-import type { Fetcher } from "../src/fetcher.ts";
-import { createLatencyModel } from "../src/latency_model.ts";
-import { LedgerHost } from "../src/ledger_host.ts";
-import type { Limiter } from "../src/limiter.ts";
-import { LocalLimiter } from "../src/local_limiter.ts";
-import { PermitLedger } from "../src/permit_ledger.ts";
-import type { PermitService } from "../src/permit_service.ts";
-import { ServiceLimiter } from "../src/service_limiter.ts";
+import {
+  BlockLeasingLimiter,
+  LedgerHost,
+  type Limiter,
+  LocalLimiter,
+  PermitLedger,
+  type PermitService,
+  ServiceLimiter,
+} from "../src/limits/mod.ts";
+import { defaultRegistry, type Fetcher } from "../src/gateway/mod.ts";
+import { createLatencyModel } from "../sim/latency_model.ts";
 import { openLoop } from "./_open_loop.ts";
 import { summarize } from "./_quantiles.ts";
 import { writeResult } from "./_experiment.ts";

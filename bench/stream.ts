@@ -21,8 +21,8 @@ import { spawnSync } from "node:child_process";
 import path from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { fanOutStream } from "../src/fan_out_stream.ts";
-import { generateTasks } from "../src/task_generator.ts";
+import { fanOutStream } from "../src/executor/mod.ts";
+import { generateTasks } from "../sim/task_generator.ts";
 import { writeResult } from "./_experiment.ts";
 import { currentRuntime, loadAverage, machine } from "./_runtime.ts";
 

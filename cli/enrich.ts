@@ -20,9 +20,13 @@ import { renameSync, writeFileSync, writeSync } from "node:fs";
 import process from "node:process";
 import { setImmediate } from "node:timers";
 import { parseArgs } from "node:util";
-import { type BranchError, BranchTimeoutError } from "../src/errors.ts";
-import { fanOutStream, type StreamResult } from "../src/fan_out_stream.ts";
-import { type GeneratedTask, generateTasks } from "../src/task_generator.ts";
+import {
+  type BranchError,
+  BranchTimeoutError,
+  fanOutStream,
+  type StreamResult,
+} from "../src/executor/mod.ts";
+import { type GeneratedTask, generateTasks } from "../sim/task_generator.ts";
 
 const USAGE = `Usage: enrich [options]
 

@@ -6,11 +6,14 @@
  * @module
  */
 import { Hono, type MiddlewareHandler } from "hono";
-import type { BranchRegistry } from "../src/branch_registry.ts";
-import { createGatewayMetrics, limiterGauges } from "../src/gateway_metrics.ts";
-import type { JobBackend } from "../src/job_backend.ts";
+import {
+  type BranchRegistry,
+  createGatewayMetrics,
+  limiterGauges,
+  LiveStats,
+} from "../src/gateway/mod.ts";
+import type { JobBackend } from "../src/jobs/mod.ts";
 import { createJobsRoute } from "./jobs.ts";
-import { LiveStats } from "../src/live_stats.ts";
 import { createDashboardRoute } from "./dashboard.ts";
 import { createMetricsRoute } from "./metrics.ts";
 import { createGateway, type GatewayOptions, internalError, notFound } from "./product.ts";
@@ -20,8 +23,8 @@ import { createGateway, type GatewayOptions, internalError, notFound } from "./p
  *
  * @example
  * ```ts
- * import { createDownstream } from "./downstream.ts";
- * import { defaultRegistry } from "../src/branch_registry.ts";
+ * import { createDownstream } from "../sim/downstream.ts";
+ * import { defaultRegistry } from "../src/gateway/branch_registry.ts";
  * import type { AppOptions } from "./app.ts";
  *
  * const options: AppOptions = { registry: defaultRegistry(createDownstream()) };
@@ -41,8 +44,8 @@ export type AppOptions = Omit<GatewayOptions, "metrics"> & {
  * @example
  * ```ts
  * import { createApp } from "./app.ts";
- * import { createDownstream } from "./downstream.ts";
- * import { defaultRegistry } from "../src/branch_registry.ts";
+ * import { createDownstream } from "../sim/downstream.ts";
+ * import { defaultRegistry } from "../src/gateway/branch_registry.ts";
  *
  * const app = createApp({ registry: defaultRegistry(createDownstream({ tailEvery: 0 })) });
  * const response = await app.request("/product/sku-42");

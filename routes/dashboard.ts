@@ -5,8 +5,7 @@
  * @module
  */
 import { Hono } from "hono";
-import type { BranchRegistry } from "../src/branch_registry.ts";
-import type { LiveStats, LiveStatsReport } from "../src/live_stats.ts";
+import type { BranchRegistry, LiveStats, LiveStatsReport } from "../src/gateway/mod.ts";
 import { DASHBOARD_PAGE } from "./_dashboard_page.ts";
 
 /**
@@ -34,10 +33,10 @@ export interface StatsBody extends LiveStatsReport {
  *
  * @example
  * ```ts
- * import { createDownstream } from "./downstream.ts";
- * import { defaultRegistry } from "../src/branch_registry.ts";
- * import { createGatewayMetrics } from "../src/gateway_metrics.ts";
- * import { LiveStats } from "../src/live_stats.ts";
+ * import { createDownstream } from "../sim/downstream.ts";
+ * import { defaultRegistry } from "../src/gateway/branch_registry.ts";
+ * import { createGatewayMetrics } from "../src/gateway/gateway_metrics.ts";
+ * import { LiveStats } from "../src/gateway/live_stats.ts";
  * import type { DashboardOptions } from "./dashboard.ts";
  *
  * const options: DashboardOptions = {
@@ -59,10 +58,10 @@ export interface DashboardOptions {
  * @example
  * ```ts
  * import { createDashboardRoute } from "./dashboard.ts";
- * import { createDownstream } from "./downstream.ts";
- * import { defaultRegistry } from "../src/branch_registry.ts";
- * import { createGatewayMetrics } from "../src/gateway_metrics.ts";
- * import { LiveStats } from "../src/live_stats.ts";
+ * import { createDownstream } from "../sim/downstream.ts";
+ * import { defaultRegistry } from "../src/gateway/branch_registry.ts";
+ * import { createGatewayMetrics } from "../src/gateway/gateway_metrics.ts";
+ * import { LiveStats } from "../src/gateway/live_stats.ts";
  *
  * const registry = defaultRegistry(createDownstream());
  * const dashboard = createDashboardRoute({ stats: new LiveStats(createGatewayMetrics()), registry });

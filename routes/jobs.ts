@@ -8,8 +8,7 @@
 import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
 import { z } from "zod";
-import { type JobSpec, splitJob } from "../src/job.ts";
-import type { JobBackend } from "../src/job_backend.ts";
+import { type JobBackend, type JobSpec, splitJob } from "../src/jobs/mod.ts";
 import { invalidRequest, reportInvalid } from "./product.ts";
 
 /** Most sub-tasks in one job. */
@@ -25,7 +24,7 @@ const LEASE_GRACE_MS = 5_000;
  * @example
  * ```ts
  * import type { JobsRouteOptions } from "./jobs.ts";
- * import type { JobBackend } from "../src/job_backend.ts";
+ * import type { JobBackend } from "../src/jobs/job_backend.ts";
  * declare const backend: JobBackend;
  * const options: JobsRouteOptions = { backend, newJobId: () => crypto.randomUUID() };
  * ```
@@ -87,7 +86,7 @@ const resendSchema = z.object({ subTasks: indexList.min(1) }).strict();
  * @example
  * ```ts
  * import { createJobsRoute } from "./jobs.ts";
- * import type { JobBackend } from "../src/job_backend.ts";
+ * import type { JobBackend } from "../src/jobs/job_backend.ts";
  * declare const backend: JobBackend;
  *
  * const jobs = createJobsRoute({ backend });

@@ -4,7 +4,7 @@
  * @module
  */
 import { Hono } from "hono";
-import { type MetricsRegistry, PROMETHEUS_CONTENT_TYPE } from "../src/metrics.ts";
+import { type MetricsRegistry, PROMETHEUS_CONTENT_TYPE } from "../src/metrics/mod.ts";
 
 /**
  * Creates an app serving `registry` at `GET /metrics`.
@@ -12,7 +12,7 @@ import { type MetricsRegistry, PROMETHEUS_CONTENT_TYPE } from "../src/metrics.ts
  * @example
  * ```ts
  * import { createMetricsRoute } from "./metrics.ts";
- * import { MetricsRegistry } from "../src/metrics.ts";
+ * import { MetricsRegistry } from "../src/metrics/metrics.ts";
  *
  * const registry = new MetricsRegistry();
  * registry.counter("jobs_total", "Jobs done.").inc();

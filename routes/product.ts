@@ -8,18 +8,20 @@ import { zValidator } from "@hono/zod-validator";
 import { type Context, Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
-import type { BranchRegistry } from "../src/branch_registry.ts";
-import { downstreamFaults, faultFields, rejectUnknownFaults } from "./faults.ts";
-import type { FailurePolicy } from "../src/fan_out.ts";
-import { createGatewayMetrics, type GatewayMetrics, hedgeMetrics } from "../src/gateway_metrics.ts";
-import type { SpareCapacity } from "../src/hedge.ts";
-import { isAdmissionRejectedError, type Limiter } from "../src/limiter.ts";
 import {
+  type BranchRegistry,
   BUDGET_HEADER,
+  createGatewayMetrics,
+  type GatewayMetrics,
   type GatherReport,
+  hedgeMetrics,
   scatterGather,
   WORKERS_CONNECTION_LIMIT,
-} from "../src/scatter_gather.ts";
+} from "../src/gateway/mod.ts";
+import { downstreamFaults, faultFields, rejectUnknownFaults } from "./faults.ts";
+import type { FailurePolicy } from "../src/executor/mod.ts";
+import type { SpareCapacity } from "../src/hedging/mod.ts";
+import { isAdmissionRejectedError, type Limiter } from "../src/limits/mod.ts";
 
 /** Smallest and largest `budget` a caller may ask for, in ms. */
 export const BUDGET_RANGE_MS = Object.freeze({ min: 10, max: 10_000 });
@@ -34,8 +36,8 @@ const CLIENT_CLOSED_REQUEST = 499 as ContentfulStatusCode;
  *
  * @example
  * ```ts
- * import { createDownstream } from "./downstream.ts";
- * import { defaultRegistry } from "../src/branch_registry.ts";
+ * import { createDownstream } from "../sim/downstream.ts";
+ * import { defaultRegistry } from "../src/gateway/branch_registry.ts";
  * import type { GatewayOptions } from "./product.ts";
  *
  * const options: GatewayOptions = { registry: defaultRegistry(createDownstream()), limit: 4 };
@@ -101,9 +103,9 @@ export interface InvalidRequestBody {
  *
  * @example
  * ```ts
- * import { createDownstream } from "./downstream.ts";
+ * import { createDownstream } from "../sim/downstream.ts";
  * import { createGateway } from "./product.ts";
- * import { defaultRegistry } from "../src/branch_registry.ts";
+ * import { defaultRegistry } from "../src/gateway/branch_registry.ts";
  *
  * const gateway = createGateway({ registry: defaultRegistry(createDownstream()) });
  * const response = await gateway.request("/product/sku-42?policy=bestEffort&budget=500");

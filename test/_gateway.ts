@@ -12,10 +12,10 @@
  * @module
  */
 import { createApp } from "../routes/app.ts";
-import { createDownstream } from "../routes/downstream.ts";
-import { type DefaultBranchName, defaultRegistry } from "../src/branch_registry.ts";
-import { DownstreamStats } from "../src/downstream_stats.ts";
-import type { Fetcher } from "../src/fetcher.ts";
+import { createDownstream } from "../sim/downstream.ts";
+import { type DefaultBranchName, defaultRegistry } from "../src/gateway/branch_registry.ts";
+import { DownstreamStats } from "../sim/downstream_stats.ts";
+import type { Fetcher } from "../src/gateway/fetcher.ts";
 
 /** Options of {@linkcode gatewayOverDownstream}. */
 export interface GatewaySetupOptions {

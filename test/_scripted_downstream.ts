@@ -24,7 +24,7 @@
  *
  * @module
  */
-import { createDownstream } from "../routes/downstream.ts";
+import { createDownstream } from "../sim/downstream.ts";
 import { serveUntilSignal } from "../adapters/_until_signal.ts";
 
 /** Long enough that a branch given it can only end by being cut. */

@@ -9,7 +9,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import type { DefaultBranchName } from "../src/branch_registry.ts";
+import type { DefaultBranchName } from "../src/gateway/branch_registry.ts";
 import { type Runtime, type ServedProcess, startDownstream, startGateway } from "./_servers.ts";
 
 const ALL: DefaultBranchName[] = ["price", "inventory", "reviews", "recommendations", "shipping"];

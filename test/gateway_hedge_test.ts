@@ -7,13 +7,17 @@ import {
   defaultRegistry,
   defineRegistry,
   hedgeOptionalReads,
-} from "../src/branch_registry.ts";
-import type { Fetcher } from "../src/fetcher.ts";
-import { createGatewayMetrics, type GatewayMetrics, hedgeMetrics } from "../src/gateway_metrics.ts";
-import type { Labels } from "../src/metrics.ts";
-import { HedgeBudget } from "../src/hedge_budget.ts";
-import { LocalLimiter } from "../src/local_limiter.ts";
-import { scatterGather } from "../src/scatter_gather.ts";
+} from "../src/gateway/branch_registry.ts";
+import type { Fetcher } from "../src/gateway/fetcher.ts";
+import {
+  createGatewayMetrics,
+  type GatewayMetrics,
+  hedgeMetrics,
+} from "../src/gateway/gateway_metrics.ts";
+import type { Labels } from "../src/metrics/metrics.ts";
+import { HedgeBudget } from "../src/hedging/hedge_budget.ts";
+import { LocalLimiter } from "../src/limits/local_limiter.ts";
+import { scatterGather } from "../src/gateway/scatter_gather.ts";
 
 /** Hedge delays short enough to fire; tests wait for events, never for time. */
 const SOON_MS = 1;

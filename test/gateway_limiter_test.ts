@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { createApp } from "../routes/app.ts";
-import { defineRegistry } from "../src/branch_registry.ts";
-import { LocalLimiter } from "../src/local_limiter.ts";
+import { defineRegistry } from "../src/gateway/branch_registry.ts";
+import { LocalLimiter } from "../src/limits/local_limiter.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { deferred, flush, InFlight } from "./_deferred.ts";
 

@@ -1,6 +1,6 @@
-import type { DefaultBranchName } from "../src/branch_registry.ts";
-import { urlFetcher } from "../src/fetcher.ts";
-import { BUDGET_HEADER } from "../src/scatter_gather.ts";
+import type { DefaultBranchName } from "../src/gateway/branch_registry.ts";
+import { urlFetcher } from "../src/gateway/fetcher.ts";
+import { BUDGET_HEADER } from "../src/gateway/scatter_gather.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { deferred } from "./_deferred.ts";
 import { gatewayOverDownstream as setup } from "./_gateway.ts";

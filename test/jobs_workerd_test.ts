@@ -16,7 +16,7 @@
  */
 import { assert, assertEquals } from "./_assert.ts";
 import { type ServedProcess, startWranglerDev } from "./_servers.ts";
-import type { JobView } from "../src/job_join.ts";
+import type { JobView } from "../src/jobs/job_join.ts";
 
 /** Admission bound for this run, small enough to reach in a test. */
 const BOUND = 20;

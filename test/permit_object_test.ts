@@ -11,8 +11,8 @@
  */
 import { assert, assertEquals } from "./_assert.ts";
 import { InFlight } from "./_deferred.ts";
-import { httpPermitService } from "../src/permit_service.ts";
-import { ServiceLimiter } from "../src/service_limiter.ts";
+import { httpPermitService } from "../src/limits/permit_service.ts";
+import { ServiceLimiter } from "../src/limits/service_limiter.ts";
 import type { PermitObjectStats } from "../adapters/permit_object.ts";
 
 /**

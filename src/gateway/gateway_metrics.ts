@@ -1,0 +1,232 @@
+/**
+ * The gateway's metric set, registered on one {@linkcode MetricsRegistry}.
+ *
+ * @module
+ */
+import type { Limiter } from "../limits/mod.ts";
+import { Counter, type Gauge, type Histogram, MetricsRegistry } from "../metrics/mod.ts";
+
+/**
+ * Names of the global limiter's gauges in the metrics registry. The live stats (`live_stats.ts`) report
+ * `limiter` only when at least one of them is registered, and each field only when its gauge is.
+ *
+ * @example
+ * ```ts
+ * import { LIMITER_METRICS } from "./gateway_metrics.ts";
+ * import { MetricsRegistry } from "../metrics/metrics.ts";
+ *
+ * const registry = new MetricsRegistry();
+ * registry.gauge(LIMITER_METRICS.ceiling, "Permits of the global limiter.").set({}, 100);
+ * ```
+ */
+export const LIMITER_METRICS = Object.freeze({
+  /** Gauge: permits held by branches now, over the whole ceiling. */
+  inFlight: "fanfare_limiter_permits_in_use",
+  /** Gauge: the global ceiling in permits. */
+  ceiling: "fanfare_limiter_capacity",
+  /** Gauge: acquirers waiting for a permit now. */
+  waiting: "fanfare_limiter_waiters",
+});
+
+/**
+ * Names of the hedging counters in the metrics registry (any labels; series are summed).
+ * The live stats report `hedges` only when at least one of them is registered.
+ *
+ * @example
+ * ```ts
+ * import { HEDGE_METRICS } from "./gateway_metrics.ts";
+ * import { MetricsRegistry } from "../metrics/metrics.ts";
+ *
+ * const registry = new MetricsRegistry();
+ * registry.counter(HEDGE_METRICS.sent, "Hedges sent.", ["branch"]).inc({ branch: "reviews" });
+ * ```
+ */
+export const HEDGE_METRICS = Object.freeze({
+  /** Counter: second attempts fired. */
+  sent: "fanfare_hedges_sent_total",
+  /** Counter: second attempts that answered first. */
+  won: "fanfare_hedges_won_total",
+});
+
+/**
+ * How a branch of one request ended, as the gateway reports it: `timeout` covers the branch's
+ * own limit, the request's budget and a downstream 504; `aborted` means a sibling's failure
+ * (failFast) or the client going away cut it.
+ *
+ * @example
+ * ```ts
+ * import type { BranchResultKind } from "./gateway_metrics.ts";
+ * const kind: BranchResultKind = "timeout";
+ * ```
+ */
+export type BranchResultKind = "ok" | "error" | "timeout" | "skipped" | "aborted";
+
+/**
+ * The gateway's metrics plus the registry that renders them.
+ *
+ * @example
+ * ```ts
+ * import { createGatewayMetrics } from "./gateway_metrics.ts";
+ *
+ * const metrics = createGatewayMetrics();
+ * metrics.branchOutcomes.inc({ branch: "price", outcome: "ok" });
+ * metrics.registry.render().includes('fanfare_branch_outcomes_total{branch="price",outcome="ok"} 1');
+ * ```
+ */
+export interface GatewayMetrics {
+  /** Renders every metric below. */
+  readonly registry: MetricsRegistry;
+  /** `fanfare_http_requests_total{route,status}`. */
+  readonly requests: Counter;
+  /** `fanfare_http_request_duration_seconds{route}`. */
+  readonly requestDuration: Histogram;
+  /** `fanfare_branch_duration_seconds{branch,outcome}`; skipped branches are not observed. */
+  readonly branchDuration: Histogram;
+  /** `fanfare_branch_outcomes_total{branch,outcome}` with outcome a {@linkcode BranchResultKind}. */
+  readonly branchOutcomes: Counter;
+  /** `fanfare_degraded_responses_total`: 200 answers missing at least one optional branch. */
+  readonly degraded: Counter;
+  /** `fanfare_branches_in_flight`: branches started and not yet settled, over all requests. */
+  readonly branchesInFlight: Gauge;
+}
+
+/**
+ * Registers the gateway's metrics on `registry` (a new one by default).
+ *
+ * @example
+ * ```ts
+ * import { createGatewayMetrics } from "./gateway_metrics.ts";
+ * import { MetricsRegistry } from "../metrics/metrics.ts";
+ *
+ * const registry = new MetricsRegistry();
+ * const metrics = createGatewayMetrics(registry);
+ * metrics.requests.inc({ route: "/product/:id", status: "200" });
+ * ```
+ */
+export function createGatewayMetrics(registry = new MetricsRegistry()): GatewayMetrics {
+  return {
+    registry,
+    requests: registry.counter(
+      "fanfare_http_requests_total",
+      "HTTP requests answered by the gateway, by route and status.",
+      ["route", "status"],
+    ),
+    requestDuration: registry.histogram(
+      "fanfare_http_request_duration_seconds",
+      "Time from receiving a request to having its response, by route.",
+      ["route"],
+    ),
+    branchDuration: registry.histogram(
+      "fanfare_branch_duration_seconds",
+      "Time from starting a downstream branch to its outcome, by branch and outcome.",
+      ["branch", "outcome"],
+    ),
+    branchOutcomes: registry.counter(
+      "fanfare_branch_outcomes_total",
+      "Downstream branches by outcome: ok, error, timeout, skipped or aborted.",
+      ["branch", "outcome"],
+    ),
+    degraded: registry.counter(
+      "fanfare_degraded_responses_total",
+      "Successful product responses missing at least one optional branch.",
+    ),
+    branchesInFlight: registry.gauge(
+      "fanfare_branches_in_flight",
+      "Downstream branches started and not yet settled.",
+    ),
+  };
+}
+
+/**
+ * The gateway's hedging counters, by branch.
+ *
+ * @example
+ * ```ts
+ * import { hedgeMetrics } from "./gateway_metrics.ts";
+ * import { MetricsRegistry } from "../metrics/metrics.ts";
+ *
+ * const hedges = hedgeMetrics(new MetricsRegistry());
+ * hedges.declined.inc({ branch: "reviews", reason: "budget" });
+ * ```
+ */
+export interface HedgeMetrics {
+  /** `fanfare_hedges_sent_total{branch}`: hedge attempts sent. */
+  readonly sent: Counter;
+  /** `fanfare_hedges_won_total{branch}`: calls a hedge answered first. */
+  readonly won: Counter;
+  /**
+   * `fanfare_hedges_declined_total{branch,reason}`: hedges that were due but not sent, because
+   * the hedge budget was exhausted (`reason="budget"`) or the limiter had no spare permit
+   * (`reason="capacity"`).
+   */
+  readonly declined: Counter;
+}
+
+/**
+ * The hedging counters of `registry`, registered on first use. Only a gateway that hedges
+ * registers them, so that a dashboard can tell "hedging off" from "no hedge sent".
+ *
+ * @example
+ * ```ts
+ * import { createGatewayMetrics, hedgeMetrics } from "./gateway_metrics.ts";
+ *
+ * const metrics = createGatewayMetrics();
+ * hedgeMetrics(metrics.registry).sent.inc({ branch: "reviews" });
+ * hedgeMetrics(metrics.registry).sent === hedgeMetrics(metrics.registry).sent; // true
+ * ```
+ */
+export function hedgeMetrics(registry: MetricsRegistry): HedgeMetrics {
+  // Looked up per request by the gateway: register once per registry, then reuse.
+  let metrics = hedgeMetricsOf.get(registry);
+  if (metrics === undefined) {
+    metrics = {
+      sent: registry.counter(HEDGE_METRICS.sent, "Hedge attempts sent, by branch.", ["branch"]),
+      won: registry.counter(
+        HEDGE_METRICS.won,
+        "Branch calls a hedge answered first, by branch.",
+        ["branch"],
+      ),
+      declined: registry.counter(
+        "fanfare_hedges_declined_total",
+        "Hedges due but not sent: budget exhausted or no spare capacity, by branch and reason.",
+        ["branch", "reason"],
+      ),
+    };
+    hedgeMetricsOf.set(registry, metrics);
+  }
+  return metrics;
+}
+
+const hedgeMetricsOf = new WeakMap<MetricsRegistry, HedgeMetrics>();
+
+/**
+ * Registers the global limiter's gauges in `registry` and returns a function that refreshes
+ * them from `limiter.stats()`; call it before rendering metrics. A limiter without `stats` has no
+ * gauges (the dashboard then shows the ceiling as unknown).
+ *
+ * @example
+ * ```ts
+ * import { createGatewayMetrics, limiterGauges } from "./gateway_metrics.ts";
+ * import { LocalLimiter } from "../limits/local_limiter.ts";
+ *
+ * const metrics = createGatewayMetrics();
+ * const refresh = limiterGauges(metrics.registry, new LocalLimiter({ capacity: 64 }));
+ * await refresh();
+ * ```
+ */
+export function limiterGauges(
+  registry: MetricsRegistry,
+  limiter: Limiter,
+): () => Promise<void> {
+  const stats = limiter.stats?.bind(limiter);
+  if (stats === undefined) return () => Promise.resolve();
+  const inUse = registry.gauge(LIMITER_METRICS.inFlight, "Permits of the global limiter in use.");
+  const capacity = registry.gauge(LIMITER_METRICS.ceiling, "Permits of the global limiter.");
+  const waiting = registry.gauge(LIMITER_METRICS.waiting, "Acquirers waiting for a permit.");
+  return async function refreshLimiterGauges() {
+    const now = await stats();
+    inUse.set({}, now.inUse);
+    capacity.set({}, now.capacity);
+    waiting.set({}, now.waiting);
+  };
+}

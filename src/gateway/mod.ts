@@ -1,0 +1,48 @@
+/**
+ * The scatter-gather gateway: a registry of downstream branches, the `Fetcher` they call,
+ * `scatterGather()` that fans one request out under a budget, and its metrics and live stats.
+ *
+ * @example
+ * ```ts
+ * import { defaultRegistry, scatterGather, urlFetcher } from "./mod.ts";
+ * const registry = defaultRegistry(urlFetcher("http://127.0.0.1:8081/"));
+ * const report = await scatterGather(registry, "sku-1", { budgetMs: 300 });
+ * ```
+ *
+ * @module
+ */
+
+export { type Fetcher, urlFetcher, type UrlFetcherOptions } from "./fetcher.ts";
+export {
+  type BranchHedging,
+  type BranchRegistry,
+  type BranchSpec,
+  type DefaultBranchName,
+  defaultRegistry,
+  type DefaultRegistryOptions,
+  defineRegistry,
+  hedgeOptionalReads,
+} from "./branch_registry.ts";
+export {
+  type BranchReport,
+  BUDGET_HEADER,
+  DownstreamError,
+  type GatherOptions,
+  type GatherReport,
+  scatterGather,
+  WORKERS_CONNECTION_LIMIT,
+} from "./scatter_gather.ts";
+export {
+  type BranchResultKind,
+  createGatewayMetrics,
+  type GatewayMetrics,
+  type HedgeMetrics,
+  hedgeMetrics,
+  limiterGauges,
+} from "./gateway_metrics.ts";
+export {
+  type BranchStats,
+  LiveStats,
+  type LiveStatsOptions,
+  type LiveStatsReport,
+} from "./live_stats.ts";

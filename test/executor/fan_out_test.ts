@@ -1,0 +1,566 @@
+import { assert, assertEquals } from "../_assert.ts";
+import {
+  BranchError,
+  BranchTimeoutError,
+  DeadlineError,
+  DEFAULT_LIMIT,
+  fanOut,
+  type FanOutResult,
+  isBranchError,
+  isDeadlineError,
+} from "../../src/mod.ts";
+import { type Deferred, deferred, flush, InFlight, rejectionOf } from "../_deferred.ts";
+
+/** `n` gates and a branch function that counts itself in flight until its gate opens. */
+function gated<R = string>(n: number) {
+  const gates: Deferred<R>[] = Array.from({ length: n }, () => deferred<R>());
+  const inFlight = new InFlight();
+  const signals: AbortSignal[] = [];
+  const fn = async (i: number, { signal }: { signal: AbortSignal }): Promise<R> => {
+    inFlight.enter();
+    signals[i] = signal;
+    try {
+      return await gates[i].promise;
+    } finally {
+      inFlight.leave();
+    }
+  };
+  /** Opens every gate still closed, so no branch outlives its test. */
+  const openAll = (value: R) => gates.forEach((g) => g.resolve(value));
+  return { gates, inFlight, signals, fn, openAll };
+}
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+// --- Bad input -------------------------------------------------------------------------------
+
+/** Awaits `promise`'s rejection and checks its class and message. */
+async function assertRejectsWith(
+  promise: Promise<unknown>,
+  type: ErrorConstructor | RangeErrorConstructor | TypeErrorConstructor,
+  pattern: RegExp,
+): Promise<void> {
+  const error = await rejectionOf(promise);
+  assert(error instanceof type, `expected a ${type.name}, got ${Deno.inspect(error)}`);
+  assert(pattern.test(error.message), `message ${JSON.stringify(error.message)} misses ${pattern}`);
+}
+
+Deno.test("fanOut() rejects a negative limit", async () => {
+  await assertRejectsWith(
+    fanOut([1], (n) => n, { limit: -1 }),
+    RangeError,
+    /'limit'.*current value is -1/,
+  );
+});
+
+Deno.test("fanOut() rejects a NaN limit", async () => {
+  await assertRejectsWith(fanOut([1], (n) => n, { limit: NaN }), RangeError, /value is NaN/);
+});
+
+Deno.test("fanOut() rejects a non-integer limit", async () => {
+  await assertRejectsWith(fanOut([1], (n) => n, { limit: 1.5 }), RangeError, /value is 1.5/);
+});
+
+Deno.test("fanOut() rejects an unknown policy", async () => {
+  await assertRejectsWith(
+    // @ts-expect-error: testing a JavaScript caller's typo
+    fanOut([1], (n) => n, { policy: "fastFail" }),
+    TypeError,
+    /'policy'.*current value is fastFail/,
+  );
+});
+
+Deno.test("fanOut() rejects tasks that are not iterable", async () => {
+  // @ts-expect-error: testing a JavaScript caller's mistake
+  await assertRejectsWith(fanOut(null, (n) => n), TypeError, /'tasks'.*null/);
+  // @ts-expect-error: testing a JavaScript caller's mistake
+  await assertRejectsWith(fanOut(42, (n) => n), TypeError, /'tasks'.*number/);
+});
+
+Deno.test("fanOut() rejects an fn that is not a function", async () => {
+  // @ts-expect-error: testing a JavaScript caller's mistake
+  await assertRejectsWith(fanOut([1], "nope"), TypeError, /'fn'.*string/);
+});
+
+Deno.test("fanOut() rejects a non-positive timeoutMs", async () => {
+  await assertRejectsWith(fanOut([1], (n) => n, { timeoutMs: 0 }), RangeError, /'timeoutMs'/);
+});
+
+// --- Limit -----------------------------------------------------------------------------------
+
+Deno.test("fanOut() runs DEFAULT_LIMIT branches at once when limit is absent", async () => {
+  const { inFlight, fn, openAll } = gated(DEFAULT_LIMIT * 3);
+  const done = fanOut(range(DEFAULT_LIMIT * 3), fn);
+  await flush();
+  assertEquals(inFlight.now, DEFAULT_LIMIT);
+  openAll("x");
+  const result = await done;
+  assertEquals(result.succeeded, DEFAULT_LIMIT * 3);
+  assertEquals(inFlight.max, DEFAULT_LIMIT);
+});
+
+Deno.test("fanOut() treats limit 0 as DEFAULT_LIMIT", async () => {
+  const { inFlight, fn, openAll } = gated(DEFAULT_LIMIT + 4);
+  const done = fanOut(range(DEFAULT_LIMIT + 4), fn, { limit: 0 });
+  await flush();
+  assertEquals(inFlight.now, DEFAULT_LIMIT);
+  openAll("x");
+  await done;
+  assertEquals(inFlight.max, DEFAULT_LIMIT);
+});
+
+Deno.test("fanOut() never has more than limit branches in flight", async () => {
+  const n = 30;
+  const { gates, inFlight, fn } = gated(n);
+  const done = fanOut(range(n), fn, { limit: 3 });
+  // Open gates out of order; after each one the limit must still hold and a seat refill.
+  for (const i of [2, 0, 1, 5, 4, 3, 8, 6, 7, ...range(n).slice(9).reverse()]) {
+    await flush();
+    assert(inFlight.now <= 3, `in flight ${inFlight.now} > 3`);
+    gates[i].resolve(`v${i}`);
+  }
+  const result = await done;
+  assertEquals(inFlight.max, 3);
+  assertEquals(result.succeeded, n);
+});
+
+Deno.test("fanOut() pulls ten million lazy tasks with never more than limit in flight", async () => {
+  let pulled = 0;
+  function* tasks() {
+    for (let i = 0; i < 10_000_000; i++) {
+      pulled++;
+      yield i;
+    }
+  }
+  const inFlight = new InFlight();
+  let received = 0;
+  const result = await fanOut(tasks(), async (n) => {
+    inFlight.enter();
+    await null;
+    inFlight.leave();
+    return n;
+  }, { limit: 8, onResult: () => received++ });
+  assert(inFlight.max <= 8, `max in flight ${inFlight.max}`);
+  assertEquals(pulled, 10_000_000);
+  assertEquals(result.pulled, 10_000_000);
+  assertEquals(received, 10_000_000);
+  assertEquals(result.values.length, 0);
+  assertEquals(result.drained, true);
+});
+
+// --- Policies --------------------------------------------------------------------------------
+
+Deno.test("failFast rejects with a BranchError carrying the index and the partial result", async () => {
+  const { gates, fn, openAll } = gated(3);
+  const done = fanOut(range(3), fn, { limit: 3, policy: "failFast" });
+  await flush();
+  gates[0].resolve("a");
+  await flush();
+  const boom = new Error("boom");
+  gates[1].reject(boom);
+  const error = await rejectionOf(done);
+  assert(error instanceof BranchError);
+  assertEquals(error.index, 1);
+  assertEquals(error.cause, boom);
+  assertEquals(error.message, "Branch 1 failed: boom");
+  const partial = error.partial as FanOutResult<string>;
+  assertEquals(partial.values[0], "a");
+  assertEquals(partial.failed, [error]);
+  assertEquals(partial.abandoned, [{ index: 2, reason: "failFast" }]);
+  openAll("late");
+});
+
+Deno.test("failFast starts nothing after the first failure", async () => {
+  const { gates, inFlight, fn, openAll } = gated(10);
+  let closed = false;
+  function* tasks() {
+    try {
+      yield* range(10);
+    } finally {
+      closed = true;
+    }
+  }
+  const done = fanOut(tasks(), fn, { limit: 2, policy: "failFast" });
+  await flush();
+  gates[0].reject(new Error("first"));
+  assert(await rejectionOf(done) instanceof BranchError);
+  openAll("late");
+  await flush();
+  assertEquals(inFlight.started, 2);
+  assertEquals(closed, true);
+});
+
+Deno.test("failFast aborts the signal of every running sibling", async () => {
+  const { gates, signals, fn, openAll } = gated(3);
+  const done = fanOut(range(3), fn, { limit: 3, policy: "failFast" });
+  await flush();
+  gates[2].reject(new Error("x"));
+  const error = await done.catch((e) => e);
+  assertEquals(signals[0].aborted, true);
+  assertEquals(signals[1].aborted, true);
+  assertEquals(signals[0].reason, error);
+  openAll("late");
+});
+
+Deno.test("collectAll runs every branch and reports the failures as one AggregateError", async () => {
+  const result = await fanOut(range(5), (i) => {
+    if (i % 2 === 1) return Promise.reject(new Error(`bad ${i}`));
+    return Promise.resolve(i * 10);
+  }, { policy: "collectAll", limit: 2 });
+  assertEquals(result.succeeded, 3);
+  assert(result.errors instanceof AggregateError);
+  assertEquals(result.errors.errors, result.failed);
+  assertEquals(result.failed.map((e) => e.index).sort(), [1, 3]);
+  assertEquals(result.drained, true);
+});
+
+Deno.test("collectAll leaves errors undefined when nothing failed", async () => {
+  const result = await fanOut(range(3), (i) => i, { policy: "collectAll" });
+  assertEquals(result.errors, undefined);
+  assertEquals(result.values, [0, 1, 2]);
+});
+
+Deno.test("bestEffort reports failed and failedRatio and no AggregateError", async () => {
+  const result = await fanOut(range(4), async (i) => {
+    await null;
+    if (i === 2) throw new Error("down");
+    return i;
+  }, { policy: "bestEffort" });
+  assertEquals(result.succeeded, 3);
+  assertEquals(result.failed.length, 1);
+  assertEquals(result.failed[0].index, 2);
+  assertEquals(result.failedRatio, 0.25);
+  assertEquals(result.errors, undefined);
+});
+
+Deno.test("fanOut() defaults to bestEffort and resolves despite a failure", async () => {
+  const result = await fanOut([1, 2], (n) => {
+    if (n === 1) throw new Error("one");
+    return n;
+  });
+  assertEquals(result.failed.length, 1);
+  assertEquals(result.values[1], 2);
+});
+
+Deno.test("fanOut() reports failedRatio 0 when nothing finished", async () => {
+  const result = await fanOut([], (n: number) => n);
+  assertEquals(result.failedRatio, 0);
+  assertEquals(result.pulled, 0);
+  assertEquals(result.drained, true);
+  assertEquals(result.values, []);
+});
+
+// --- Result shapes ---------------------------------------------------------------------------
+
+Deno.test("ordered results are aligned to input index with holes where a branch failed", async () => {
+  const { gates, fn } = gated(3);
+  const done = fanOut(range(3), fn, { limit: 3 });
+  await flush();
+  gates[2].resolve("c");
+  gates[1].reject(new Error("b failed"));
+  gates[0].resolve("a");
+  const result = await done;
+  assertEquals(result.values[0], "a");
+  assertEquals(Object.hasOwn(result.values, 1), false);
+  assertEquals(result.values[2], "c");
+  assertEquals(result.indexes, undefined);
+});
+
+Deno.test("unordered results come in completion order with their input indexes", async () => {
+  const { gates, fn } = gated(3);
+  const done = fanOut(range(3), fn, { limit: 3, ordered: false });
+  await flush();
+  for (const i of [2, 0, 1]) {
+    gates[i].resolve(`v${i}`);
+    await flush();
+  }
+  const result = await done;
+  assertEquals(result.values, ["v2", "v0", "v1"]);
+  assertEquals(result.indexes, [2, 0, 1]);
+});
+
+Deno.test("onResult receives each value in completion order and values stays empty", async () => {
+  const { gates, fn } = gated(3);
+  const seen: [string, number][] = [];
+  const done = fanOut(range(3), fn, {
+    limit: 3,
+    onResult: (value, index) => seen.push([value, index]),
+  });
+  await flush();
+  for (const i of [1, 2, 0]) {
+    gates[i].resolve(`v${i}`);
+    await flush();
+  }
+  const result = await done;
+  assertEquals(seen, [["v1", 1], ["v2", 2], ["v0", 0]]);
+  assertEquals(result.values, []);
+  assertEquals(result.succeeded, 3);
+});
+
+Deno.test("an onResult callback that throws rejects the call with a clear Error", async () => {
+  const oops = new Error("sink full");
+  const error = await rejectionOf(fanOut([1, 2], (n) => n, {
+    onResult: () => {
+      throw oops;
+    },
+  }));
+  assert(error instanceof Error && error.cause === oops);
+  assert(/callback threw: sink full/.test(error.message));
+});
+
+// --- Cancellation ----------------------------------------------------------------------------
+
+Deno.test("a caller abort mid-flight aborts every started branch and rejects with the reason", async () => {
+  const { signals, fn, openAll } = gated(5);
+  const controller = new AbortController();
+  const done = fanOut(range(5), fn, { limit: 3, signal: controller.signal });
+  await flush();
+  const reason = new Error("client went away");
+  controller.abort(reason);
+  assertEquals(await rejectionOf(done), reason);
+  assertEquals(signals.length, 3);
+  for (const signal of signals) {
+    assertEquals(signal.aborted, true);
+    assertEquals(signal.reason, reason);
+  }
+  openAll("late");
+});
+
+Deno.test("a caller abort also aborts per-branch signals when timeoutMs is set", async () => {
+  const { signals, fn, openAll } = gated(2);
+  const controller = new AbortController();
+  const done = fanOut(range(2), fn, { limit: 2, signal: controller.signal, timeoutMs: 60_000 });
+  await flush();
+  controller.abort("stop");
+  assertEquals(await rejectionOf(done), "stop");
+  assertEquals(signals.map((s) => [s.aborted, s.reason]), [[true, "stop"], [true, "stop"]]);
+  openAll("late");
+});
+
+Deno.test("an already aborted signal rejects without starting any branch", async () => {
+  let started = 0;
+  const error = await rejectionOf(
+    fanOut([1, 2], () => started++, { signal: AbortSignal.abort("early") }),
+  );
+  assertEquals(error, "early");
+  assertEquals(started, 0);
+});
+
+// --- Time ------------------------------------------------------------------------------------
+
+Deno.test("a budget smaller than minBudgetMs skips the first task with reason budget", async () => {
+  let started = 0;
+  const settled: [number, string][] = [];
+  const result = await fanOut([1, 2, 3], () => started++, {
+    limit: 2,
+    budgetMs: 1,
+    minBudgetMs: 1000,
+    hooks: { onSettle: (index, outcome) => settled.push([index, outcome]) },
+  });
+  assertEquals(started, 0);
+  assertEquals(result.skipped, [{ index: 0, reason: "budget" }]);
+  assertEquals(settled, [[0, "skipped"]]);
+  assertEquals(result.pulled, 1);
+  assertEquals(result.drained, false);
+});
+
+Deno.test("timeoutMs fails a slow branch with BranchTimeoutError and aborts its signal without awaiting it", async () => {
+  const gate = deferred<string>();
+  let branchSignal: AbortSignal | undefined;
+  let branchFinished = false;
+  const result = await fanOut([0], async (_, { signal }) => {
+    branchSignal = signal;
+    const value = await gate.promise; // ignores its signal on purpose
+    branchFinished = true;
+    return value;
+  }, { timeoutMs: 2 });
+  assertEquals(branchFinished, false);
+  assertEquals(result.failed.length, 1);
+  const [error] = result.failed;
+  assert(error instanceof BranchTimeoutError);
+  assertEquals(error.index, 0);
+  assertEquals(error.timeoutMs, 2);
+  assertEquals(branchSignal?.aborted, true);
+  assertEquals(branchSignal?.reason, error);
+  gate.resolve("late");
+  await flush();
+  assertEquals(branchFinished, true);
+  assertEquals(result.succeeded, 0);
+});
+
+Deno.test("a timed-out branch's seat passes to the next task", async () => {
+  const gate = deferred<string>();
+  const outcomes: [number, string][] = [];
+  const result = await fanOut([0, 1], (i) => i === 0 ? gate.promise : "quick", {
+    limit: 1,
+    timeoutMs: 2,
+    hooks: { onSettle: (index, outcome) => outcomes.push([index, outcome]) },
+  });
+  assertEquals(outcomes, [[0, "timeout"], [1, "ok"]]);
+  assertEquals(result.values[1], "quick");
+  gate.resolve("late");
+});
+
+Deno.test("timeoutMs under failFast rejects with the BranchTimeoutError", async () => {
+  const gate = deferred<string>();
+  const error = await rejectionOf(
+    fanOut([0], () => gate.promise, { timeoutMs: 1, policy: "failFast" }),
+  );
+  assert(error instanceof BranchTimeoutError);
+  gate.resolve("late");
+});
+
+Deno.test("a last branch timing out under a budget leaves no timer running", async () => {
+  // The sanitizer fails this test if the call re-arms its budget timer after settling.
+  const gate = deferred<string>();
+  const result = await fanOut([0], () => gate.promise, {
+    limit: 1,
+    timeoutMs: 1,
+    budgetMs: 60_000,
+  });
+  assert(result.failed[0] instanceof BranchTimeoutError);
+  gate.resolve("late");
+});
+
+Deno.test("the whole-call deadline abandons running branches with reason deadline under bestEffort", async () => {
+  const { gates, signals, fn, openAll } = gated(3);
+  // All three start in the synchronous start(), so no task is pulled late enough to be skipped.
+  const done = fanOut(range(3), fn, { limit: 3, budgetMs: 3 });
+  await flush();
+  gates[0].resolve("a");
+  const result = await done;
+  assertEquals(result.values[0], "a");
+  assertEquals(result.abandoned.toSorted((a, b) => a.index - b.index), [
+    { index: 1, reason: "deadline" },
+    { index: 2, reason: "deadline" },
+  ]);
+  assertEquals(result.pulled, 3);
+  assert(signals.every((s) => s.aborted && isDeadlineError(s.reason)));
+  openAll("late");
+});
+
+Deno.test("the whole-call deadline rejects with DeadlineError and partial under failFast", async () => {
+  const { fn, openAll } = gated(2);
+  const error = await fanOut(range(2), fn, { limit: 2, budgetMs: 2, policy: "failFast" })
+    .catch((e) => e);
+  assert(error instanceof DeadlineError);
+  assertEquals(error.budgetMs, 2);
+  const partial = error.partial as FanOutResult<string>;
+  assertEquals(partial.abandoned.map((b) => b.reason), ["deadline", "deadline"]);
+  openAll("late");
+});
+
+// --- Misbehaving branches and sources --------------------------------------------------------
+
+Deno.test("a branch that throws synchronously becomes a BranchError", async () => {
+  const oops = new TypeError("sync");
+  const result = await fanOut([0, 1], (i) => {
+    if (i === 0) throw oops;
+    return i;
+  });
+  assert(result.failed[0] instanceof BranchError);
+  assertEquals(result.failed[0].index, 0);
+  assertEquals(result.failed[0].cause, oops);
+  assertEquals(result.values[1], 1);
+});
+
+Deno.test("a branch rejecting with a string becomes a BranchError that says so", async () => {
+  const error = await fanOut([0], () => Promise.reject("nope"), { policy: "failFast" })
+    .catch((e) => e);
+  assert(isBranchError(error));
+  assertEquals(error.cause, "nope");
+  assert(/non-Error value \(string: nope\)/.test(error.message), error.message);
+});
+
+Deno.test("a branch rejecting with undefined becomes a BranchError that says so", async () => {
+  const result = await fanOut([0], () => Promise.reject(undefined));
+  const [error] = result.failed;
+  assert(error instanceof BranchError);
+  assertEquals(error.cause, undefined);
+  assert(/non-Error value \(undefined: undefined\)/.test(error.message), error.message);
+});
+
+Deno.test("a tasks iterator that throws rejects the call with a clear Error", async () => {
+  const broken = new Error("disk gone");
+  function* tasks() {
+    yield 1;
+    throw broken;
+  }
+  const error = await rejectionOf(fanOut(tasks(), (n) => n));
+  assert(error instanceof Error && error.cause === broken);
+  assert(/task source .* threw: disk gone/.test(error.message), error.message);
+});
+
+Deno.test("a tasks iterator that throws on the first pull rejects the call", async () => {
+  const iterable: Iterable<number> = {
+    [Symbol.iterator]: () => ({
+      next: () => {
+        throw "no";
+      },
+    }),
+  };
+  const error = await rejectionOf(fanOut(iterable, (n) => n));
+  assert(error instanceof Error && error.cause === "no");
+});
+
+// --- Hooks -----------------------------------------------------------------------------------
+
+Deno.test("onStart and onSettle report each branch with its outcome", async () => {
+  const started: number[] = [];
+  const settled: [number, string][] = [];
+  await fanOut([0, 1, 2], (i) => {
+    if (i === 1) throw new Error("x");
+    return i;
+  }, {
+    limit: 1,
+    hooks: {
+      onStart: (index) => started.push(index),
+      onSettle: (index, outcome, durationMs) => {
+        assert(durationMs >= 0);
+        settled.push([index, outcome]);
+      },
+    },
+  });
+  assertEquals(started, [0, 1, 2]);
+  assertEquals(settled, [[0, "ok"], [1, "error"], [2, "ok"]]);
+});
+
+Deno.test("onSettle reports branches abandoned by a caller abort", async () => {
+  const { fn, openAll } = gated(2);
+  const controller = new AbortController();
+  const settled: [number, string][] = [];
+  const done = fanOut(range(2), fn, {
+    limit: 2,
+    signal: controller.signal,
+    hooks: { onSettle: (index, outcome) => settled.push([index, outcome]) },
+  });
+  await flush();
+  controller.abort("bye");
+  await done.catch(() => {});
+  assertEquals(settled, [[0, "abandoned"], [1, "abandoned"]]);
+  openAll("late");
+});
+
+Deno.test("a throwing onStart hook rejects the call instead of escaping the worker", async () => {
+  const broken = new Error("metrics down");
+  const error = await rejectionOf(fanOut([1, 2], (n) => n, {
+    hooks: {
+      onStart: () => {
+        throw broken;
+      },
+    },
+  }));
+  assert(error instanceof Error && error.cause === broken, String(error));
+});
+
+Deno.test("a throwing onSettle hook rejects the call instead of escaping the worker", async () => {
+  const broken = new Error("metrics down");
+  const error = await rejectionOf(fanOut([1, 2], (n) => n, {
+    hooks: {
+      onSettle: () => {
+        throw broken;
+      },
+    },
+  }));
+  assert(error instanceof Error && error.cause === broken, String(error));
+});

@@ -1,0 +1,134 @@
+import { assert, assertEquals, assertThrows } from "../_assert.ts";
+import { BlockLeasingLimiter } from "../../src/limits/block_leasing_limiter.ts";
+import { limiterFromEnv } from "../../src/limits/limiter_from_env.ts";
+import { flush, rejectionOf } from "../_deferred.ts";
+import { LedgerHost } from "../../src/limits/ledger_host.ts";
+import {
+  AdmissionRejectedError,
+  isAdmissionRejectedError,
+  isPermitDeadlineError,
+} from "../../src/limits/limiter.ts";
+import { LocalLimiter } from "../../src/limits/local_limiter.ts";
+import { PermitLedger } from "../../src/limits/permit_ledger.ts";
+import { ServiceLimiter } from "../../src/limits/service_limiter.ts";
+
+Deno.test("LocalLimiter hands out permits up to its capacity and queues the rest in order", async () => {
+  const limiter = new LocalLimiter({ capacity: 2 });
+  const first = await limiter.acquire(1);
+  const second = await limiter.acquire(1);
+  const order: string[] = [];
+  const third = limiter.acquire(1).then((permit) => (order.push("third"), permit));
+  const fourth = limiter.acquire(1).then((permit) => (order.push("fourth"), permit));
+  await flush();
+  assertEquals(order, []);
+  await first.release();
+  await flush();
+  assertEquals(order, ["third"]);
+  await second.release();
+  await (await third).release();
+  await (await fourth).release();
+  assertEquals(order, ["third", "fourth"]);
+  assertEquals((await limiter.stats()).inUse, 0);
+});
+
+Deno.test("LocalLimiter rejects at once with AdmissionRejectedError when its queue is full", async () => {
+  const limiter = new LocalLimiter({ capacity: 1, maxWaiters: 1, retryAfterMs: 250 });
+  const held = await limiter.acquire(1);
+  const queued = limiter.acquire(1);
+  const error = await rejectionOf(limiter.acquire(1));
+  assert(isAdmissionRejectedError(error), String(error));
+  assert(error instanceof AdmissionRejectedError);
+  assertEquals([error.waiting, error.retryAfterMs], [1, 250]);
+  await held.release();
+  await (await queued).release();
+});
+
+Deno.test("LocalLimiter rejects with PermitDeadlineError when no permit comes before the deadline", async () => {
+  const limiter = new LocalLimiter({ capacity: 1 });
+  const held = await limiter.acquire(1);
+  // A deadline already reached: the wait would outlive it, so the answer is immediate.
+  const error = await rejectionOf(limiter.acquire(1, { deadline: performance.now() }));
+  assert(isPermitDeadlineError(error), String(error));
+  assertEquals((await limiter.stats()).waiting, 0);
+  await held.release();
+});
+
+Deno.test("LocalLimiter times out a queued waiter at its deadline and leaves no timer behind", async () => {
+  const limiter = new LocalLimiter({ capacity: 1 });
+  const held = await limiter.acquire(1);
+  const error = await rejectionOf(limiter.acquire(1, { deadline: performance.now() + 5 }));
+  assert(isPermitDeadlineError(error), String(error));
+  await held.release();
+  assertEquals((await limiter.stats()).counters.timedOut, 1);
+});
+
+Deno.test("LocalLimiter leaves the queue when the signal aborts, and lets the next waiter through", async () => {
+  const limiter = new LocalLimiter({ capacity: 1 });
+  const held = await limiter.acquire(1);
+  const controller = new AbortController();
+  const abandoned = limiter.acquire(1, { signal: controller.signal });
+  const next = limiter.acquire(1);
+  controller.abort(new Error("client left"));
+  assertEquals(((await rejectionOf(abandoned)) as Error).message, "client left");
+  await held.release();
+  await (await next).release();
+  assertEquals((await limiter.stats()).inUse, 0);
+});
+
+Deno.test("A permit released twice, or by await using, gives its permits back exactly once", async () => {
+  const limiter = new LocalLimiter({ capacity: 2 });
+  const permit = await limiter.acquire(2);
+  await permit.release();
+  await permit.release();
+  {
+    await using _held = await limiter.acquire(1);
+    assertEquals((await limiter.stats()).inUse, 1);
+  }
+  const { inUse, counters } = await limiter.stats();
+  assertEquals([inUse, counters.released, counters.unknownReleases], [0, 2, 0]);
+});
+
+Deno.test("ServiceLimiter releases a grant that arrives after its caller gave up", async () => {
+  const host = new LedgerHost(new PermitLedger({ capacity: 1 }));
+  // A service that cannot carry the signal, like an RPC stub.
+  const deaf = {
+    acquire: (request: Parameters<LedgerHost["acquire"]>[0]) => host.acquire(request),
+    release: (id: string) => host.release(id),
+    renew: (id: string, ttlMs: number) => host.renew(id, ttlMs),
+    stats: () => host.stats(),
+  };
+  const limiter = new ServiceLimiter(deaf, { holder: "test", ttlMs: 60_000 });
+  const held = await limiter.acquire(1);
+  const controller = new AbortController();
+  const abandoned = limiter.acquire(1, { signal: controller.signal });
+  await flush();
+  controller.abort(new Error("gave up"));
+  await rejectionOf(abandoned);
+  await held.release();
+  await flush();
+  const { inUse, counters } = await host.stats();
+  assertEquals([inUse, counters.granted, counters.released], [0, 2, 2]);
+});
+
+Deno.test("limiterFromEnv() picks a local ceiling, a fleet's, or none, and names a bad variable", async () => {
+  assertEquals(limiterFromEnv({}), undefined);
+  const local = limiterFromEnv({ LIMITER_CAPACITY: "3" });
+  assert(local instanceof LocalLimiter);
+  assertEquals((await local.stats()).capacity, 3);
+  const fleet = limiterFromEnv({ LIMITER_URL: "http://127.0.0.1:1/limiter/", LIMITER_SECRET: "s" });
+  assert(fleet instanceof BlockLeasingLimiter);
+  assertThrows(() => limiterFromEnv({ LIMITER_CAPACITY: "many" }), /'LIMITER_CAPACITY'.*"many"/);
+  assertThrows(() => limiterFromEnv({ LIMITER_URL: "http://x/" }), /'LIMITER_SECRET'/);
+});
+
+Deno.test("LocalLimiter.tryAcquire() grants a spare permit at once and never queues", async () => {
+  const limiter = new LocalLimiter({ capacity: 1 });
+  const spare = limiter.tryAcquire();
+  assert(spare !== undefined, "the only permit is free at first");
+  assertEquals(limiter.tryAcquire(), undefined);
+  assertEquals((await limiter.stats()).waiting, 0);
+  await spare.release();
+  await spare.release();
+  const stats = await limiter.stats();
+  assertEquals([stats.inUse, stats.counters.timedOut], [0, 0]);
+});
