@@ -46,3 +46,10 @@ export {
 } from "./errors.ts";
 export { retry, type RetryAttempt, type RetryOptions, type RetryStop } from "./retry.ts";
 export { RetryBudget, type RetryBudgetOptions } from "./retry_budget.ts";
+export {
+  runSupervised,
+  type RunSupervisedOptions,
+  type SupervisedContext,
+  Supervisor,
+  type SupervisorOptions,
+} from "./supervisor.ts";
