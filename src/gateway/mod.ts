@@ -34,12 +34,24 @@ export {
 } from "./scatter_gather.ts";
 export {
   type BranchResultKind,
+  circuitGauges,
   createGatewayMetrics,
   type GatewayMetrics,
   type HedgeMetrics,
   hedgeMetrics,
   limiterGauges,
+  RETRY_METRICS,
+  type RetryMetrics,
+  retryMetrics,
 } from "./gateway_metrics.ts";
+export {
+  type BranchRetry,
+  enterCircuit,
+  guardBranches,
+  guardedCall,
+  type GuardedTry,
+  type GuardEvents,
+} from "./branch_resilience.ts";
 export {
   type BranchStats,
   LiveStats,

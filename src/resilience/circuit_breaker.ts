@@ -133,6 +133,7 @@ export class CircuitBreaker {
   /** Half-open: when each probe in flight started. */
   #probeStarts = new Map<number, number>();
   #nextProbe = 0;
+  #entered: Record<CircuitState, number> = { closed: 0, open: 0, "half-open": 0 };
 
   /** A closed breaker. */
   constructor(
@@ -165,6 +166,11 @@ export class CircuitBreaker {
   /** The state as of the last call or report (an open breaker turns half-open on a call). */
   get state(): CircuitState {
     return this.#state;
+  }
+
+  /** How many times the breaker entered each state so far (for metrics read at scrape time). */
+  get transitions(): Readonly<Record<CircuitState, number>> {
+    return { ...this.#entered };
   }
 
   /** While open: ms until a call would be let through as a probe; 0 otherwise. */
@@ -252,6 +258,7 @@ export class CircuitBreaker {
   #move(to: CircuitState): void {
     const from = this.#state;
     this.#state = to;
+    this.#entered[to]++;
     this.#period++;
     this.#consecutive = 0;
     this.#buckets = [];

@@ -78,6 +78,7 @@ Deno.test("an open breaker lets one probe through after openMs; its success clos
   probe.success();
   assertEquals(breaker.state, "closed");
   assertEquals(changes, ["closed->open", "open->half-open", "half-open->closed"]);
+  assertEquals(breaker.transitions, { closed: 1, open: 1, "half-open": 1 });
 });
 
 Deno.test("a failed probe opens the breaker for another openMs", () => {
