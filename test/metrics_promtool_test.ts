@@ -67,7 +67,11 @@ Deno.test("promtool check metrics accepts /metrics after traffic of every kind",
 
 Deno.test("promtool check metrics accepts /metrics with retries, declined retries and an open breaker", async () => {
   const { app } = gatewayOverDownstream({
-    resilience: guardBranches(["reviews"], { retryBurst: 1, retryRatio: 0 }),
+    resilience: guardBranches(["reviews"], {
+      retryBurst: 1,
+      retryRatio: 0,
+      breaker: { failures: { kind: "consecutive", threshold: 5 } },
+    }),
     // reviews is down: a fast 503 to every call.
     wrap: (downstream) => ({
       fetch: (request) =>

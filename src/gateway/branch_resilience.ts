@@ -68,16 +68,33 @@ export interface GuardEvents {
 export type GuardedTry<T> = (signal: AbortSignal, attempts: Attempts) => Promise<T>;
 
 /**
+ * The breaker of {@linkcode guardBranches} unless told otherwise: it opens when at least 90 % of
+ * at least 20 calls in the last 10 s failed, and lets a probe through a second later.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "../resilience/mod.ts";
+ * import { DEFAULT_BRANCH_BREAKER } from "./branch_resilience.ts";
+ * const watched = new CircuitBreaker({ ...DEFAULT_BRANCH_BREAKER, onStateChange: console.log });
+ * ```
+ */
+export const DEFAULT_BRANCH_BREAKER: Readonly<CircuitBreakerOptions> = Object.freeze({
+  failures: { kind: "proportional" as const, threshold: 0.9, minimumCalls: 20, windowMs: 10_000 },
+  openMs: 1_000,
+});
+
+/**
  * A breaker and retries for each of `branches`, all alike: each branch's downstream gets its
  * own `CircuitBreaker` and its own `RetryBudget`, so one failing downstream neither opens
  * another's breaker nor spends another's retries.
  *
- * The defaults, and why: the breaker opens on 5 failures in a row (a downstream that is down
- * fails every call, so it opens within 5 calls; one failing half its calls at random almost never
- * gives 5 in a row: 3 % of the time per 5 calls) and probes once a second; retries are allowed up
- * to half the downstream's requests plus a burst of 10, which lets a downstream failing half its
- * calls get nearly every failure retried once while the breaker, not the budget, cuts the load of
- * one that is down.
+ * The defaults, and why: the breaker is proportional — it opens when at least 90 % of at least
+ * 20 calls in the last 10 s failed — and probes once a second. A consecutive breaker would trip on
+ * a downstream failing half its calls at random (5 failures in a row come every ~60 calls), just
+ * when retries can still save most answers; 90 % tells "down" from "flaky", and a downstream that
+ * is down opens it on its 20th call. Retries are allowed up to half the downstream's requests plus
+ * a burst of 10: a downstream failing half its calls gets nearly every failure retried once, and
+ * the breaker, not the budget, cuts the load of one that is down.
  *
  * @example
  * ```ts
@@ -93,7 +110,7 @@ export type GuardedTry<T> = (signal: AbortSignal, attempts: Attempts) => Promise
 export function guardBranches<N extends string>(
   branches: readonly N[],
   {
-    breaker = { failures: { kind: "consecutive", threshold: 5 }, openMs: 1_000 },
+    breaker = DEFAULT_BRANCH_BREAKER,
     retryRatio = 0.5,
     retryBurst = 10,
     maxAttempts = 2,

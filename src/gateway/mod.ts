@@ -46,6 +46,7 @@ export {
 } from "./gateway_metrics.ts";
 export {
   type BranchRetry,
+  DEFAULT_BRANCH_BREAKER,
   enterCircuit,
   guardBranches,
   guardedCall,

@@ -176,7 +176,11 @@ Deno.test("a registry refuses retries on a branch that is not idempotent", () =>
 
 Deno.test("the live stats show retries sent and each breaker's state", async () => {
   const { app } = gatewayOverDownstream({
-    resilience: guardBranches(["reviews", "shipping"], { retryBurst: 1, retryRatio: 0 }),
+    resilience: guardBranches(["reviews", "shipping"], {
+      retryBurst: 1,
+      retryRatio: 0,
+      breaker: { failures: { kind: "consecutive", threshold: 5 } },
+    }),
     wrap: (downstream) => ({
       fetch: (request) =>
         new URL(request.url).pathname.startsWith("/reviews/")
