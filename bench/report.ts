@@ -946,6 +946,111 @@ await section("10. Failure injection: throughput at 10 % branch errors", {
   );
 });
 
+// ---- 11. retries, breakers, supervised workers
+await section("11. Retries, circuit breakers and supervised workers", {
+  file: "exp-retry.json",
+  name: "retry",
+  command: "deno task exp:retry",
+  missing: "No retry, breaker or supervisor results.",
+}, async (json, body) => {
+  const c = json.byCase;
+  const check = (start: string) => json.checks.find((k: Json) => k.name.startsWith(start));
+  const recovered = check("flaky: share");
+  const extra = check("flaky: extra");
+  const opened = check("down: reviews calls until");
+  const probe = check("down: reviews calls per second");
+  const latency = check("down + breaker");
+  const verdict = (k: Json) => (k.pass ? "met" : "**missed**");
+  body.push(
+    `Finding: with \`${json.faultyBranch}\` failing half its calls with a fast 503, ` +
+      `\`guardBranches()\` (one retry a call, a retry budget of 50 % + 10 per downstream, a ` +
+      `proportional breaker) raised the answers that have ${json.faultyBranch} from ` +
+      `${pct(c["flaky, no policies"].answeredShare)} to ${
+        pct(c["flaky, retries + breaker"].answeredShare)
+      }: ${pct(recovered.value)} of the failed ones recovered (target "most": ` +
+      `${verdict(recovered)}; within 10 % extra load only one retry per failure fits, and it ` +
+      `fails half the time too, so half is the ceiling), for ${pct(extra.value)} extra ` +
+      `downstream calls over the five branches (target ≤ 10 %: ${verdict(extra)}). With it ` +
+      `down, the breaker opened after ${num(opened.value, 0)} calls (target: within its ` +
+      `minimum of 20: ${verdict(opened)}), then ${json.faultyBranch} saw ` +
+      `${num(probe.value, 2)} calls/s (target: the probe rate, one per second: ` +
+      `${verdict(probe)}), and the other branches' p99 was ${num(latency.value, 2)}× the ` +
+      `healthy runs' (target: unchanged, within ±25 % on a shared machine: ${verdict(latency)}).`,
+    table(
+      [
+        "case",
+        "answers with " + json.faultyBranch,
+        "downstream calls",
+        json.faultyBranch + " calls",
+        "breaker opened after",
+        json.faultyBranch + " calls/s while open",
+        "others p50 ms",
+        "others p99 ms",
+      ],
+      Object.entries(c).map(([id, f]) => {
+        const figures = f as Json;
+        return [
+          id,
+          pct(figures.answeredShare),
+          num(figures.callsTotal, 0),
+          num(figures.callsFaulty, 0),
+          figures.openedAfterCalls === undefined ? "–" : `${figures.openedAfterCalls} calls`,
+          num(figures.callsPerSecondWhileOpen, 2),
+          num(figures.otherP50),
+          num(figures.otherP99),
+        ];
+      }),
+    ),
+    await chart("exp11-retry", "Downstream calls per run, by branch", {
+      data: {
+        values: json.runs.flatMap((r: Json) =>
+          Object.entries(r.calls).map(([branch, n]) => ({
+            run: `${r.case} #${r.round}`,
+            branch,
+            calls: n,
+          }))
+        ),
+      },
+      mark: "bar",
+      encoding: {
+        y: { field: "run", type: "nominal", title: null, sort: null },
+        x: { field: "calls", type: "quantitative", title: "downstream calls", stack: "zero" },
+        color: { field: "branch", type: "nominal" },
+      },
+    }),
+    `Workload: ${json.requestsPerRun.toLocaleString("en")} requests per run offered open-loop ` +
+      `at ${json.ratePerSecond}/s in process, ${json.rounds} rounds alternating the cases, ` +
+      `budget ${json.budgetMs} ms, bestEffort; "others" are the four branches besides ` +
+      `${json.faultyBranch}, medians over runs of each branch's p50 and p99.`,
+  );
+  const e = json.enrich;
+  if (e.runs.length === 2) {
+    const [clean, crashed] = e.runs;
+    const same = clean.checksum === crashed.checksum;
+    body.push(
+      `\`enrich\`, ${e.tasks.toLocaleString("en")} tasks, 1 in ` +
+        `${e.crashEvery.toLocaleString("en")} crashing its worker once: ${crashed.restarts} ` +
+        `restarts, checksum ${crashed.checksum} ${same ? "=" : "≠"} the clean run's ` +
+        `${clean.checksum}${same ? "" : " (**missed**)"}. One run each on a shared machine: ` +
+        `the wall times move with its load and are not a comparison (a crash costs its task a ` +
+        `backoff of up to 10 ms, during which the ordered stream waits for it).`,
+      table(
+        ["run", "processed", "failed", "restarts", "checksum", "wall s", "tasks/s", "peak RSS"],
+        e.runs.map((r: Json) => [
+          r.crashEvery === 0 ? "clean" : `1 in ${r.crashEvery.toLocaleString("en")} crashes`,
+          r.processed.toLocaleString("en"),
+          r.failed.toLocaleString("en"),
+          r.restarts,
+          r.checksum,
+          num(r.wallMs / 1000),
+          num(r.tasksPerSecond, 0),
+          `${num(r.peakRssMB, 0)} MB`,
+        ]),
+      ),
+    );
+  }
+});
+
 const machineJson = load("exp-loadgen.json") ?? load("exp-cancel.json");
 const lines = [
   "# fanfare experiments report",

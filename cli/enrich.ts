@@ -12,6 +12,12 @@
  * each), so it is independent of completion order, changes when a task is missing, counted twice,
  * or has another outcome, and is equal for equal work on every runtime.
  *
+ * Every task runs under a `Supervisor`: a task that crashes its worker (`--crash-every` injects
+ * such crashes; a simulated failure is the task's own outcome, not a crash) is retried after a
+ * backoff, recorded failed after `--max-retries` retries, and a crash loop stops the job with a
+ * message naming the task. A retried task is counted once, so a run whose crashes all recover
+ * ends with the checksum of a run without crashes.
+ *
  * @module
  */
 
@@ -26,6 +32,12 @@ import {
   fanOutStream,
   type StreamResult,
 } from "../src/executor/mod.ts";
+import {
+  fullJitter,
+  isCrashLoopError,
+  type SupervisedContext,
+  Supervisor,
+} from "../src/resilience/mod.ts";
 import { type GeneratedTask, generateTasks } from "../sim/task_generator.ts";
 
 const USAGE = `Usage: enrich [options]
@@ -37,6 +49,13 @@ const USAGE = `Usage: enrich [options]
   --fail-every=N       task i fails when (i + 1) % N == 0; 0 = never (default 0)
   --latency            sleep each task's drawn latency (median 5 ms, p99 200 ms, 1 in 1000 at 2 s)
   --timeout=MS         per-task time limit; a late task is recorded as failed
+  --crash-every=N      task i crashes its worker when (i + 1) % N == 0; 0 = never (default 0)
+  --crash-attempts=N   how many attempts of such a task crash (default 1)
+  --max-retries=N      retries of a task that crashed its worker, then it fails (default 2)
+  --restart-backoff-ms=MS  first restart waits up to MS, doubling per crash of the task,
+                       full jitter, capped at 1000 (default 10)
+  --max-restarts=N     crash loop: this many worker restarts ... (default 100)
+  --restart-window-ms=MS  ... within this window stop the job (default 1000)
   --window=N           ordered mode: most results held behind a straggler (default 4 x limit)
   --unordered          emit in completion order (no checkpoint possible)
   --out=FILE           also write every result as NDJSON to FILE
@@ -56,6 +75,12 @@ interface Config {
   failEvery: number;
   latency: boolean;
   timeoutMs: number | undefined;
+  crashEvery: number;
+  crashAttempts: number;
+  maxRetries: number;
+  restartBackoffMs: number;
+  maxRestarts: number;
+  restartWindowMs: number;
   window: number;
   ordered: boolean;
   out: string | undefined;
@@ -91,6 +116,12 @@ function parseConfig(argv: string[]): Config | "help" {
         "fail-every": { type: "string" },
         latency: { type: "boolean" },
         timeout: { type: "string" },
+        "crash-every": { type: "string" },
+        "crash-attempts": { type: "string" },
+        "max-retries": { type: "string" },
+        "restart-backoff-ms": { type: "string" },
+        "max-restarts": { type: "string" },
+        "restart-window-ms": { type: "string" },
         window: { type: "string" },
         unordered: { type: "boolean" },
         out: { type: "string" },
@@ -119,6 +150,12 @@ function parseConfig(argv: string[]): Config | "help" {
     failEvery: integer("fail-every", v["fail-every"], 0),
     latency: v.latency ?? false,
     timeoutMs: v.timeout === undefined ? undefined : integer("timeout", v.timeout, 0, 1),
+    crashEvery: integer("crash-every", v["crash-every"], 0),
+    crashAttempts: integer("crash-attempts", v["crash-attempts"], 1, 1),
+    maxRetries: integer("max-retries", v["max-retries"], 2),
+    restartBackoffMs: integer("restart-backoff-ms", v["restart-backoff-ms"], 10),
+    maxRestarts: integer("max-restarts", v["max-restarts"], 100, 1),
+    restartWindowMs: integer("restart-window-ms", v["restart-window-ms"], 1000, 1),
     window: integer("window", v.window, 4 * limit),
     ordered: !v.unordered,
     out: v.out,
@@ -313,17 +350,41 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/** A task's own failure: an outcome recorded as failed, not a crash of its worker. */
+class SimulatedFailure extends Error {}
+
 function makeWork(config: Config) {
-  const outcome = (task: GeneratedTask) =>
-    task.fails
-      ? Promise.reject(new Error(`task ${task.index} failed (simulated)`))
+  const { crashEvery, crashAttempts } = config;
+  const outcome = (task: GeneratedTask, attempt: number) => {
+    if (crashEvery > 0 && (task.index + 1) % crashEvery === 0 && attempt <= crashAttempts) {
+      throw new Error(`worker crashed on task ${task.index}, attempt ${attempt} (simulated)`);
+    }
+    return task.fails
+      ? Promise.reject(new SimulatedFailure(`task ${task.index} failed (simulated)`))
       : Promise.resolve(mix32(task.index));
-  // Trivial tasks still return a promise, so the figures include a real async task's overhead.
-  if (!config.latency) return outcome;
-  return async (task: GeneratedTask, { signal }: { signal: AbortSignal }) => {
-    await sleep(task.latencyMs, signal);
-    return outcome(task);
   };
+  // Trivial tasks still return a promise, so the figures include a real async task's overhead.
+  if (!config.latency) {
+    return (task: GeneratedTask, context: SupervisedContext) => outcome(task, context.attempt ?? 1);
+  }
+  return async (task: GeneratedTask, context: SupervisedContext) => {
+    await sleep(task.latencyMs, context.signal!);
+    return outcome(task, context.attempt ?? 1);
+  };
+}
+
+/** Every task runs supervised; only an error other than the task's own failure is a crash. */
+function supervisorOf(config: Config): Supervisor {
+  return new Supervisor({
+    maxRetries: config.maxRetries,
+    backoff: fullJitter({
+      baseMs: config.restartBackoffMs,
+      capMs: Math.max(1000, config.restartBackoffMs),
+    }),
+    restarts: config.maxRestarts,
+    periodMs: config.restartWindowMs,
+    isCrash: (error) => !(error instanceof SimulatedFailure),
+  });
 }
 
 /** Lets timers and signal handlers run: trivial tasks otherwise never leave the microtask queue. */
@@ -347,6 +408,11 @@ interface Summary {
   checksum: string;
   complete: boolean;
   interrupted: "drain" | "abort" | undefined;
+  /** Worker restarts after crashes, and tasks recorded failed because they kept crashing. */
+  restarts: number;
+  crashedOut: number;
+  /** Why the job stopped early (a crash loop), if it did. */
+  stopped: string | undefined;
   samples: Sample[];
 }
 
@@ -373,11 +439,14 @@ async function runBounded(config: Config): Promise<Summary> {
   const resumedFrom = progress.next;
   const sink = config.out === undefined ? undefined : new NdjsonSink(config.out, progress.outBytes);
   const tasks = generateTasks({ ...taskPattern(config), offset: progress.next });
-  const stream = fanOutStream(tasks, makeWork(config), {
+  const supervisor = supervisorOf(config);
+  // A crash loop aborts the stream: in-flight tasks come back aborted and are redone on resume.
+  const stream = fanOutStream(tasks, supervisor.supervise(makeWork(config)), {
     limit: config.limit,
     ordered: config.ordered,
     window: config.window,
     timeoutMs: config.timeoutMs,
+    signal: supervisor.signal,
   });
   let interrupted: "drain" | "abort" | undefined;
   const onSigint = () => {
@@ -401,7 +470,7 @@ async function runBounded(config: Config): Promise<Summary> {
   let counter = 0;
   try {
     for await (const result of stream) {
-      if (!result.ok && result.aborted) {
+      if (!result.ok && (result.aborted || isCrashLoopError(result.error.cause))) {
         // Not done: it and everything after it is redone on resume.
         aborted++;
         continue;
@@ -442,8 +511,12 @@ async function runBounded(config: Config): Promise<Summary> {
     wallMs: Math.round(wallMs),
     tasksPerSecond: Math.round((progress.processed - resumedFrom) / (wallMs / 1000)),
     checksum: checksum(progress),
-    complete: progress.processed === config.tasks && aborted === 0 && interrupted === undefined,
+    complete: progress.processed === config.tasks && aborted === 0 && interrupted === undefined &&
+      !supervisor.signal.aborted,
     interrupted,
+    restarts: supervisor.restarts,
+    crashedOut: supervisor.gaveUp,
+    stopped: supervisor.signal.aborted ? String(supervisor.signal.reason.message) : undefined,
     samples: meter.samples,
   };
 }
@@ -451,8 +524,9 @@ async function runBounded(config: Config): Promise<Summary> {
 /** The contrast: every task started at once, as `Promise.all(tasks.map(work))` would. */
 async function runUnbounded(config: Config): Promise<Summary> {
   const meter = new ProgressMeter(config.tasks, config.progressMs);
-  const work = makeWork(config);
-  const signal = new AbortController().signal;
+  const supervisor = supervisorOf(config);
+  const work = supervisor.supervise(makeWork(config));
+  const signal = supervisor.signal;
   const progress = { next: 0, processed: 0, failed: 0, sumA: 0, sumB: 0, outBytes: 0 };
   let settled = 0;
   let started = 0;
@@ -460,7 +534,11 @@ async function runUnbounded(config: Config): Promise<Summary> {
   // for the loop to finish.
   const all: Promise<boolean>[] = [];
   for (const task of generateTasks(taskPattern(config))) {
-    all.push(work(task, { signal }).then(() => false, () => true).finally(() => settled++));
+    all.push(
+      work(task, { signal, index: task.index }).then(() => false, () => true).finally(() =>
+        settled++
+      ),
+    );
     if (++started % YIELD_EVERY === 0) {
       meter.tick(settled, started - settled);
       await yieldToEventLoop();
@@ -484,8 +562,11 @@ async function runUnbounded(config: Config): Promise<Summary> {
     wallMs: Math.round(meter.elapsedMs),
     tasksPerSecond: Math.round(progress.processed / (meter.elapsedMs / 1000)),
     checksum: checksum(progress),
-    complete: true,
+    complete: !supervisor.signal.aborted,
     interrupted: undefined,
+    restarts: supervisor.restarts,
+    crashedOut: supervisor.gaveUp,
+    stopped: supervisor.signal.aborted ? String(supervisor.signal.reason.message) : undefined,
     samples: meter.samples,
   };
 }
@@ -514,6 +595,9 @@ function printSummary(s: Summary, json: boolean): void {
     } tasks/s)`,
     `  checksum       ${s.checksum}`,
   ];
+  if (s.restarts > 0) {
+    lines.push(`  restarts       ${s.restarts} (${s.crashedOut} tasks failed after crashing)`);
+  }
   if (s.interrupted) lines.push(`  interrupted    ${s.interrupted}; ${s.aborted} aborted`);
   process.stdout.write(lines.join("\n") + "\n");
 }
@@ -540,6 +624,10 @@ async function main(): Promise<number> {
     return 2;
   }
   printSummary(summary, config.json);
+  if (summary.stopped !== undefined) {
+    process.stderr.write(`enrich: stopped: ${summary.stopped}\n`);
+    return 1;
+  }
   return summary.interrupted ? 130 : 0;
 }
 

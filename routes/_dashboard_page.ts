@@ -18,7 +18,7 @@ export const DASHBOARD_PAGE = `<!doctype html>
 <style>
 :root { --bg: #f6f7f9; --card: #fff; --ink: #1d2330; --dim: #6b7280; --line: #e3e6eb;
   --ok: #2f9e5b; --error: #d64545; --timeout: #e08a1e; --skipped: #9aa3af; --hedged: #7c5cd6;
-  --aborted: #4b5563; --accent: #2563eb; }
+  --aborted: #4b5563; --accent: #2563eb; --circuit-open: #111827; }
 * { box-sizing: border-box; }
 body { margin: 0; font: 14px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--ink);
   background: var(--bg); }
@@ -57,6 +57,7 @@ th { color: var(--dim); font-weight: 500; font-size: .8rem; }
 .ok { background: var(--ok); } .error { background: var(--error); }
 .timeout { background: var(--timeout); } .skipped { background: var(--skipped); }
 .hedged { background: var(--hedged); } .aborted { background: var(--aborted); }
+.circuit-open { background: var(--circuit-open); }
 form { display: grid; grid-template-columns: repeat(auto-fit, minmax(10rem, 1fr)); gap: .6rem;
   align-items: end; }
 label { display: grid; gap: .2rem; font-size: .8rem; color: var(--dim); }
@@ -112,6 +113,8 @@ pre { margin: 0; padding: .6rem; background: #0f172a; color: #e2e8f0; border-rad
       <div class="value" id="waiting">–</div><div class="sub" id="limiter">–</div></div>
     <div class="card" id="hedge-card"><div class="label">Hedges sent / won</div>
       <div class="value" id="hedges">–</div><div class="sub" id="hedge-note">–</div></div>
+    <div class="card" id="retry-card"><div class="label">Retries sent</div>
+      <div class="value" id="retries">–</div><div class="sub" id="circuits">–</div></div>
   </div>
 </section>
 <section aria-labelledby="branches-title">
@@ -123,6 +126,7 @@ pre { margin: 0; padding: .6rem; background: #0f172a; color: #e2e8f0; border-rad
   <div class="legend"><span><i class="ok"></i>ok</span><span><i class="error"></i>error</span>
     <span><i class="timeout"></i>timeout</span><span><i class="skipped"></i>skipped</span>
     <span><i class="hedged"></i>hedged</span><span><i class="aborted"></i>aborted</span>
+    <span><i class="circuit-open"></i>circuit-open</span>
     <span>┆ deadline</span></div>
 </section>
 <section aria-labelledby="try-title">
@@ -147,7 +151,7 @@ pre { margin: 0; padding: .6rem; background: #0f172a; color: #e2e8f0; border-rad
 <script>
 "use strict";
 const $ = (id) => document.getElementById(id);
-const OUTCOMES = ["ok", "error", "timeout", "skipped", "hedged", "aborted"];
+const OUTCOMES = ["ok", "error", "timeout", "skipped", "hedged", "aborted", "circuit-open"];
 const rates = [];
 let faultsBuilt = false;
 
@@ -163,7 +167,7 @@ function el(tag, className, text) {
 }
 
 function renderStats(stats) {
-  const { requests, branches, limiter, hedges } = stats;
+  const { requests, branches, limiter, hedges, retries, circuits } = stats;
   $("window").textContent = "· last " + stats.windowS.toFixed(1) + " s";
   $("rate").textContent = requests.ratePerS.toFixed(1);
   $("total").textContent = String(requests.total);
@@ -189,6 +193,12 @@ function renderStats(stats) {
   $("hedges").textContent = hedges ? (hedges.sent ?? "–") + " / " + (hedges.won ?? "–") : "–";
   $("hedge-note").textContent = hedges ? "in the window" : "hedging off";
   $("hedge-card").classList.toggle("absent", !hedges);
+  $("retries").textContent = retries ? String(retries.sent) : "–";
+  const tripped = Object.entries(circuits || {}).filter(([, state]) => state !== "closed");
+  $("circuits").textContent = !circuits ? "no breakers"
+    : tripped.length === 0 ? "every breaker closed"
+    : tripped.map(([branch, state]) => branch + " " + state).join(" · ");
+  $("retry-card").classList.toggle("absent", !retries && !circuits);
 
   const rows = Object.entries(branches.byName).map(([name, b]) => {
     const tr = el("tr");
@@ -206,7 +216,9 @@ function renderStats(stats) {
       .map(([o, n]) => o + " " + n).join(", ");
     const mixCell = el("td");
     mixCell.append(mix);
-    tr.append(el("td", "", name), el("td", "", String(total)), el("td", "", ms(b.p50Ms)),
+    const state = circuits && circuits[name];
+    const label = state && state !== "closed" ? name + " (circuit " + state + ")" : name;
+    tr.append(el("td", "", label), el("td", "", String(total)), el("td", "", ms(b.p50Ms)),
       el("td", "", ms(b.p99Ms)), mixCell, el("td", "", counts || "–"));
     return tr;
   });

@@ -8,6 +8,7 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import {
   type BranchRegistry,
+  circuitGauges,
   createGatewayMetrics,
   limiterGauges,
   LiveStats,
@@ -57,15 +58,15 @@ export function createApp({ jobs, ...options }: AppOptions) {
   const branches = options.registry.map(({ name }) => name);
   const stats = new LiveStats(metrics, { branches });
   const app = new Hono();
-  if (options.limiter !== undefined) {
-    // The limiter's gauges are read when someone looks, not on every request.
-    const refresh = limiterGauges(metrics.registry, options.limiter);
-    const refreshing: MiddlewareHandler = async (_c, next) => {
-      await refresh();
-      await next();
-    };
-    app.use("/metrics", refreshing).use("/api/stats", refreshing);
-  }
+  // The limiter's and the breakers' gauges are read when someone looks, not on every request.
+  const refreshLimiter = options.limiter && limiterGauges(metrics.registry, options.limiter);
+  const refreshCircuits = circuitGauges(metrics.registry, options.registry);
+  const refreshing: MiddlewareHandler = async (_c, next) => {
+    await refreshLimiter?.();
+    refreshCircuits();
+    await next();
+  };
+  app.use("/metrics", refreshing).use("/api/stats", refreshing);
   app
     .route("/", createGateway({ ...options, metrics }))
     .route("/", createMetricsRoute(metrics.registry))

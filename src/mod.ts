@@ -1,7 +1,8 @@
 /**
  * fanfare: bounded scatter-gather for edge runtimes. This entry point re-exports every
  * subsystem; import `./executor/mod.ts`, `./limits/mod.ts`, `./hedging/mod.ts`,
- * `./gateway/mod.ts`, `./metrics/mod.ts` or `./jobs/mod.ts` to load only one.
+ * `./resilience/mod.ts`, `./streams/mod.ts`, `./gateway/mod.ts`, `./metrics/mod.ts` or `./jobs/mod.ts` to load only
+ * one.
  *
  * @example
  * ```ts
@@ -15,6 +16,8 @@
 export * from "./executor/mod.ts";
 export * from "./limits/mod.ts";
 export * from "./hedging/mod.ts";
+export * from "./resilience/mod.ts";
+export * from "./streams/mod.ts";
 export * from "./metrics/mod.ts";
 export * from "./gateway/mod.ts";
 export * from "./jobs/mod.ts";

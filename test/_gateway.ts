@@ -13,7 +13,11 @@
  */
 import { createApp } from "../routes/app.ts";
 import { createDownstream } from "../sim/downstream.ts";
-import { type DefaultBranchName, defaultRegistry } from "../src/gateway/branch_registry.ts";
+import {
+  type DefaultBranchName,
+  defaultRegistry,
+  type DefaultRegistryOptions,
+} from "../src/gateway/branch_registry.ts";
 import { DownstreamStats } from "../sim/downstream_stats.ts";
 import type { Fetcher } from "../src/gateway/fetcher.ts";
 
@@ -27,17 +31,20 @@ export interface GatewaySetupOptions {
   failBranches?: DefaultBranchName[];
   /** Wraps the in-process downstream, to watch what the gateway sends it. */
   wrap?: (downstream: Fetcher) => Fetcher;
+  /** Breakers and retries per branch. */
+  resilience?: DefaultRegistryOptions["resilience"];
 }
 
 /** The gateway and the downstream's counters. */
 export function gatewayOverDownstream(
-  { query, timeoutMs, failBranches, wrap = (d) => d }: GatewaySetupOptions = {},
+  { query, timeoutMs, failBranches, wrap = (d) => d, resilience }: GatewaySetupOptions = {},
 ) {
   const stats = new DownstreamStats();
   const downstream = createDownstream({ stats, tailEvery: 0, failBranches });
   const registry = defaultRegistry(wrap(downstream), {
     query: (branch) => ({ latencyMs: "0", ...query?.(branch) }),
     timeoutMs,
+    resilience,
   });
   return { app: createApp({ registry }), stats };
 }

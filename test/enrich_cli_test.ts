@@ -8,6 +8,9 @@ interface Summary {
   checksum: string;
   resumedFrom: number;
   interrupted?: string;
+  restarts: number;
+  crashedOut: number;
+  stopped?: string;
 }
 
 function enrich(args: string[]) {
@@ -91,6 +94,115 @@ Deno.test("enrich killed with SIGKILL after a checkpoint resumes and ends with t
         (await Deno.readTextFile(`${dir}/whole.ndjson`)),
       "the resumed NDJSON file equals the uninterrupted one",
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/**
+ * 299 tasks of the job crash their worker once and recover on their retry; four of them before
+ * the first checkpoint (every 8,192 tasks). A short backoff and a loose crash-loop bound keep
+ * the run quick.
+ */
+const crashing = [...job, "--crash-every=2003", "--restart-backoff-ms=1", "--max-restarts=100000"];
+
+Deno.test("enrich whose workers crash on some tasks restarts them and ends with the clean run's checksum and NDJSON", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const clean = await summaryOf([...job, `--out=${dir}/clean.ndjson`]);
+    const crashed = await summaryOf([...crashing, `--out=${dir}/crashed.ndjson`]);
+    assertEquals(crashed.restarts, Math.floor(600_000 / 2003));
+    assertEquals(crashed.crashedOut, 0);
+    assertEquals([crashed.processed, crashed.checksum], [clean.processed, clean.checksum]);
+    assert(
+      (await Deno.readTextFile(`${dir}/crashed.ndjson`)) ===
+        (await Deno.readTextFile(`${dir}/clean.ndjson`)),
+      "every crashed task's retry wrote the clean run's line, once",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("enrich killed with SIGKILL while workers crash resumes to the clean run's checksum and NDJSON", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const clean = await summaryOf([...job, `--out=${dir}/clean.ndjson`]);
+    const checkpoint = `${dir}/job.checkpoint`;
+    const args = [...crashing, `--checkpoint=${checkpoint}`, `--out=${dir}/resumed.ndjson`];
+    const killed = await interrupt(args, checkpoint, "SIGKILL");
+    assert(killed.code !== 0, "killed before the end");
+    const saved = JSON.parse(await Deno.readTextFile(checkpoint));
+    assert(
+      saved.next > 2003 && saved.next < 600_000,
+      `crashes before the checkpoint at ${saved.next}`,
+    );
+    const resumed = await summaryOf(args);
+    assertEquals(resumed.resumedFrom, saved.next);
+    assertEquals([resumed.processed, resumed.checksum], [clean.processed, clean.checksum]);
+    assert(
+      (await Deno.readTextFile(`${dir}/resumed.ndjson`)) ===
+        (await Deno.readTextFile(`${dir}/clean.ndjson`)),
+      "the resumed NDJSON file equals the clean one",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("enrich records a task that crashes on every attempt as failed, in the NDJSON and the checkpoint", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const small = ["--tasks=5000", "--seed=5", "--fail-every=97", "--limit=16"];
+    const clean = await summaryOf(small);
+    const checkpoint = `${dir}/job.checkpoint`;
+    const crashed = await summaryOf([
+      ...small,
+      "--crash-every=1000",
+      "--crash-attempts=3",
+      "--max-retries=2",
+      `--checkpoint=${checkpoint}`,
+      `--out=${dir}/out.ndjson`,
+    ]);
+    assertEquals([crashed.crashedOut, crashed.restarts], [5, 15], "5 tasks, 3 crashes each");
+    // Task 969 (= 97 × 10 - 1) fails on its own; tasks 999, 1999, … crash out.
+    assertEquals(crashed.failed, clean.failed + 5);
+    assert(crashed.checksum !== clean.checksum, "a crashed-out task is a different outcome");
+    const saved = JSON.parse(await Deno.readTextFile(checkpoint));
+    assertEquals([saved.next, saved.failed], [5000, crashed.failed]);
+    const lines = (await Deno.readTextFile(`${dir}/out.ndjson`)).trim().split("\n");
+    assertEquals(lines.length, 5000);
+    const line = JSON.parse(lines[999]);
+    assertEquals([line.index, line.ok], [999, false]);
+    assert(/task 999 as it crashed its worker 3 times/.test(line.error), line.error);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("enrich stops on a crash loop with exit code 1 naming the task, and resumes from its checkpoint", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const small = ["--tasks=5000", "--seed=5", "--fail-every=97", "--limit=16"];
+    const clean = await summaryOf(small);
+    const checkpoint = `${dir}/job.checkpoint`;
+    const looping = await runToEnd([
+      ...small,
+      "--crash-every=1",
+      "--max-restarts=5",
+      "--restart-window-ms=60000",
+      `--checkpoint=${checkpoint}`,
+    ]);
+    assertEquals(looping.code, 1, looping.stderr);
+    assert(
+      /crashed 5 times within 60000 ms \(a crash loop\): last crash in task \d+/.test(
+        looping.stderr,
+      ),
+      looping.stderr,
+    );
+    assert(!/^\s+at /m.test(looping.stderr), "no stack trace");
+    const resumed = await summaryOf([...small, `--checkpoint=${checkpoint}`]);
+    assertEquals([resumed.processed, resumed.checksum], [clean.processed, clean.checksum]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { gatewayOverDownstream } from "./_gateway.ts";
+import { guardBranches } from "../src/gateway/mod.ts";
 
 /** Runs `promtool check metrics` on `text`; its exit code and everything it printed. */
 async function promtoolCheckMetrics(text: string): Promise<{ code: number; output: string }> {
@@ -55,6 +56,43 @@ Deno.test("promtool check metrics accepts /metrics after traffic of every kind",
   assert.equal(response.status, 200);
   const text = await response.text();
   assert.match(text, /^fanfare_degraded_responses_total 2$/m, "the traffic reached the metrics");
+  const { code, output } = await promtoolCheckMetrics(text);
+  assert.equal(
+    code,
+    0,
+    `promtool check metrics rejected /metrics:\n${output}\n--- input ---\n${text}`,
+  );
+  assert.equal(output.trim(), "", `promtool check metrics reported problems:\n${output}`);
+});
+
+Deno.test("promtool check metrics accepts /metrics with retries, declined retries and an open breaker", async () => {
+  const { app } = gatewayOverDownstream({
+    resilience: guardBranches(["reviews"], {
+      retryBurst: 1,
+      retryRatio: 0,
+      breaker: { failures: { kind: "consecutive", threshold: 5 } },
+    }),
+    // reviews is down: a fast 503 to every call.
+    wrap: (downstream) => ({
+      fetch: (request) =>
+        new URL(request.url).pathname.startsWith("/reviews/")
+          ? new Response("down", { status: 503 })
+          : downstream.fetch(request),
+    }),
+  });
+  for (let i = 0; i < 6; i++) {
+    const response = await app.request(`/product/sku-${i}`);
+    await response.body?.cancel();
+  }
+  const text = await (await app.request("/metrics")).text();
+  assert.match(text, /^fanfare_retries_sent_total\{branch="reviews"\} 1$/m);
+  assert.match(text, /^fanfare_retries_declined_total\{branch="reviews",reason="budget"\} \d+$/m);
+  assert.match(text, /^fanfare_circuit_state\{branch="reviews",state="open"\} 1$/m);
+  assert.match(text, /^fanfare_circuit_transitions_total\{branch="reviews",to="open"\} 1$/m);
+  assert.match(
+    text,
+    /^fanfare_branch_outcomes_total\{branch="reviews",outcome="circuit-open"\} 2$/m,
+  );
   const { code, output } = await promtoolCheckMetrics(text);
   assert.equal(
     code,

@@ -4,6 +4,8 @@
  * @module
  */
 import { AdaptiveDelay, HedgeBudget, type HedgeDelay } from "../hedging/mod.ts";
+import type { CircuitBreaker } from "../resilience/mod.ts";
+import type { BranchRetry } from "./branch_resilience.ts";
 import type { Fetcher } from "./fetcher.ts";
 
 /**
@@ -68,6 +70,13 @@ export interface BranchSpec {
   readonly timeoutMs: number;
   /** Hedging of this branch; none when absent. Needs `idempotent`. */
   readonly hedge?: BranchHedging;
+  /**
+   * The downstream's circuit breaker: while it is open the branch fails at once as
+   * `circuit-open`, with no permit taken and no request sent. None when absent.
+   */
+  readonly breaker?: CircuitBreaker;
+  /** Retries of a fast failure; none when absent. Needs `idempotent`. */
+  readonly retry?: BranchRetry;
 }
 
 /**
@@ -129,10 +138,12 @@ export function defineRegistry(branches: readonly BranchSpec[]): BranchRegistry 
         `Cannot define a branch registry as 'timeoutMs' of branch '${branch.name}' must be a positive finite number: current value is ${branch.timeoutMs}`,
       );
     }
-    if (branch.hedge !== undefined && branch.idempotent !== true) {
-      throw new RangeError(
-        `Cannot define a branch registry as branch '${branch.name}' has 'hedge' but a hedge repeats the call, which needs 'idempotent: true': current value is ${branch.idempotent}`,
-      );
+    for (const repeats of ["hedge", "retry"] as const) {
+      if (branch[repeats] !== undefined && branch.idempotent !== true) {
+        throw new RangeError(
+          `Cannot define a branch registry as branch '${branch.name}' has '${repeats}' but a ${repeats} repeats the call, which needs 'idempotent: true': current value is ${branch.idempotent}`,
+        );
+      }
     }
   }
   return Object.freeze([...branches]);
@@ -149,6 +160,10 @@ export interface DefaultRegistryOptions {
   timeoutMs?: Partial<Record<DefaultBranchName, number>>;
   /** Hedging per branch; none by default (see {@linkcode hedgeOptionalReads}). */
   hedge?: Partial<Record<DefaultBranchName, BranchHedging>>;
+  /** A breaker and retries per branch; none by default (see `guardBranches`). */
+  resilience?: Partial<
+    Record<DefaultBranchName, { breaker?: CircuitBreaker; retry?: BranchRetry }>
+  >;
 }
 
 /**
@@ -209,7 +224,8 @@ export function hedgeOptionalReads(
  */
 export function defaultRegistry(
   fetcher: Fetcher,
-  { query = () => undefined, timeoutMs = {}, hedge = {} }: DefaultRegistryOptions = {},
+  { query = () => undefined, timeoutMs = {}, hedge = {}, resilience = {} }: DefaultRegistryOptions =
+    {},
 ): BranchRegistry {
   const table: [DefaultBranchName, boolean, number][] = [
     ["price", true, 300],
@@ -230,5 +246,7 @@ export function defaultRegistry(
     idempotent: true,
     timeoutMs: timeoutMs[name] ?? ownTimeoutMs,
     hedge: hedge[name],
+    breaker: resilience[name]?.breaker,
+    retry: resilience[name]?.retry,
   })));
 }

@@ -4,6 +4,7 @@
  * @module
  */
 import type { Limiter } from "../limits/mod.ts";
+import type { CircuitBreaker, CircuitState } from "../resilience/mod.ts";
 import { Counter, type Gauge, type Histogram, MetricsRegistry } from "../metrics/mod.ts";
 
 /**
@@ -59,7 +60,7 @@ export const HEDGE_METRICS = Object.freeze({
  * const kind: BranchResultKind = "timeout";
  * ```
  */
-export type BranchResultKind = "ok" | "error" | "timeout" | "skipped" | "aborted";
+export type BranchResultKind = "ok" | "error" | "timeout" | "skipped" | "aborted" | "circuit-open";
 
 /**
  * The gateway's metrics plus the registry that renders them.
@@ -123,7 +124,7 @@ export function createGatewayMetrics(registry = new MetricsRegistry()): GatewayM
     ),
     branchOutcomes: registry.counter(
       "fanfare_branch_outcomes_total",
-      "Downstream branches by outcome: ok, error, timeout, skipped or aborted.",
+      "Downstream branches by outcome: ok, error, timeout, skipped, aborted or circuit-open.",
       ["branch", "outcome"],
     ),
     degraded: registry.counter(
@@ -198,6 +199,121 @@ export function hedgeMetrics(registry: MetricsRegistry): HedgeMetrics {
 }
 
 const hedgeMetricsOf = new WeakMap<MetricsRegistry, HedgeMetrics>();
+
+/**
+ * The retry counters of a gateway whose branches retry; from {@linkcode retryMetrics}.
+ *
+ * @example
+ * ```ts
+ * import { retryMetrics } from "./gateway_metrics.ts";
+ * import { MetricsRegistry } from "../metrics/mod.ts";
+ * retryMetrics(new MetricsRegistry()).sent.inc({ branch: "reviews" });
+ * ```
+ */
+export interface RetryMetrics {
+  /** `fanfare_retries_sent_total{branch}`: retries sent. */
+  readonly sent: Counter;
+  /**
+   * `fanfare_retries_declined_total{branch,reason}`: retryable failures not retried, because the
+   * retry budget was dry (`budget`), the wait would pass the deadline (`deadline`), or the
+   * call's attempts, hedges included, were spent (`attempts`).
+   */
+  readonly declined: Counter;
+}
+
+/**
+ * Registers (once per registry) and returns the retry counters.
+ *
+ * @example
+ * ```ts
+ * import { createGatewayMetrics, retryMetrics } from "./gateway_metrics.ts";
+ * const retries = retryMetrics(createGatewayMetrics().registry);
+ * retries.declined.inc({ branch: "reviews", reason: "budget" });
+ * ```
+ */
+export function retryMetrics(registry: MetricsRegistry): RetryMetrics {
+  let metrics = retryMetricsOf.get(registry);
+  if (metrics === undefined) {
+    metrics = {
+      sent: registry.counter(RETRY_METRICS.sent, "Retries sent, by branch.", ["branch"]),
+      declined: registry.counter(
+        "fanfare_retries_declined_total",
+        "Retryable failures not retried: budget dry, past the deadline or no attempt left, by branch and reason.",
+        ["branch", "reason"],
+      ),
+    };
+    retryMetricsOf.set(registry, metrics);
+  }
+  return metrics;
+}
+
+const retryMetricsOf = new WeakMap<MetricsRegistry, RetryMetrics>();
+
+/**
+ * Metric names the live stats read for retries and breakers.
+ *
+ * @example
+ * ```ts
+ * import { RETRY_METRICS } from "./gateway_metrics.ts";
+ * RETRY_METRICS.circuitState; // "fanfare_circuit_state"
+ * ```
+ */
+export const RETRY_METRICS = Object.freeze({
+  /** Counter: retries sent. */
+  sent: "fanfare_retries_sent_total",
+  /** Gauge: 1 for each branch's current breaker state, 0 for the other two. */
+  circuitState: "fanfare_circuit_state",
+});
+
+const CIRCUIT_STATES: readonly CircuitState[] = ["closed", "half-open", "open"];
+
+/**
+ * Registers the breakers' metrics of `branches` (those that have one) and returns a function
+ * that refreshes them, to call before each scrape: `fanfare_circuit_state{branch,state}` (1 for
+ * the current state) and `fanfare_circuit_transitions_total{branch,to}`. A breaker is pure
+ * state, so it is read when someone looks, not on every call.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "../resilience/mod.ts";
+ * import { circuitGauges, createGatewayMetrics } from "./gateway_metrics.ts";
+ *
+ * const metrics = createGatewayMetrics();
+ * const refresh = circuitGauges(metrics.registry, [{ name: "price", breaker: new CircuitBreaker() }]);
+ * refresh();
+ * ```
+ */
+export function circuitGauges(
+  registry: MetricsRegistry,
+  branches: readonly { readonly name: string; readonly breaker?: CircuitBreaker }[],
+): () => void {
+  const guarded = branches.filter((b) => b.breaker !== undefined);
+  if (guarded.length === 0) return () => {};
+  const state = registry.gauge(
+    RETRY_METRICS.circuitState,
+    "Circuit breaker state per branch: 1 for the current state (closed, half-open, open).",
+    ["branch", "state"],
+  );
+  const transitions = registry.counter(
+    "fanfare_circuit_transitions_total",
+    "Circuit breaker transitions per branch, by the state entered.",
+    ["branch", "to"],
+  );
+  const seen = new Map<string, Record<CircuitState, number>>();
+  return function refreshCircuitGauges() {
+    for (const { name, breaker } of guarded) {
+      const now = breaker!.state;
+      for (const s of CIRCUIT_STATES) state.set({ branch: name, state: s }, s === now ? 1 : 0);
+      const counts = breaker!.transitions;
+      const before = seen.get(name) ?? { closed: 0, open: 0, "half-open": 0 };
+      for (const s of CIRCUIT_STATES) {
+        // The breaker counts from its start; the counter moves by what is new since last time.
+        if (counts[s] > before[s]) transitions.inc({ branch: name, to: s }, counts[s] - before[s]);
+      }
+      seen.set(name, counts);
+    }
+  };
+}
 
 /**
  * Registers the global limiter's gauges in `registry` and returns a function that refreshes

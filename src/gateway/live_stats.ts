@@ -8,7 +8,12 @@
  *
  * @module
  */
-import { type GatewayMetrics, HEDGE_METRICS, LIMITER_METRICS } from "./gateway_metrics.ts";
+import {
+  type GatewayMetrics,
+  HEDGE_METRICS,
+  LIMITER_METRICS,
+  RETRY_METRICS,
+} from "./gateway_metrics.ts";
 import { type Histogram, histogramQuantile, type MetricsRegistry } from "../metrics/mod.ts";
 
 /**
@@ -73,6 +78,13 @@ export interface LiveStatsReport {
   limiter?: { inFlight?: number; ceiling?: number; waiting?: number };
   /** Hedges over the window; absent when the gateway does not hedge. */
   hedges?: { sent?: number; won?: number };
+  /** Retries sent over the window; absent when no branch retries. */
+  retries?: { sent: number };
+  /**
+   * Each breaker's state as of the last refresh of its gauges (`closed`, `half-open`, `open`),
+   * by branch; absent when no branch has a breaker.
+   */
+  circuits?: Record<string, string>;
 }
 
 /**
@@ -108,6 +120,7 @@ interface Snapshot {
   branchLatency: Record<string, HistogramTotals>;
   branchOutcomes: Record<string, Record<string, number>>;
   hedges: { sent?: number; won?: number };
+  retries: number | undefined;
 }
 
 /** Snapshots kept per window at most: one per `windowMs / HISTORY_STEPS`. */
@@ -201,6 +214,9 @@ export class LiveStats {
     if (Object.keys(now.hedges).length > 0) {
       report.hedges = difference(now.hedges, base.hedges);
     }
+    if (now.retries !== undefined) report.retries = { sent: now.retries - (base.retries ?? 0) };
+    const circuits = this.#circuits();
+    if (circuits !== undefined) report.circuits = circuits;
     return report;
   }
 
@@ -239,7 +255,18 @@ export class LiveStats {
       branchLatency,
       branchOutcomes,
       hedges,
+      retries: readNamed(metrics.registry, RETRY_METRICS.sent, "counter"),
     };
+  }
+
+  #circuits(): LiveStatsReport["circuits"] {
+    const gauge = this.#metrics.registry.get(RETRY_METRICS.circuitState);
+    if (gauge === undefined || gauge.type !== "gauge") return undefined;
+    const circuits: Record<string, string> = {};
+    for (const { labels, value } of gauge.samples()) {
+      if (value === 1) circuits[labels.branch] = labels.state;
+    }
+    return circuits;
   }
 
   #limiter(): LiveStatsReport["limiter"] {

@@ -34,12 +34,25 @@ export {
 } from "./scatter_gather.ts";
 export {
   type BranchResultKind,
+  circuitGauges,
   createGatewayMetrics,
   type GatewayMetrics,
   type HedgeMetrics,
   hedgeMetrics,
   limiterGauges,
+  RETRY_METRICS,
+  type RetryMetrics,
+  retryMetrics,
 } from "./gateway_metrics.ts";
+export {
+  type BranchRetry,
+  DEFAULT_BRANCH_BREAKER,
+  enterCircuit,
+  guardBranches,
+  guardedCall,
+  type GuardedTry,
+  type GuardEvents,
+} from "./branch_resilience.ts";
 export {
   type BranchStats,
   LiveStats,

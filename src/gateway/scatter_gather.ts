@@ -16,7 +16,14 @@ import {
   isDeadlineError,
 } from "../executor/mod.ts";
 import type { BranchRegistry, BranchSpec } from "./branch_registry.ts";
-import { type BranchResultKind, type GatewayMetrics, hedgeMetrics } from "./gateway_metrics.ts";
+import {
+  type BranchResultKind,
+  type GatewayMetrics,
+  hedgeMetrics,
+  retryMetrics,
+} from "./gateway_metrics.ts";
+import { enterCircuit, guardedCall, type GuardEvents } from "./branch_resilience.ts";
+import type { Attempts, CircuitTicket } from "../resilience/mod.ts";
 import { hedge, type SpareCapacity } from "../hedging/mod.ts";
 import {
   isAdmissionRejectedError,
@@ -58,13 +65,16 @@ export class DownstreamError extends Error {
   readonly branch: string;
   /** HTTP status the downstream answered. */
   readonly status: number;
+  /** The downstream's `Retry-After`, in ms, when it sent one in seconds. */
+  readonly retryAfterMs?: number;
 
-  /** Branch `branch` answered `status`. */
-  constructor(branch: string, status: number) {
+  /** Branch `branch` answered `status` (and maybe asked to wait `retryAfterMs`). */
+  constructor(branch: string, status: number, retryAfterMs?: number) {
     super(`Downstream '${branch}' answered ${status}`);
     this.name = "DownstreamError";
     this.branch = branch;
     this.status = status;
+    if (retryAfterMs !== undefined) this.retryAfterMs = retryAfterMs;
   }
 }
 
@@ -91,9 +101,11 @@ export interface BranchReport {
   deadlineMs?: number;
   /** Hedged branches only: whether a hedge was sent. */
   hedged?: boolean;
-  /** Hedged branches only: attempts sent, the primary included. */
+  /** Hedged or retried branches only: attempts sent, the primary included. */
   attempts?: number;
-  /** Hedged branches only, when ok: which attempt answered, from 1 (the primary). */
+  /** Retried branches only, when retried: how many retries were sent. */
+  retries?: number;
+  /** Hedged or retried branches only, when ok: which attempt answered, from 1 (the primary). */
   winner?: number;
 }
 
@@ -170,6 +182,8 @@ interface Trace {
   endMs?: number;
   deadlineMs?: number;
   attempts?: number;
+  hedged?: boolean;
+  retries?: number;
   winner?: number;
   outcome?: BranchResultKind;
   reason?: string;
@@ -220,6 +234,9 @@ export async function scatterGather(
   const hedges = registry.some((spec) => spec.hedge !== undefined) && metrics !== undefined
     ? hedgeMetrics(metrics.registry)
     : undefined;
+  const retries = registry.some((spec) => spec.retry !== undefined) && metrics !== undefined
+    ? retryMetrics(metrics.registry)
+    : undefined;
   // Calls of this request in flight, hedges included: a hedge must not open a connection
   // beyond `limit` (on Workers, the seventh would wait where no deadline sees it).
   let calls = 0;
@@ -261,16 +278,37 @@ export async function scatterGather(
   };
 
   const callTraced = async (spec: BranchSpec, context: BranchContext): Promise<unknown> => {
-    if (limiter === undefined) return await callAdmitted(spec, context);
-    const permit = await admit(spec, context);
+    // An open breaker fails the branch here: no permit taken, no request sent.
+    const ticket = enterBranchCircuit(spec, context);
+    if (limiter === undefined) return await callAdmitted(spec, context, ticket);
+    let permit: Permit;
     try {
-      return await callAdmitted(spec, context);
+      permit = await admit(spec, context);
+    } catch (error) {
+      ticket?.release();
+      throw error;
+    }
+    try {
+      return await callAdmitted(spec, context, ticket);
     } finally {
       await permit.release();
     }
   };
 
-  const callAdmitted = async (spec: BranchSpec, context: BranchContext): Promise<unknown> => {
+  const enterBranchCircuit = (spec: BranchSpec, context: BranchContext) => {
+    try {
+      return enterCircuit(spec.name, spec.breaker);
+    } catch (error) {
+      Object.assign(traces[context.index], { outcome: "circuit-open", reason: "circuit-open" });
+      throw error;
+    }
+  };
+
+  const callAdmitted = async (
+    spec: BranchSpec,
+    context: BranchContext,
+    ticket: CircuitTicket | undefined,
+  ): Promise<unknown> => {
     const trace = traces[context.index];
     const startedAt = performance.now();
     trace.startMs = startedAt - origin;
@@ -284,16 +322,26 @@ export async function scatterGather(
       const hedging = spec.hedge !== undefined && spec.idempotent
         ? {
           seats,
-          onHedge: (attempt: number) => {
-            if (!sealed) trace.attempts = attempt;
+          onHedge: () => {
+            if (!sealed) Object.assign(trace, { attempts: trace.attempts! + 1, hedged: true });
             hedges?.sent.inc({ branch: spec.name });
           },
           onDeclined: (reason: string) => hedges?.declined.inc({ branch: spec.name, reason }),
         }
         : undefined;
-      if (hedging !== undefined) trace.attempts = 1;
-      const { value, winner } = await callBranch(spec, url, context, hedging);
-      if (winner !== undefined && winner > 1) hedges?.won.inc({ branch: spec.name });
+      if (hedging !== undefined || spec.retry !== undefined) trace.attempts = 1;
+      const guard = spec.breaker === undefined && spec.retry === undefined ? undefined : {
+        ticket,
+        onRetry: (attempt: number) => {
+          if (!sealed) {
+            Object.assign(trace, { attempts: attempt, retries: (trace.retries ?? 0) + 1 });
+          }
+          retries?.sent.inc({ branch: spec.name });
+        },
+        onRetryDeclined: (reason: string) => retries?.declined.inc({ branch: spec.name, reason }),
+      };
+      const { value, winner, hedgeWon } = await callBranch(spec, url, context, hedging, guard);
+      if (hedgeWon) hedges?.won.inc({ branch: spec.name });
       if (!sealed) {
         Object.assign(trace, { outcome: "ok", value, winner, endMs: performance.now() - origin });
       }
@@ -366,7 +414,8 @@ async function callBranch(
   url: URL,
   context: BranchContext,
   hedging: Hedging | undefined,
-): Promise<{ value: unknown; winner?: number }> {
+  guard: (GuardEvents & { ticket?: CircuitTicket }) | undefined,
+): Promise<{ value: unknown; winner?: number; hedgeWon?: boolean }> {
   const now = performance.now();
   const ownDeadline = now + spec.timeoutMs;
   // Only a branch whose own limit ends first pays for a controller and a timer.
@@ -379,23 +428,42 @@ async function callBranch(
     : undefined;
   const signal = own?.signal ?? context.signal;
   const deadline = Math.min(ownDeadline, context.deadline);
-  try {
+  // One try: a single call, or a hedged one whose extra attempts come out of `attempts`.
+  const once = async (trySignal: AbortSignal, attempts?: Attempts) => {
+    // Attempt numbers run on across retries and hedges, so each one redraws downstream.
+    const first = attempts === undefined ? 1 : attempts.sent;
+    const urlOf = (n: number) => {
+      if (n === 1) return url;
+      const again = new URL(url);
+      again.searchParams.set("attempt", String(n - 1));
+      return again;
+    };
     if (hedging === undefined || spec.hedge === undefined) {
-      return { value: await callOnce(spec, url, signal, deadline) };
+      return { value: await callOnce(spec, urlOf(first), trySignal, deadline), winner: first };
     }
     const { value, winner } = await hedge((attemptSignal, attempt) => {
-      if (attempt === 1) return callOnce(spec, url, attemptSignal, deadline);
-      const hedgeUrl = new URL(url);
-      hedgeUrl.searchParams.set("attempt", String(attempt - 1));
-      return callOnce(spec, hedgeUrl, attemptSignal, deadline);
+      if (attempt > 1) attempts?.take();
+      const n = attempt === 1 ? first : attempts?.sent ?? attempt;
+      return callOnce(spec, urlOf(n), attemptSignal, deadline);
     }, {
       ...spec.hedge,
-      signal,
+      maxAttempts: attempts === undefined
+        ? spec.hedge.maxAttempts
+        : Math.min(spec.hedge.maxAttempts ?? 2, attempts.left + 1),
+      signal: trySignal,
       spare: hedging.seats,
       onHedge: hedging.onHedge,
       onDeclined: hedging.onDeclined,
     });
-    return { value, winner };
+    return { value, winner: first - 1 + winner, hedgeWon: winner > 1 };
+  };
+  try {
+    if (guard === undefined) return await once(signal);
+    return await guardedCall(
+      { ...spec, hedgeMaxAttempts: spec.hedge?.maxAttempts },
+      once,
+      { ...guard, signal, deadline, requestSignal: context.signal },
+    );
   } finally {
     own?.dispose();
   }
@@ -420,9 +488,15 @@ async function callOnce(
   );
   if (!response.ok) {
     await cancelBody(response);
-    throw new DownstreamError(spec.name, response.status);
+    throw new DownstreamError(spec.name, response.status, retryAfterMs(response));
   }
   return await abortable(response.json(), signal, () => {});
+}
+
+/** `Retry-After` in delay-seconds, as ms; an HTTP date or anything else is ignored. */
+function retryAfterMs(response: Response): number | undefined {
+  const value = response.headers.get("retry-after");
+  return value !== null && /^\d+$/.test(value.trim()) ? Number(value) * 1000 : undefined;
 }
 
 function cancelBody(response: Response): Promise<void> {
@@ -481,12 +555,17 @@ function report(
 ): GatherReport {
   const gathered: GatherReport = { data: {}, branches: {}, failedRequired: [] };
   traces.forEach(
-    ({ outcome, reason, startMs, endMs, deadlineMs, value, attempts, winner }, index) => {
-      const { name, required } = registry[index];
+    (
+      { outcome, reason, startMs, endMs, deadlineMs, value, attempts, hedged, retries, winner },
+      index,
+    ) => {
+      const { name, required, hedge } = registry[index];
       gathered.branches[name] = { outcome: outcome!, reason, startMs, endMs, deadlineMs };
       if (attempts !== undefined) {
-        Object.assign(gathered.branches[name], { hedged: attempts > 1, attempts });
-        if (outcome === "ok") gathered.branches[name].winner = winner;
+        if (hedge !== undefined) gathered.branches[name].hedged = hedged === true;
+        gathered.branches[name].attempts = attempts;
+        if (retries !== undefined) gathered.branches[name].retries = retries;
+        if (outcome === "ok") gathered.branches[name].winner = winner ?? 1;
       }
       if (outcome === "ok") gathered.data[name] = value;
       else if (required) gathered.failedRequired.push(name);
