@@ -91,7 +91,8 @@ export class Semaphore {
 
   /**
    * Resolves once `weight` permits are held by the caller, in FIFO order with other waiters.
-   * Rejects with `signal.reason` if the signal aborts first (the waiter leaves the queue).
+   * Rejects with `signal.reason` if the signal aborts first (the waiter leaves the queue) or is
+   * already aborted, free permits or not.
    *
    * @example
    * ```ts
@@ -102,10 +103,12 @@ export class Semaphore {
    * ```
    */
   acquire(weight = 1, { signal }: AcquireOptions = {}): Promise<void> {
-    // A bad weight or an already aborted signal rejects, as documented, rather than throwing.
+    // A bad weight or an already aborted signal rejects, as documented, rather than throwing;
+    // an aborted signal does so even when permits are free (the caller has given up already).
     try {
-      if (this.tryAcquire(weight)) return Promise.resolve();
+      this.#checkWeight(weight, "acquire");
       signal?.throwIfAborted();
+      if (this.tryAcquire(weight)) return Promise.resolve();
     } catch (error) {
       return Promise.reject(error);
     }

@@ -144,6 +144,13 @@ Deno.test("an acquire with an already aborted signal rejects when it would have 
   sem.release();
 });
 
+Deno.test("an acquire with an already aborted signal rejects even when a permit is free", async () => {
+  const sem = new Semaphore(1);
+  const error = await rejectionOf(sem.acquire(1, { signal: AbortSignal.abort("late") }));
+  assertEquals(error, "late");
+  assertEquals(sem.used, 0);
+});
+
 Deno.test("a granted acquire stops listening to its signal", async () => {
   const sem = new Semaphore(1);
   sem.tryAcquire();
