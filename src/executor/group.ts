@@ -41,7 +41,14 @@ export class Group {
 
   /** Creates an empty group. */
   constructor({ limit, signal }: GroupOptions = {}) {
-    if (limit !== undefined) this.#semaphore = new Semaphore(limit);
+    if (limit !== undefined) {
+      if (!Number.isSafeInteger(limit) || limit < 1) {
+        throw new RangeError(
+          `Cannot create a Group as 'limit' must be a positive integer: current value is ${limit}`,
+        );
+      }
+      this.#semaphore = new Semaphore(limit);
+    }
     this.#parent = signal;
     if (signal?.aborted) this.#controller.abort(signal.reason);
     else signal?.addEventListener("abort", this.#onParentAbort, { once: true });

@@ -108,6 +108,10 @@ Deno.test("Group rejects a limit that is not a positive integer", () => {
       error = e;
     }
     assert(error instanceof RangeError, `limit ${limit} gave ${Deno.inspect(error)}`);
+    assert(
+      error.message.includes(`'limit' must be a positive integer: current value is ${limit}`),
+      error.message,
+    );
   }
 });
 
