@@ -23,6 +23,8 @@ export interface BranchContext {
   readonly deadline: number;
 }
 
+const RUNNING = Symbol("running");
+
 /**
  * The context handed to `fn`. One per worker, re-armed for each task it runs: a fresh object
  * per task cost ~45 ns, about half of the executor's overhead. A worker runs one branch at a
@@ -47,8 +49,8 @@ export class Branch implements BranchContext {
   deadline = Infinity;
   startedAt = 0;
   #controller: AbortController | undefined;
-  #abortReason: unknown;
-  #aborted = false;
+  /** Why this branch was aborted, or `RUNNING` (any value, `undefined` too, can be a reason). */
+  #abortReason: unknown = RUNNING;
 
   /** Re-arms this context for the worker's next task. */
   begin(index: number, startedAt: number, deadline: number): void {
@@ -56,22 +58,20 @@ export class Branch implements BranchContext {
     this.startedAt = startedAt;
     this.deadline = deadline;
     this.#controller = undefined;
-    this.#abortReason = undefined;
-    this.#aborted = false;
+    this.#abortReason = RUNNING;
   }
 
   /** This branch's own signal, made on the first read. */
   get signal(): AbortSignal {
     if (this.#controller === undefined) {
       this.#controller = new AbortController();
-      if (this.#aborted) this.#controller.abort(this.#abortReason);
+      if (this.#abortReason !== RUNNING) this.#controller.abort(this.#abortReason);
     }
     return this.#controller.signal;
   }
 
   /** Aborts this branch's signal (if one was made, or when it is made later). */
   abort(reason: unknown): void {
-    this.#aborted = true;
     this.#abortReason = reason;
     this.#controller?.abort(reason);
   }

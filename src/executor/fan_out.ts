@@ -222,7 +222,14 @@ class Run<T, R> {
       let done: boolean | undefined;
       try {
         // The fast path: a plain iterable is read without a promise.
-        step = this.#iterator !== undefined ? this.#iterator.next() : await this.#read();
+        if (this.#iterator !== undefined) step = this.#iterator.next();
+        else {
+          step = await this.#read();
+          // A task whose read was under way when the call settled was never started: dropped.
+          if (this.#settled) return;
+          // One more worker per task read, so an async source never has idle readers queued.
+          if (!step.done && this.#activeWorkers < this.#options.limit) this.#spawn();
+        }
         // Read here: a `next()` that returns no object throws on this read.
         done = step.done;
       } catch (cause) {
@@ -231,17 +238,12 @@ class Run<T, R> {
         this.#decide("source", cause);
         return;
       }
-      // A task whose read was under way when the call settled was never started: dropped.
-      if (this.#settled) return;
       if (done) {
         this.#result.drained = true;
         this.#stopPulling = true;
         break;
       }
       const index = this.#result.pulled++;
-      if (this.#iterator === undefined && this.#activeWorkers < this.#options.limit) {
-        this.#spawn();
-      }
       const now = timed ? performance.now() : 0;
       if (this.#callDeadline - now < minBudgetMs) {
         this.#result.skipped.push({ index, reason: "budget" });
