@@ -64,7 +64,9 @@ export interface FanOutResult<R> {
 /**
  * Runs `fn(task, { signal, index, deadline })` for every task with at most `limit` branches
  * in flight, then joins. Tasks are pulled lazily, so an iterable of ten million items never
- * has more than `limit` branches (or their promises) alive.
+ * has more than `limit` branches (or their promises) alive. `tasks` may be an iterable (read
+ * synchronously, the fast path), an async iterable or a `ReadableStream` (read one task at a
+ * time; cancelled, or its `return()` called, when the call stops before the end).
  *
  * - `failFast`: the first failure aborts every sibling, starts nothing more, and rejects with a
  *   {@linkcode BranchError} whose `partial` holds the result gathered so far.
