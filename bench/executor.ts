@@ -176,6 +176,16 @@ function makeCases(inputs: number[]): Case[] {
       },
     },
     {
+      // A real branch passes its signal on; without timeoutMs that signal once was the call's
+      // shared one, which a later abort of the call reached after the branch had settled.
+      id: "fanout-signal",
+      label: "fanOut default, task reads signal",
+      run: () =>
+        fanOut(inputs, (x, { signal }) => signal.aborted ? Promise.resolve(-1) : addOne(x), {
+          limit: LIMIT,
+        }),
+    },
+    {
       // Not one of the cases: a real branch passes its signal on, which makes fanOut
       // create the per-branch AbortController that the timeout case above never asks for.
       id: "fanout-timeout-signal",

@@ -1,6 +1,6 @@
 /**
  * The context a branch function receives, shared by `fanOut` and `fanOutStream`: one object per
- * seat, re-armed for each task, with a per-branch signal made only on demand.
+ * seat, re-armed for each task, with the branch's signal made only on demand.
  *
  * @module
  */
@@ -11,7 +11,11 @@
  * so copy out what must outlive the branch.
  */
 export interface BranchContext {
-  /** Aborts at the earliest of: caller abort, whole-call deadline, own timeout, failFast. */
+  /**
+   * Aborts at the earliest of: caller abort, whole-call deadline, own timeout, failFast — and
+   * only while the branch runs: once it has settled nothing aborts it, so a `Response` it
+   * returned can still be read.
+   */
   readonly signal: AbortSignal;
   /** Input index of the task. */
   readonly index: number;
@@ -19,23 +23,23 @@ export interface BranchContext {
   readonly deadline: number;
 }
 
-/** What a branch needs of its run to make its signal. */
-export interface SharedSignal {
-  readonly signal: AbortSignal;
-  readonly perBranchSignals: boolean;
-}
+const RUNNING = Symbol("running");
 
 /**
  * The context handed to `fn`. One per worker, re-armed for each task it runs: a fresh object
  * per task cost ~45 ns, about half of the executor's overhead. A worker runs one branch at a
  * time and a worker that is given up on keeps its context, so a context never changes while
- * its branch runs. The per-branch signal is made only on demand.
+ * its branch runs.
+ *
+ * Each branch that reads `signal` gets its own `AbortController`, made on that first read; a
+ * branch that never reads it costs none. A signal shared by the call's branches would be
+ * cheaper, but a later abort of the call would then reach the branches that had already
+ * settled (and the response bodies they returned).
  *
  * @example
  * ```ts
  * import { Branch } from "./_branch.ts";
- * const run = { signal: new AbortController().signal, perBranchSignals: true };
- * const branch = new Branch(run);
+ * const branch = new Branch();
  * branch.begin(0, performance.now(), Infinity);
  * branch.abort(new Error("timed out")); // branch.signal is now aborted
  * ```
@@ -44,13 +48,9 @@ export class Branch implements BranchContext {
   index = 0;
   deadline = Infinity;
   startedAt = 0;
-  #run: SharedSignal;
   #controller: AbortController | undefined;
-  #abortReason: unknown;
-
-  constructor(run: SharedSignal) {
-    this.#run = run;
-  }
+  /** Why this branch was aborted, or `RUNNING` (any value, `undefined` too, can be a reason). */
+  #abortReason: unknown = RUNNING;
 
   /** Re-arms this context for the worker's next task. */
   begin(index: number, startedAt: number, deadline: number): void {
@@ -58,23 +58,19 @@ export class Branch implements BranchContext {
     this.startedAt = startedAt;
     this.deadline = deadline;
     this.#controller = undefined;
-    this.#abortReason = undefined;
+    this.#abortReason = RUNNING;
   }
 
-  /** The call's shared signal, or this branch's own when it has a per-branch deadline. */
+  /** This branch's own signal, made on the first read. */
   get signal(): AbortSignal {
-    // Without a per-branch timeout every branch shares the call's signal: no allocation.
-    if (!this.#run.perBranchSignals) return this.#run.signal;
     if (this.#controller === undefined) {
       this.#controller = new AbortController();
-      const reason = this.#abortReason ??
-        (this.#run.signal.aborted ? this.#run.signal.reason : undefined);
-      if (reason !== undefined) this.#controller.abort(reason);
+      if (this.#abortReason !== RUNNING) this.#controller.abort(this.#abortReason);
     }
     return this.#controller.signal;
   }
 
-  /** Aborts this branch's own signal (if one was made, or when it is made later). */
+  /** Aborts this branch's signal (if one was made, or when it is made later). */
   abort(reason: unknown): void {
     this.#abortReason = reason;
     this.#controller?.abort(reason);

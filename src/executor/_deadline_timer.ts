@@ -1,6 +1,8 @@
 /**
  * One timer for many deadlines, shared by the executors: armed at the earliest deadline it was
  * given and only ever moved earlier, so branches cost a comparison, not a `setTimeout` each.
+ * Deadlines beyond `setTimeout`'s range are kept exact: the timer is clamped to its longest
+ * delay and the owner's `onFire` re-arms it for what is still pending.
  *
  * @example
  * ```ts
@@ -12,6 +14,9 @@
  *
  * @module
  */
+
+/** The longest delay `setTimeout` honours (2^31 - 1 ms, about 24.8 days). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Calls `onFire` once the earliest deadline given to {@linkcode DeadlineTimer.armBy} passes. */
 export class DeadlineTimer {
@@ -34,7 +39,10 @@ export class DeadlineTimer {
     if (at >= this.#at) return;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#at = at;
-    this.#timer = setTimeout(this.#fire, Math.max(0, Math.ceil(at - performance.now())));
+    // Runtimes fire a timer longer than 2^31 - 1 ms after 1 ms instead: a far deadline takes
+    // a longest timer, whose firing finds nothing due and arms the next one.
+    const delay = Math.ceil(at - performance.now());
+    this.#timer = setTimeout(this.#fire, Math.min(Math.max(0, delay), MAX_TIMER_MS));
   }
 
   /** Disarms it. */

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { describe } from "./_failures.ts";
+
 const branchBrand = Symbol.for("fanfare.BranchError");
 const deadlineBrand = Symbol.for("fanfare.DeadlineError");
 
@@ -32,7 +34,7 @@ export class BranchError extends Error {
 
   /** Wraps what branch `index` threw. */
   constructor(index: number, cause: unknown, message?: string) {
-    super(message ?? `Branch ${index} failed: ${describe(cause)}`, { cause });
+    super(message ?? `Branch ${index} failed: ${describeRejection(cause)}`, { cause });
     this.name = "BranchError";
     this.index = index;
   }
@@ -95,7 +97,6 @@ export function isDeadlineError(value: unknown): value is DeadlineError {
   return typeof value === "object" && value !== null && deadlineBrand in value;
 }
 
-function describe(cause: unknown): string {
-  if (cause instanceof Error) return cause.message;
-  return `rejected with a non-Error value (${typeof cause}: ${String(cause)})`;
+function describeRejection(cause: unknown): string {
+  return cause instanceof Error ? cause.message : `rejected with ${describe(cause)}`;
 }

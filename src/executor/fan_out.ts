@@ -10,6 +10,8 @@ import { branchFailures, sourceThrew } from "./_failures.ts";
 import { BranchError, BranchTimeoutError, DeadlineError } from "./errors.ts";
 import { Branch, type BranchContext } from "./_branch.ts";
 import { type BranchOutcome, checkOptions, type FanOutOptions } from "./fan_out_options.ts";
+import { openSource, type Reader, type TaskSource } from "./_source.ts";
+import { ignore } from "./_abort.ts";
 
 export type {
   BranchOutcome,
@@ -44,7 +46,10 @@ export interface FanOutResult<R> {
   failed: BranchError[];
   /** `failed.length / (succeeded + failed.length)`, or 0 when nothing finished. */
   failedRatio: number;
-  /** `collectAll` only: every failure as one `AggregateError`, or `undefined` when none. */
+  /**
+   * `collectAll` only: every failure as one `AggregateError`, or `undefined` when none. When the
+   * budget left tasks skipped or abandoned, a {@linkcode DeadlineError} is its last entry.
+   */
   errors?: AggregateError;
   /** Pulled but never started. */
   skipped: UnfinishedBranch[];
@@ -59,7 +64,9 @@ export interface FanOutResult<R> {
 /**
  * Runs `fn(task, { signal, index, deadline })` for every task with at most `limit` branches
  * in flight, then joins. Tasks are pulled lazily, so an iterable of ten million items never
- * has more than `limit` branches (or their promises) alive.
+ * has more than `limit` branches (or their promises) alive. `tasks` may be an iterable (read
+ * synchronously, the fast path), an async iterable or a `ReadableStream` (read one task at a
+ * time; cancelled, or its `return()` called, when the call stops before the end).
  *
  * - `failFast`: the first failure aborts every sibling, starts nothing more, and rejects with a
  *   {@linkcode BranchError} whose `partial` holds the result gathered so far.
@@ -69,8 +76,9 @@ export interface FanOutResult<R> {
  *
  * The call settles as soon as its outcome is decided (whole-call deadline, failFast failure,
  * caller abort): unfinished branches are aborted and listed in `abandoned`, never awaited.
- * A caller abort rejects with `signal.reason`. A `budgetMs` expiry rejects with a
- * {@linkcode DeadlineError} under failFast, and resolves with the partial result otherwise.
+ * A caller abort rejects with `signal.reason`. A `budgetMs` expiry, or a task skipped for lack
+ * of budget, rejects with a {@linkcode DeadlineError} under failFast, and resolves with the
+ * partial result otherwise (under collectAll with the `DeadlineError` in `errors`).
  *
  * Memory: `O(limit)` while running, plus the collected values (`O(N)`); pass `onResult` to
  * consume values as they complete and keep `O(limit)` throughout.
@@ -89,12 +97,12 @@ export interface FanOutResult<R> {
  * ```
  */
 export function fanOut<T, R>(
-  tasks: Iterable<T>,
+  tasks: TaskSource<T>,
   fn: (task: T, context: BranchContext) => R | PromiseLike<R>,
   options: FanOutOptions<R> = {},
 ): Promise<FanOutResult<R>> {
   // Misuse rejects like every other failure, so `.catch()` callers see it too.
-  let iterator: Iterator<T>;
+  let source: Reader<T>;
   let checked: Checked<R>;
   try {
     if (typeof fn !== "function") {
@@ -102,26 +110,14 @@ export function fanOut<T, R>(
         `Cannot fan out as 'fn' must be a function: current type is ${typeof fn}`,
       );
     }
-    iterator = openIterator(tasks);
     checked = checkOptions(options);
+    source = openSource(tasks, "Cannot fan out as 'tasks'");
   } catch (error) {
     return Promise.reject(error);
   }
   return new Promise((resolve, reject) => {
-    new Run(iterator, fn, checked, resolve, reject).start();
+    new Run(source, fn, checked, resolve, reject).start();
   });
-}
-
-function openIterator<T>(tasks: Iterable<T>): Iterator<T> {
-  const open = (tasks as Iterable<T> | null | undefined)?.[Symbol.iterator];
-  if (typeof open !== "function") {
-    throw new TypeError(
-      `Cannot fan out as 'tasks' must be iterable: current type is ${
-        tasks === null ? "null" : typeof tasks
-      }`,
-    );
-  }
-  return open.call(tasks);
 }
 
 type Checked<R> = ReturnType<typeof checkOptions<R>>;
@@ -135,20 +131,25 @@ interface Slot {
 }
 
 class Run<T, R> {
-  readonly signal: AbortSignal;
-  readonly perBranchSignals: boolean;
-  #iterator: Iterator<T>;
+  /** The task source; `#iterator` is its iterator when it is a plain iterable (the fast path). */
+  #source: Reader<T>;
+  #iterator: Iterator<T> | undefined;
+  /** Async sources: the read under way, which the next read waits for (one at a time). */
+  #reading: Promise<unknown> = Promise.resolve();
   #fn: (task: T, context: BranchContext) => R | PromiseLike<R>;
   #options: Checked<R>;
   #resolve: (result: FanOutResult<R>) => void;
   #reject: (error: unknown) => void;
-  #controller = new AbortController();
   #slots: Slot[] = [];
   #activeWorkers = 0;
   #spawning = false;
   #settled = false;
   #stopPulling = false;
+  /** The source threw or was closed: it is not touched again. */
+  #iteratorDone = false;
   #callDeadline = Infinity;
+  /** Set once the budget left a task unstarted or a branch unfinished. */
+  #outOfBudget: DeadlineError | undefined;
   #timer = new DeadlineTimer(() => this.#onTimer());
   #onCallerAbort = () => this.#decide("aborted", this.#options.signal!.reason);
   #result: FanOutResult<R> = {
@@ -163,26 +164,25 @@ class Run<T, R> {
   };
 
   constructor(
-    iterator: Iterator<T>,
+    source: Reader<T>,
     fn: (task: T, context: BranchContext) => R | PromiseLike<R>,
     options: Checked<R>,
     resolve: (result: FanOutResult<R>) => void,
     reject: (error: unknown) => void,
   ) {
-    this.#iterator = iterator;
+    this.#source = source;
+    this.#iterator = source.sync;
     this.#fn = fn;
     this.#options = options;
     this.#resolve = resolve;
     this.#reject = reject;
-    this.signal = this.#controller.signal;
-    this.perBranchSignals = options.timeoutMs !== undefined;
     if (!options.ordered) this.#result.indexes = [];
   }
 
   start(): void {
     const { signal, budgetMs, limit } = this.#options;
     if (signal?.aborted) {
-      this.#closeIterator();
+      this.#closeIterator(signal.reason);
       this.#reject(signal.reason);
       return;
     }
@@ -192,42 +192,72 @@ class Run<T, R> {
       this.#timer.armBy(this.#callDeadline);
     }
     this.#spawning = true;
-    for (let i = 0; i < limit && !this.#stopPulling && !this.#settled; i++) {
-      const slot: Slot = { branch: undefined };
-      this.#slots.push(slot);
-      this.#activeWorkers++;
-      this.#work(slot);
-    }
+    // A sync source is read by each worker before its first await, so this loop stops at the
+    // source's end. An async source starts one worker, and each read task starts the next.
+    const workers = this.#iterator === undefined ? 1 : limit;
+    for (let i = 0; i < workers && !this.#stopPulling && !this.#settled; i++) this.#spawn();
     this.#spawning = false;
     if (this.#activeWorkers === 0) this.#finish();
+  }
+
+  #spawn(): void {
+    const slot: Slot = { branch: undefined };
+    this.#slots.push(slot);
+    this.#activeWorkers++;
+    this.#work(slot);
+  }
+
+  /** The next task of an async source, read only once the read before it has settled. */
+  #read(): Promise<IteratorResult<T>> {
+    const step = this.#reading.then(() => this.#source.next());
+    this.#reading = step.then(ignore, ignore);
+    return step;
   }
 
   async #work(slot: Slot): Promise<void> {
     const { timeoutMs, minBudgetMs, hooks } = this.#options;
     // Reading the clock costs 50-190 ns a branch here: only when a deadline or a hook needs it.
     const timed = timeoutMs !== undefined || this.#callDeadline !== Infinity || !!hooks?.onSettle;
-    const branch = new Branch(this);
+    const branch = new Branch();
     while (!this.#stopPulling && !this.#settled) {
-      const index = this.#result.pulled;
       let step: IteratorResult<T>;
+      let done: boolean | undefined;
       try {
-        step = this.#iterator.next();
+        // The fast path: a plain iterable is read without a promise.
+        if (this.#iterator !== undefined) step = this.#iterator.next();
+        else {
+          step = await this.#read();
+          // A task whose read was under way when the call settled was never started: dropped.
+          if (this.#settled) return;
+          // One more worker per task read, so an async source never has idle readers queued.
+          if (!step.done && this.#activeWorkers < this.#options.limit) this.#spawn();
+        }
+        // Read here: a `next()` that returns no object throws on this read.
+        done = step.done;
       } catch (cause) {
+        // A source that threw is finished: `return()` is not called on it (as in `for…of`).
+        this.#iteratorDone = true;
         this.#decide("source", cause);
         return;
       }
-      if (step.done) {
+      if (done) {
         this.#result.drained = true;
         this.#stopPulling = true;
         break;
       }
-      this.#result.pulled++;
+      const index = this.#result.pulled++;
       const now = timed ? performance.now() : 0;
       if (this.#callDeadline - now < minBudgetMs) {
         this.#result.skipped.push({ index, reason: "budget" });
+        this.#outOfBudget ??= new DeadlineError(this.#options.budgetMs!);
         this.#observeSettle(index, "skipped", undefined);
         this.#stopPulling = true;
-        this.#closeIterator();
+        this.#closeIterator(undefined);
+        // A task that cannot run decides a failFast call: it cannot succeed any more.
+        if (this.#options.policy === "failFast") {
+          this.#decide("deadline", this.#outOfBudget);
+          return;
+        }
         break;
       }
       const deadline = timeoutMs === undefined
@@ -314,7 +344,8 @@ class Run<T, R> {
     if (this.#settled) return;
     const now = performance.now();
     if (now >= this.#callDeadline) {
-      this.#decide("deadline", new DeadlineError(this.#options.budgetMs!));
+      this.#outOfBudget ??= new DeadlineError(this.#options.budgetMs!);
+      this.#decide("deadline", this.#outOfBudget);
       return;
     }
     let next = this.#callDeadline;
@@ -340,7 +371,6 @@ class Run<T, R> {
     // Settled from here on, so an observer throwing inside this method cannot re-enter it.
     this.#settled = true;
     this.#stopPulling = true;
-    this.#controller.abort(reason);
     const abandonedAs = why === "source" ? "aborted" : why;
     for (const slot of this.#slots) {
       if (slot.branch === undefined) continue;
@@ -348,7 +378,7 @@ class Run<T, R> {
       this.#result.abandoned.push({ index: branch.index, reason: abandonedAs });
       this.#observeSettle(branch.index, "abandoned", branch.startedAt);
     }
-    this.#closeIterator();
+    this.#closeIterator(reason);
     const result = this.#seal();
     if (why === "aborted") return this.#reject(reason);
     if (why === "source") {
@@ -375,18 +405,23 @@ class Run<T, R> {
     const result = this.#result;
     const finished = result.succeeded + result.failed.length;
     result.failedRatio = finished === 0 ? 0 : result.failed.length / finished;
-    if (this.#options.policy === "collectAll" && result.failed.length > 0) {
-      result.errors = branchFailures(result.failed, finished);
+    if (this.#options.policy === "collectAll") {
+      // Tasks the budget left unfinished count as failures here: they did not all run.
+      const outOfBudget = this.#outOfBudget && {
+        error: this.#outOfBudget,
+        unfinished: result.skipped.length + result.abandoned.length,
+      };
+      if (result.failed.length > 0 || outOfBudget) {
+        result.errors = branchFailures(result.failed, finished, outOfBudget);
+      }
     }
     return result;
   }
 
-  #closeIterator(): void {
-    if (this.#result.drained) return;
-    try {
-      this.#iterator.return?.();
-    } catch {
-      // The source is being abandoned; an error while closing it changes no outcome.
-    }
+  /** Calls the source's `return()` once, and never after it ended or threw. */
+  #closeIterator(reason: unknown): void {
+    if (this.#iteratorDone || this.#result.drained) return;
+    this.#iteratorDone = true;
+    this.#source.close(reason);
   }
 }

@@ -104,6 +104,17 @@ export function checkOptions<R>(
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new TypeError(`Cannot fan out as 'signal' must be an AbortSignal`);
   }
+  // Checked here, not when the first branch settles: a typo fails before anything runs.
+  checkCallback("onResult", onResult);
+  if (hooks !== undefined) {
+    if (typeof hooks !== "object" || hooks === null) {
+      throw new TypeError(
+        `Cannot fan out as 'hooks' must be an object: current type is ${typeOf(hooks)}`,
+      );
+    }
+    checkCallback("hooks.onStart", hooks.onStart);
+    checkCallback("hooks.onSettle", hooks.onSettle);
+  }
   return {
     limit: limit === 0 ? DEFAULT_LIMIT : limit,
     policy,
@@ -129,4 +140,16 @@ function checkDuration(name: string, value: number | undefined, zeroAllowed: boo
       } finite number of ms: current value is ${value}`,
     );
   }
+}
+
+function checkCallback(name: string, value: unknown): void {
+  if (value !== undefined && typeof value !== "function") {
+    throw new TypeError(
+      `Cannot fan out as '${name}' must be a function: current type is ${typeOf(value)}`,
+    );
+  }
+}
+
+function typeOf(value: unknown): string {
+  return value === null ? "null" : typeof value;
 }

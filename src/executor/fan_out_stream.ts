@@ -9,7 +9,7 @@
 import { Branch, type BranchContext } from "./_branch.ts";
 import { DeadlineTimer } from "./_deadline_timer.ts";
 import { branchFailures, sourceThrew } from "./_failures.ts";
-import { ignore } from "./_abort.ts";
+import { isThenable, openSource, type Reader, type TaskSource } from "./_source.ts";
 import { BranchError, BranchTimeoutError } from "./errors.ts";
 import { checkOptions, type FailurePolicy } from "./fan_out_options.ts";
 
@@ -34,16 +34,7 @@ export type StreamResult<R> =
     readonly aborted: boolean;
   };
 
-/**
- * Where `fanOutStream` reads tasks from: read one task at a time, never ahead of demand.
- *
- * @example
- * ```ts
- * import type { TaskSource } from "./fan_out_stream.ts";
- * const source: TaskSource<number> = [1, 2, 3];
- * ```
- */
-export type TaskSource<T> = Iterable<T> | AsyncIterable<T> | ReadableStream<T>;
+export type { TaskSource } from "./_source.ts";
 
 /**
  * Options of {@linkcode fanOutStream}; all optional.
@@ -62,7 +53,8 @@ export interface FanOutStreamOptions {
    * `collectAll`: every task runs, only successes are emitted, and the stream then errors with an
    * `AggregateError` of the failures (kept in memory: `O(failures)`).
    * `failFast`: the first failure aborts every branch, closes the source, and the stream errors
-   * with that `BranchError` once the consumer has read what was already queued.
+   * with that `BranchError` once the consumer has read what was already queued. In ordered mode
+   * too it stops at once: results held behind an unfinished head are dropped.
    */
   policy?: FailurePolicy;
   /** `true` (default): results leave in input order. `false`: in completion order. */
@@ -77,7 +69,10 @@ export interface FanOutStreamOptions {
   highWaterMark?: number;
   /** Each branch's own time limit in ms; a late branch becomes a `BranchTimeoutError`. */
   timeoutMs?: number;
-  /** Aborting it is `stream.abort(signal.reason)`. */
+  /**
+   * Aborting it is `stream.abort(signal.reason)`. Already aborted, the stream errors with its
+   * reason and reads no task, as `fanOut` rejects.
+   */
   signal?: AbortSignal;
 }
 
@@ -186,7 +181,7 @@ export function fanOutStream<T, R>(
   const { limit, policy, ordered, signal, timeoutMs } = checkOptions(options);
   const window = count("window", options.window, 4 * limit);
   const highWaterMark = count("highWaterMark", options.highWaterMark, limit);
-  const run = new StreamRun(openSource(source), fn, {
+  const run = new StreamRun(openSource(source, "Cannot fan out a stream as 'source'"), fn, {
     limit,
     policy,
     ordered,
@@ -218,50 +213,6 @@ interface Settings {
   signal: AbortSignal | undefined;
 }
 
-/** One task read at a time; `close` releases the source (`return()` or `cancel()`). */
-interface Reader<T> {
-  next(): IteratorResult<T> | PromiseLike<IteratorResult<T>>;
-  close(reason: unknown): void;
-}
-
-function openSource<T>(source: TaskSource<T>): Reader<T> {
-  const candidate = source as Partial<ReadableStream<T> & AsyncIterable<T> & Iterable<T>> | null;
-  if (typeof candidate?.getReader === "function") {
-    const reader = candidate.getReader();
-    return {
-      next: () => reader.read() as Promise<IteratorResult<T>>,
-      close: (reason) => void reader.cancel(reason).catch(ignore),
-    };
-  }
-  const open = (candidate?.[Symbol.asyncIterator] ?? candidate?.[Symbol.iterator]) as
-    | ((this: unknown) => Iterator<T> | AsyncIterator<T>)
-    | undefined;
-  if (typeof open !== "function") {
-    throw new TypeError(
-      `Cannot fan out a stream as 'source' must be an iterable, async iterable or ReadableStream: current type is ${
-        source === null ? "null" : typeof source
-      }`,
-    );
-  }
-  const iterator = open.call(source);
-  return {
-    next: () => iterator.next(),
-    close() {
-      // The source is being abandoned: an error while closing it changes no outcome.
-      try {
-        const closing = iterator.return?.();
-        if (isThenable(closing)) closing.then(undefined, ignore);
-      } catch {
-        // See above.
-      }
-    },
-  };
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as PromiseLike<unknown> | null)?.then === "function";
-}
-
 /** A seat for one branch at a time. Replaced, not reused, when its branch is given up on. */
 interface Seat<R> {
   readonly position: number;
@@ -275,16 +226,16 @@ interface Seat<R> {
 type Stop = "drain" | "abort" | "cancel" | "fail";
 
 class StreamRun<T, R> {
-  readonly signal: AbortSignal;
-  readonly perBranchSignals: boolean;
   #reader: Reader<T>;
   #fn: (task: T, context: BranchContext) => R | PromiseLike<R>;
   #settings: Settings;
-  #controller = new AbortController();
   #stream: ReadableStreamDefaultController<StreamResult<R>> | undefined;
   #seats: Seat<R>[] = [];
   #free: Seat<R>[] = [];
-  /** Ordered mode: finished results by `index % (window + 1)`, waiting for the head. */
+  /**
+   * Ordered mode: finished results by `index % #ring.length`, waiting for the head. Grown on
+   * demand (never past `window + 1`), like the seats, so memory follows what is held and running.
+   */
   #ring: (StreamResult<R> | undefined)[] = [];
   #head = 0;
   #pulled = 0;
@@ -314,18 +265,15 @@ class StreamRun<T, R> {
     this.#reader = reader;
     this.#fn = fn;
     this.#settings = settings;
-    this.signal = this.#controller.signal;
-    this.perBranchSignals = settings.timeoutMs !== undefined;
-    for (let i = 0; i < settings.limit; i++) this.#free.push(this.#newSeat(i));
-    this.#seats = [...this.#free];
-    if (settings.ordered) this.#ring = new Array(settings.window + 1).fill(undefined);
   }
 
   /** The `ReadableStream`'s underlying source. */
   start(controller: ReadableStreamDefaultController<StreamResult<R>>): void {
     this.#stream = controller;
     const signal = this.#settings.signal;
-    if (signal?.aborted) return this.abort(signal.reason);
+    // Like fanOut (and p-map): a caller who gave up before the start gets the reason, not an
+    // empty stream; nothing is read from the source.
+    if (signal?.aborted) return this.#fail(signal.reason);
     signal?.addEventListener("abort", this.#onCallerAbort, { once: true });
   }
 
@@ -352,7 +300,6 @@ class StreamRun<T, R> {
     if (this.#stopped !== undefined && this.#stopped !== "drain") return;
     this.#stopped = "abort";
     this.#closeSource(reason);
-    this.#controller.abort(reason);
     for (const seat of this.#seats) {
       if (!seat.busy) continue;
       const index = this.#giveUp(seat, reason);
@@ -380,10 +327,16 @@ class StreamRun<T, R> {
     };
   }
 
+  #addSeat(): Seat<R> {
+    const seat = this.#newSeat(this.#seats.length);
+    this.#seats.push(seat);
+    return seat;
+  }
+
   #newSeat(position: number): Seat<R> {
     const seat: Seat<R> = {
       position,
-      branch: new Branch(this),
+      branch: new Branch(),
       busy: false,
       abandoned: false,
       // Bound once per seat, so a task costs no closure.
@@ -449,14 +402,23 @@ class StreamRun<T, R> {
   }
 
   #take(step: IteratorResult<T>): void {
-    if (step.done) {
+    let done: boolean | undefined;
+    try {
+      // A `next()` that returns no object throws on this read.
+      done = step.done;
+    } catch (cause) {
+      this.#sourceFailed(cause);
+      return;
+    }
+    if (done) {
       this.#exhausted = true;
       this.#sourceClosed = true;
       this.#finishIfDone();
       return;
     }
     const index = this.#pulled++;
-    const seat = this.#free.pop()!;
+    // `#canStart` keeps the seats within `limit`.
+    const seat = this.#free.pop() ?? this.#addSeat();
     const timeoutMs = this.#settings.timeoutMs;
     let deadline = Infinity;
     let now = 0;
@@ -476,7 +438,9 @@ class StreamRun<T, R> {
       seat.onError(cause);
       return;
     }
-    if (isThenable(outcome)) outcome.then(seat.onValue, seat.onError);
+    if (outcome instanceof Promise) outcome.then(seat.onValue, seat.onError);
+    // Any other thenable goes through a promise, whose then() may throw or settle twice.
+    else if (isThenable(outcome)) Promise.resolve(outcome).then(seat.onValue, seat.onError);
     else seat.onValue(outcome);
   }
 
@@ -499,19 +463,18 @@ class StreamRun<T, R> {
   /** Puts a result in order (or not), then hands what is ready to the stream. */
   #deliver(result: StreamResult<R>): void {
     if (this.#closed || this.#stopped === "fail") return;
-    if (!this.#settings.ordered) return this.#emit(result);
-    const ring = this.#ring;
-    if (result.index !== this.#head) {
-      ring[result.index % ring.length] = result;
-      if (++this.#held > this.#peakHeld) this.#peakHeld = this.#held;
-      return;
+    // A failFast failure ends the run at once, even behind an unfinished head.
+    if (!result.ok && !result.aborted && this.#settings.policy === "failFast") {
+      return this.#fail(result.error);
     }
+    if (!this.#settings.ordered) return this.#emit(result);
+    if (result.index !== this.#head) return this.#hold(result);
     this.#emit(result);
     this.#head++;
+    if (this.#held === 0) return;
+    const ring = this.#ring;
     let next: StreamResult<R> | undefined;
     while ((next = ring[this.#head % ring.length]) !== undefined) {
-      // A failFast failure emitted above ends the run.
-      if (this.#pendingError !== undefined) return;
       ring[this.#head % ring.length] = undefined;
       this.#held--;
       this.#emit(next);
@@ -519,11 +482,31 @@ class StreamRun<T, R> {
     }
   }
 
+  /** Keeps a result that finished ahead of the head, growing the ring when it does not fit. */
+  #hold(result: StreamResult<R>): void {
+    const offset = result.index - this.#head;
+    if (offset >= this.#ring.length) this.#growRing(offset);
+    this.#ring[result.index % this.#ring.length] = result;
+    if (++this.#held > this.#peakHeld) this.#peakHeld = this.#held;
+  }
+
+  /** Re-lays the ring to hold `offset` places past the head: doubling, capped at `window + 1`. */
+  #growRing(offset: number): void {
+    const old = this.#ring;
+    const size = Math.min(this.#settings.window + 1, Math.max(16, 2 * old.length, offset + 1));
+    const ring: (StreamResult<R> | undefined)[] = new Array(size).fill(undefined);
+    for (let i = this.#head; i < this.#head + old.length; i++) {
+      const held = old[i % old.length];
+      if (held !== undefined) ring[i % size] = held;
+    }
+    this.#ring = ring;
+  }
+
+  /** Hands a result to the stream; collectAll keeps its failures for the end instead. */
   #emit(result: StreamResult<R>): void {
     if (result.ok || result.aborted || this.#settings.policy === "bestEffort") {
       this.#stream!.enqueue(result);
-    } else if (this.#settings.policy === "collectAll") this.#failures.push(result.error);
-    else this.#fail(result.error);
+    } else this.#failures.push(result.error);
   }
 
   #fail(error: unknown): void {
@@ -536,9 +519,12 @@ class StreamRun<T, R> {
 
   /** Aborts every running branch, drops the results held for ordering, and lets go of all. */
   #stopAll(reason: unknown): void {
-    this.#controller.abort(reason);
-    for (const seat of this.#seats) if (seat.busy) this.#giveUp(seat, reason);
-    this.#ring.fill(undefined);
+    for (const seat of this.#seats) {
+      if (!seat.busy) continue;
+      this.#giveUp(seat, reason);
+      this.#aborted++;
+    }
+    this.#ring = [];
     this.#held = 0;
     this.#release(reason);
   }

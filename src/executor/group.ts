@@ -5,6 +5,7 @@
  */
 
 import { Semaphore } from "./semaphore.ts";
+import { ignore } from "./_abort.ts";
 
 /** Options of {@linkcode Group}. */
 export interface GroupOptions {
@@ -40,7 +41,14 @@ export class Group {
 
   /** Creates an empty group. */
   constructor({ limit, signal }: GroupOptions = {}) {
-    if (limit !== undefined) this.#semaphore = new Semaphore(limit);
+    if (limit !== undefined) {
+      if (!Number.isSafeInteger(limit) || limit < 1) {
+        throw new RangeError(
+          `Cannot create a Group as 'limit' must be a positive integer: current value is ${limit}`,
+        );
+      }
+      this.#semaphore = new Semaphore(limit);
+    }
     this.#parent = signal;
     if (signal?.aborted) this.#controller.abort(signal.reason);
     else signal?.addEventListener("abort", this.#onParentAbort, { once: true });
@@ -54,29 +62,53 @@ export class Group {
   /**
    * Starts `task(signal)` once a seat is free; resolves when it has started. Rejects with the
    * group's abort reason, without starting the task, if the group was aborted first.
+   *
+   * The task joins the group at once, before any seat is free: `wait()` waits for it whether or
+   * not the caller awaited `go()`, and a refusal nobody awaits is not an unhandled rejection.
    */
-  async go(task: (signal: AbortSignal) => Promise<unknown>): Promise<void> {
+  go(task: (signal: AbortSignal) => Promise<unknown>): Promise<void> {
     const signal = this.#controller.signal;
-    signal.throwIfAborted();
-    await this.#semaphore?.acquire(1, { signal });
+    if (signal.aborted) return Promise.reject(signal.reason);
+    const started = Promise.withResolvers<void>();
+    started.promise.catch(ignore);
+    const running = this.#run(task, signal, started);
+    this.#running.add(running);
+    running.then(() => this.#running.delete(running));
+    return started.promise;
+  }
+
+  /** Takes a seat, then runs `task`; never rejects (a task's error is the group's failure). */
+  async #run(
+    task: (signal: AbortSignal) => Promise<unknown>,
+    signal: AbortSignal,
+    started: PromiseWithResolvers<void>,
+  ): Promise<void> {
+    try {
+      await this.#semaphore?.acquire(1, { signal });
+    } catch (reason) {
+      started.reject(reason);
+      return;
+    }
     if (signal.aborted) {
       // Granted as the group failed: give the seat back rather than keep it forever.
       this.#semaphore?.release(1);
-      signal.throwIfAborted();
+      started.reject(signal.reason);
+      return;
     }
-    // Started on a later microtask so a task that throws synchronously is handled alike.
-    const running: Promise<unknown> = Promise.resolve()
-      .then(() => task(signal))
-      .then(undefined, (error) => {
-        if (this.#failure !== undefined) return;
+    // Started on a later microtask (before go() resolves) so a task that throws synchronously
+    // is handled alike.
+    const ran = Promise.resolve().then(() => task(signal));
+    started.resolve();
+    try {
+      await ran;
+    } catch (error) {
+      if (this.#failure === undefined) {
         this.#failure = { error };
         this.#controller.abort(error);
-      })
-      .finally(() => {
-        this.#running.delete(running);
-        this.#semaphore?.release(1);
-      });
-    this.#running.add(running);
+      }
+    } finally {
+      this.#semaphore?.release(1);
+    }
   }
 
   /** Resolves when every started task has settled; rejects with the first error. */

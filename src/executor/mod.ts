@@ -37,7 +37,7 @@ export {
   isBranchError,
   isDeadlineError,
 } from "./errors.ts";
-export { type AcquireOptions, Semaphore } from "./semaphore.ts";
+export { type AcquireOptions, Semaphore, type SemaphoreRunOptions } from "./semaphore.ts";
 export { Group, type GroupOptions } from "./group.ts";
 export { runWorkers, type RunWorkersOptions } from "./pool.ts";
 export { abortable, childSignal } from "./_abort.ts";

@@ -13,9 +13,9 @@ export interface RunWorkersOptions {
 }
 
 /**
- * Starts `workers` loops that each pull the next task from one shared iterator and await
- * `work(task, index)` before pulling again, so at most `workers` tasks are ever in flight and
- * the iterator is read lazily. Resolves when the iterator is drained and every worker is idle.
+ * Starts up to `workers` loops (no more than there are tasks) that each pull the next task from
+ * one shared iterator and await `work(task, index)` before pulling again, so at most `workers`
+ * tasks are ever in flight and the iterator is read lazily. Resolves when the iterator is drained and every worker is idle.
  * The first error (from `work` or from the iterator) stops all pulling and rejects with it once
  * the in-flight tasks have settled; a later error is dropped.
  *
@@ -48,10 +48,11 @@ export async function runWorkers<T>(
   let failure: { error: unknown } | undefined;
   let drained = false;
   const worker = async () => {
-    while (failure === undefined && !signal?.aborted) {
+    while (!drained && failure === undefined && !signal?.aborted) {
       const index = next++;
       try {
         const step = iterator.next();
+        // Read inside the try: a `next()` that returns no object throws here.
         if (step.done) {
           drained = true;
           return;
@@ -63,7 +64,9 @@ export async function runWorkers<T>(
     }
   };
   const running: Promise<void>[] = [];
-  for (let i = 0; i < workers; i++) running.push(worker());
+  // A worker reads its first task before its first await, so this stops at the source's end:
+  // no more workers than tasks (plus the one that found the end).
+  for (let i = 0; i < workers && !drained && failure === undefined; i++) running.push(worker());
   await Promise.all(running);
   // Stopped early (a failure or an abort): let the source run its own clean-up.
   if (!drained) iterator.return?.();

@@ -10,9 +10,16 @@ export interface AcquireOptions {
   signal?: AbortSignal;
 }
 
+/** Options of {@linkcode Semaphore.run}. */
+export interface SemaphoreRunOptions extends AcquireOptions {
+  /** Permits `fn` holds while it runs; 1 by default. */
+  weight?: number;
+}
+
 interface Waiter {
   weight: number;
   resolve: () => void;
+  reject: (reason: unknown) => void;
   next: Waiter | undefined;
   prev: Waiter | undefined;
 }
@@ -91,7 +98,8 @@ export class Semaphore {
 
   /**
    * Resolves once `weight` permits are held by the caller, in FIFO order with other waiters.
-   * Rejects with `signal.reason` if the signal aborts first (the waiter leaves the queue).
+   * Rejects with `signal.reason` if the signal aborts first (the waiter leaves the queue) or is
+   * already aborted, free permits or not.
    *
    * @example
    * ```ts
@@ -102,15 +110,17 @@ export class Semaphore {
    * ```
    */
   acquire(weight = 1, { signal }: AcquireOptions = {}): Promise<void> {
-    // A bad weight or an already aborted signal rejects, as documented, rather than throwing.
+    // A bad weight or an already aborted signal rejects, as documented, rather than throwing;
+    // an aborted signal does so even when permits are free (the caller has given up already).
     try {
-      if (this.tryAcquire(weight)) return Promise.resolve();
+      this.#checkWeight(weight, "acquire");
       signal?.throwIfAborted();
+      if (this.tryAcquire(weight)) return Promise.resolve();
     } catch (error) {
       return Promise.reject(error);
     }
     return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = { weight, resolve, next: undefined, prev: this.#tail };
+      const waiter: Waiter = { weight, resolve, reject, next: undefined, prev: this.#tail };
       if (this.#tail) this.#tail.next = waiter;
       else this.#head = waiter;
       this.#tail = waiter;
@@ -127,7 +137,74 @@ export class Semaphore {
         signal.removeEventListener("abort", onAbort);
         resolve();
       };
+      waiter.reject = (reason) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(reason);
+      };
     });
+  }
+
+  /**
+   * Runs `fn` holding `weight` permits (1 by default) and settles like it. The permits are
+   * released however `fn` ends: it returns, rejects or throws. `signal` only bounds the wait for
+   * the permits: if it aborts first, `fn` never runs and the call rejects with `signal.reason`;
+   * once `fn` runs, stopping it is `fn`'s business.
+   *
+   * @example
+   * ```ts
+   * import { Semaphore } from "./semaphore.ts";
+   * const sem = new Semaphore(8);
+   * const status = await sem.run(
+   *   async () => (await fetch("https://example.com/")).status,
+   *   { signal: AbortSignal.timeout(1000) },
+   * );
+   * ```
+   */
+  async run<R>(
+    fn: () => R | PromiseLike<R>,
+    { weight = 1, signal }: SemaphoreRunOptions = {},
+  ): Promise<R> {
+    if (typeof fn !== "function") {
+      throw new TypeError(
+        `Cannot run under a Semaphore as 'fn' must be a function: current type is ${typeof fn}`,
+      );
+    }
+    await this.acquire(weight, { signal });
+    try {
+      return await fn();
+    } finally {
+      this.release(weight);
+    }
+  }
+
+  /**
+   * Rejects every queued acquire with `reason` at once and empties the queue (p-limit's
+   * `clearQueue()`, but the waiters hear about it); returns how many there were. Permits already
+   * held stay held. For a shutdown, or a burst that is no longer worth serving.
+   *
+   * @example
+   * ```ts
+   * import { Semaphore } from "./semaphore.ts";
+   * const sem = new Semaphore(1);
+   * sem.tryAcquire();
+   * const waiting = sem.acquire().catch((error) => error);
+   * sem.rejectWaiters(new Error("shutting down")); // 1
+   * ```
+   */
+  rejectWaiters(
+    reason: unknown = new DOMException("The semaphore's queue was cleared", "AbortError"),
+  ): number {
+    const rejected = this.#waiting;
+    let waiter = this.#head;
+    this.#head = this.#tail = undefined;
+    this.#waiting = 0;
+    while (waiter !== undefined) {
+      const next = waiter.next;
+      waiter.next = waiter.prev = undefined;
+      waiter.reject(reason);
+      waiter = next;
+    }
+    return rejected;
   }
 
   /**

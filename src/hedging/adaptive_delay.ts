@@ -37,7 +37,10 @@ export interface AdaptiveDelayOptions {
   quantile?: number;
   /** Observations per window; the delay comes from the last complete one. 1000 by default. */
   windowSize?: number;
-  /** Observations the first window needs before its quantile is trusted; 50 by default. */
+  /**
+   * Observations the first window needs before its quantile is trusted; 50 by default (or
+   * `windowSize` when that is smaller).
+   */
   minSamples?: number;
   /** The delay until then, in ms; 50 by default. */
   fallbackMs?: number;
@@ -89,7 +92,7 @@ export class AdaptiveDelay implements HedgeDelay {
     {
       quantile = 0.95,
       windowSize = 1000,
-      minSamples = 50,
+      minSamples = Math.min(50, windowSize),
       fallbackMs = 50,
       minMs = 1,
       maxMs = Infinity,

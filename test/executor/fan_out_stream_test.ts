@@ -254,3 +254,115 @@ Deno.test("fanOutStream() throws on misuse, naming the field and its value", () 
   assertThrows(() => fanOutStream([1], (n) => n, { window: -1 }), /'window'.*-1/);
   assertThrows(() => fanOutStream([1], (n) => n, { limit: 1.5 }), /'limit'.*1\.5/);
 });
+
+Deno.test("fanOutStream() never aborts the signal of a branch that succeeded when the consumer breaks out", async () => {
+  const { fn, signals, settle } = controlledBranches();
+  const stream = fanOutStream([0, 1, 2], fn, { limit: 3, ordered: false });
+  await flush();
+  settle(0);
+  for await (const r of stream) {
+    assertEquals(r.index, 0);
+    break;
+  }
+  assertEquals([0, 1, 2].map((n) => signals.get(n)!.aborted), [false, true, true]);
+});
+
+Deno.test("fanOutStream() turns a branch rejecting with a value that has no string form into a BranchError", async () => {
+  const odd = Object.create(null);
+  const got = await collect(fanOutStream([0, 1], (i) => i === 0 ? Promise.reject(odd) : i));
+  assertEquals(got.length, 2);
+  const failed = got.find((r) => !r.ok);
+  assert(failed !== undefined && !failed.ok && isBranchError(failed.error));
+  assertEquals(failed.error.cause, odd);
+});
+
+Deno.test("fanOutStream() errors when the source's next() returns undefined, sync or async", async () => {
+  const sync = { [Symbol.iterator]: () => ({ next: () => undefined }) };
+  const async = { [Symbol.asyncIterator]: () => ({ next: () => Promise.resolve(undefined) }) };
+  for (const source of [sync, async]) {
+    const error = await rejectionOf(
+      collect(fanOutStream(source as unknown as Iterable<number>, (n) => n)),
+    );
+    assert(error instanceof Error && error.cause instanceof TypeError, Deno.inspect(error));
+  }
+});
+
+Deno.test("fanOutStream() in ordered mode under failFast stops at a failure queued behind a slow head", async () => {
+  const { source, seen } = countingSource();
+  const { fn, signals, pending } = controlledBranches();
+  const stream = fanOutStream(source, fn, { limit: 4, policy: "failFast" });
+  const reading = rejectionOf(collect(stream));
+  await flush();
+  pending.get(1)!.reject(new Error("boom"));
+  const error = await reading;
+  assert(error instanceof BranchError && error.index === 1);
+  assertEquals([0, 2, 3].map((n) => signals.get(n)!.aborted), [true, true, true]);
+  assert(seen.closed);
+  assertEquals(seen.pulled, 4);
+});
+
+Deno.test("fanOutStream() stats count the branches cut off by failFast", async () => {
+  const { fn, pending } = controlledBranches();
+  const stream = fanOutStream([0, 1, 2, 3], fn, { limit: 4, policy: "failFast", ordered: false });
+  const reading = rejectionOf(collect(stream));
+  await flush();
+  pending.get(1)!.reject(new Error("boom"));
+  await reading;
+  const { pulled, succeeded, failed, aborted, inFlight } = stream.stats;
+  assertEquals({ pulled, succeeded, failed, aborted, inFlight }, {
+    pulled: 4,
+    succeeded: 0,
+    failed: 1,
+    aborted: 3,
+    inFlight: 0,
+  });
+});
+
+Deno.test("fanOutStream() stats count the branches cut off when the consumer breaks out", async () => {
+  const { fn, settle } = controlledBranches();
+  const stream = fanOutStream([0, 1, 2, 3], fn, { limit: 4, ordered: false });
+  await flush();
+  settle(2);
+  for await (const _ of stream) break;
+  const { pulled, succeeded, failed, aborted, inFlight } = stream.stats;
+  assertEquals({ pulled, succeeded, failed, aborted, inFlight }, {
+    pulled: 4,
+    succeeded: 1,
+    failed: 0,
+    aborted: 3,
+    inFlight: 0,
+  });
+});
+
+Deno.test("fanOutStream() turns a thenable whose then() throws into a BranchError record and goes on", async () => {
+  const { source, seen } = countingSource(3);
+  const oops = new Error("then broke");
+  const broken = {
+    then: () => {
+      throw oops;
+    },
+  };
+  const got = await collect(
+    fanOutStream(source, (n) => n === 1 ? broken as unknown as Promise<number> : n, { limit: 2 }),
+  );
+  assertEquals(got.map((r) => r.ok), [true, false, true]);
+  const failed = got[1];
+  assert(!failed.ok && isBranchError(failed.error) && failed.error.cause === oops);
+  assert(seen.closed);
+});
+
+Deno.test("fanOutStream() holds a huge window lazily", async () => {
+  const got = await collect(
+    fanOutStream([1, 2, 3], (n) => n, { limit: 2_000_000, window: 2 ** 32 }),
+  );
+  assertEquals(got.map((r) => r.ok && r.value), [1, 2, 3]);
+});
+
+Deno.test("fanOutStream() with an already aborted signal errors with its reason and reads nothing, like fanOut", async () => {
+  const { source, seen } = countingSource();
+  let started = 0;
+  const stream = fanOutStream(source, () => started++, { signal: AbortSignal.abort("early") });
+  assertEquals(await rejectionOf(collect(stream)), "early");
+  assertEquals(seen.pulled, 0);
+  assertEquals(started, 0);
+});

@@ -425,7 +425,7 @@ Deno.test("a last branch timing out under a budget leaves no timer running", asy
 Deno.test("the whole-call deadline abandons running branches with reason deadline under bestEffort", async () => {
   const { gates, signals, fn, openAll } = gated(3);
   // All three start in the synchronous start(), so no task is pulled late enough to be skipped.
-  const done = fanOut(range(3), fn, { limit: 3, budgetMs: 3 });
+  const done = fanOut(range(3), fn, { limit: 3, budgetMs: 20, minBudgetMs: 0 });
   await flush();
   gates[0].resolve("a");
   const result = await done;
@@ -435,16 +435,24 @@ Deno.test("the whole-call deadline abandons running branches with reason deadlin
     { index: 2, reason: "deadline" },
   ]);
   assertEquals(result.pulled, 3);
-  assert(signals.every((s) => s.aborted && isDeadlineError(s.reason)));
+  // Branch 0 had settled: only the two still running are aborted.
+  assertEquals(signals[0].aborted, false);
+  assert(signals.slice(1).every((s) => s.aborted && isDeadlineError(s.reason)));
   openAll("late");
 });
 
 Deno.test("the whole-call deadline rejects with DeadlineError and partial under failFast", async () => {
   const { fn, openAll } = gated(2);
-  const error = await fanOut(range(2), fn, { limit: 2, budgetMs: 2, policy: "failFast" })
-    .catch((e) => e);
+  // minBudgetMs 0 and a budget well above the start's duration: both branches start, even on a
+  // loaded machine, so the deadline (not a skip) decides.
+  const error = await fanOut(range(2), fn, {
+    limit: 2,
+    budgetMs: 20,
+    minBudgetMs: 0,
+    policy: "failFast",
+  }).catch((e) => e);
   assert(error instanceof DeadlineError);
-  assertEquals(error.budgetMs, 2);
+  assertEquals(error.budgetMs, 20);
   const partial = error.partial as FanOutResult<string>;
   assertEquals(partial.abandoned.map((b) => b.reason), ["deadline", "deadline"]);
   openAll("late");
@@ -563,4 +571,335 @@ Deno.test("a throwing onSettle hook rejects the call instead of escaping the wor
     },
   }));
   assert(error instanceof Error && error.cause === broken, String(error));
+});
+
+// --- A settled branch keeps its signal -------------------------------------------------------
+
+Deno.test("a branch that succeeded is not aborted by a later caller abort when no timeoutMs is set", async () => {
+  const { gates, signals, fn, openAll } = gated(2);
+  const controller = new AbortController();
+  const done = fanOut(range(2), fn, { limit: 2, signal: controller.signal, budgetMs: 60_000 });
+  await flush();
+  gates[0].resolve("body still streaming");
+  await flush();
+  controller.abort("client went away");
+  assertEquals(await rejectionOf(done), "client went away");
+  assertEquals(signals[0].aborted, false);
+  assertEquals(signals[1].aborted, true);
+  openAll("late");
+});
+
+Deno.test("a branch that settled is not aborted when a sibling fails under failFast", async () => {
+  const { gates, signals, fn, openAll } = gated(3);
+  const done = fanOut(range(3), fn, { limit: 3, policy: "failFast" });
+  await flush();
+  gates[0].resolve("kept");
+  await flush();
+  gates[1].reject(new Error("boom"));
+  assert(isBranchError(await rejectionOf(done)));
+  // The failed branch settled too: only the one still running is aborted.
+  assertEquals(signals.map((s) => s.aborted), [false, false, true]);
+  openAll("late");
+});
+
+Deno.test("a branch that succeeded is not aborted when the whole-call deadline passes", async () => {
+  const { gates, signals, fn, openAll } = gated(2);
+  const done = fanOut(range(2), fn, { limit: 2, budgetMs: 20, minBudgetMs: 0 });
+  await flush();
+  gates[0].resolve("kept");
+  const result = await done;
+  assertEquals(result.abandoned, [{ index: 1, reason: "deadline" }]);
+  assertEquals(signals.map((s) => s.aborted), [false, true]);
+  openAll("late");
+});
+
+// --- A task skipped for lack of budget is no success -----------------------------------------
+
+Deno.test("failFast rejects with a DeadlineError and the partial result when a task is skipped for budget", async () => {
+  let started = 0;
+  const error = await rejectionOf(fanOut([1, 2, 3], () => started++, {
+    limit: 1,
+    policy: "failFast",
+    budgetMs: 1,
+    minBudgetMs: 1000,
+  }));
+  assert(error instanceof DeadlineError, `got ${Deno.inspect(error)}`);
+  assertEquals(error.budgetMs, 1);
+  const partial = error.partial as FanOutResult<number>;
+  assertEquals(partial.skipped, [{ index: 0, reason: "budget" }]);
+  assertEquals(started, 0);
+});
+
+Deno.test("collectAll counts a task skipped for budget in errors", async () => {
+  const result = await fanOut([1, 2, 3], (n) => n, {
+    limit: 1,
+    policy: "collectAll",
+    budgetMs: 1,
+    minBudgetMs: 1000,
+  });
+  assertEquals(result.skipped, [{ index: 0, reason: "budget" }]);
+  assert(result.errors instanceof AggregateError);
+  assertEquals(result.errors.errors.length, 1);
+  assert(result.errors.errors[0] instanceof DeadlineError);
+  assert(/budget of 1 ms ran out with 1 task unfinished/.test(result.errors.message));
+});
+
+Deno.test("collectAll counts branches abandoned at the whole-call deadline in errors", async () => {
+  const { gates, fn, openAll } = gated(2);
+  const done = fanOut(range(2), fn, {
+    limit: 2,
+    budgetMs: 20,
+    minBudgetMs: 0,
+    policy: "collectAll",
+  });
+  await flush();
+  gates[0].reject(new Error("boom"));
+  const result = await done;
+  assertEquals(result.abandoned, [{ index: 1, reason: "deadline" }]);
+  assert(result.errors instanceof AggregateError);
+  assertEquals(result.errors.errors.length, 2);
+  assert(isBranchError(result.errors.errors[0]));
+  assert(result.errors.errors[1] instanceof DeadlineError);
+  assertEquals(
+    result.errors.message,
+    "1 of 1 branches failed, and the budget of 20 ms ran out with 1 task unfinished",
+  );
+  openAll("late");
+});
+
+// --- Never a hang ----------------------------------------------------------------------------
+
+Deno.test("a branch rejecting with a value that has no string form becomes a BranchError", async () => {
+  const odd = Object.create(null);
+  const result = await fanOut([0, 1], (i) => i === 0 ? Promise.reject(odd) : i);
+  assertEquals(result.succeeded, 1);
+  const [error] = result.failed;
+  assert(isBranchError(error));
+  assertEquals(error.cause, odd);
+  assert(/non-Error value \(object: no string form\)/.test(error.message), error.message);
+});
+
+Deno.test("a tasks iterator whose next() returns undefined rejects the call", async () => {
+  const tasks = { [Symbol.iterator]: () => ({ next: () => undefined }) };
+  const error = await rejectionOf(fanOut(tasks as unknown as Iterable<number>, (n) => n));
+  assert(error instanceof Error && error.cause instanceof TypeError, Deno.inspect(error));
+  assert(/task source or callback threw/.test(error.message), error.message);
+});
+
+Deno.test("a tasks iterator that throws a value with no string form rejects the call", async () => {
+  const odd = Object.create(null);
+  const tasks = {
+    [Symbol.iterator]: () => ({
+      next: () => {
+        throw odd;
+      },
+    }),
+  };
+  const error = await rejectionOf(fanOut(tasks as unknown as Iterable<number>, (n) => n));
+  assert(error instanceof Error && error.cause === odd, Deno.inspect(error));
+});
+
+// --- Far deadlines ---------------------------------------------------------------------------
+
+/** Runs `action` with `setTimeout` recording every delay it is given. */
+async function recordingTimerDelays(action: () => Promise<unknown>): Promise<number[]> {
+  const delays: number[] = [];
+  const original = globalThis.setTimeout;
+  globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+    delays.push(ms ?? 0);
+    return original(fn, ms);
+  }) as typeof setTimeout;
+  try {
+    await action();
+  } finally {
+    globalThis.setTimeout = original;
+  }
+  return delays;
+}
+
+Deno.test("timeoutMs and budgetMs above 2^31 - 1 ms arm no timer beyond setTimeout's range", async () => {
+  for (const options of [{ timeoutMs: 2 ** 31 }, { budgetMs: 2 ** 40 }]) {
+    const gate = deferred<string>();
+    const delays = await recordingTimerDelays(async () => {
+      const done = fanOut([0], () => gate.promise, options);
+      await flush();
+      gate.resolve("ok");
+      assertEquals((await done).values, ["ok"]);
+    });
+    assertEquals(delays.length, 1, `delays ${delays}`);
+    assert(delays[0] <= 2 ** 31 - 1, `delay ${delays[0]}`);
+  }
+});
+
+// --- The source's clean-up -------------------------------------------------------------------
+
+/** A source of `0, 1, …` counting its `return()` calls; `next()` throws at `throwAt`. */
+function closableSource(throwAt = Infinity) {
+  const seen = { returns: 0 };
+  let next = 0;
+  const tasks = {
+    [Symbol.iterator]: () => ({
+      next: () => {
+        if (next === throwAt) throw new Error("disk gone");
+        return { done: false, value: next++ };
+      },
+      return: () => {
+        seen.returns++;
+        return { done: true, value: undefined };
+      },
+    }),
+  };
+  return { tasks: tasks as Iterable<number>, seen };
+}
+
+Deno.test("fanOut() calls the source's return() once when a budget skip is followed by an abort", async () => {
+  const { tasks, seen } = closableSource();
+  const gate = deferred<string>();
+  const controller = new AbortController();
+  const done = fanOut(tasks, () => {
+    // The first branch keeps the clock moving past the 50 ms margin before the second pull,
+    // which then finds too little budget left and closes the source.
+    const until = performance.now() + 51;
+    while (performance.now() < until) { /* spin: no timers, so no race */ }
+    return gate.promise;
+  }, { limit: 2, budgetMs: 60_000, minBudgetMs: 59_950, signal: controller.signal });
+  await flush();
+  controller.abort("enough");
+  assertEquals(await rejectionOf(done), "enough");
+  gate.resolve("late");
+  assertEquals(seen.returns, 1);
+});
+
+Deno.test("fanOut() does not call return() on a source whose next() threw", async () => {
+  const { tasks, seen } = closableSource(2);
+  const error = await rejectionOf(fanOut(tasks, (n) => n, { limit: 1 }));
+  assert(error instanceof Error && /disk gone/.test(error.message));
+  assertEquals(seen.returns, 0);
+});
+
+Deno.test("fanOut() rejects an onResult or hooks that are not functions before running anything", async () => {
+  let started = 0;
+  const fn = (n: number) => {
+    started++;
+    return n;
+  };
+  // @ts-expect-error: testing a JavaScript caller's mistake
+  await assertRejectsWith(fanOut([1], fn, { onResult: "log" }), TypeError, /'onResult'.*string/);
+  // @ts-expect-error: testing a JavaScript caller's mistake
+  await assertRejectsWith(fanOut([1], fn, { hooks: 42 }), TypeError, /'hooks'.*number/);
+  await assertRejectsWith(
+    // @ts-expect-error: testing a JavaScript caller's mistake
+    fanOut([1], fn, { hooks: { onSettle: "count" } }),
+    TypeError,
+    /'hooks.onSettle'.*string/,
+  );
+  assertEquals(started, 0);
+});
+
+// --- Async sources ---------------------------------------------------------------------------
+
+Deno.test("fanOut() runs the tasks of an async iterable, aligned to the order they were read", async () => {
+  async function* tasks() {
+    for (let i = 0; i < 5; i++) yield i;
+  }
+  const result = await fanOut(tasks(), (n) => Promise.resolve(n * 10), { limit: 2 });
+  assertEquals(result.values, [0, 10, 20, 30, 40]);
+  assertEquals(result.drained, true);
+  assertEquals(result.pulled, 5);
+});
+
+Deno.test("fanOut() runs the tasks of a ReadableStream and cancels it when it stops early", async () => {
+  let next = 0;
+  let cancelled: unknown;
+  const source = new ReadableStream<number>({
+    pull: (c) => c.enqueue(next++),
+    cancel: (reason) => {
+      cancelled = reason;
+    },
+  });
+  const error = await rejectionOf(fanOut(source, (n) => {
+    if (n === 3) throw new Error("stop here");
+    return n;
+  }, { limit: 1, policy: "failFast" }));
+  assert(isBranchError(error) && error.index === 3);
+  assertEquals(cancelled, error);
+  const drained = await fanOut(ReadableStream.from([1, 2, 3]), (n) => n + 1, { limit: 2 });
+  assertEquals(drained.values, [2, 3, 4]);
+});
+
+Deno.test("fanOut() reads an async source one task at a time, never more than limit in flight", async () => {
+  let reading = 0;
+  let maxReading = 0;
+  let reads = 0;
+  const gates: Deferred<void>[] = [];
+  const source: AsyncIterable<number> = {
+    [Symbol.asyncIterator]: () => ({
+      next: async () => {
+        reads++;
+        maxReading = Math.max(maxReading, ++reading);
+        await flush(2);
+        reading--;
+        const i = gates.length;
+        if (i === 10) return { done: true, value: undefined };
+        gates.push(deferred());
+        return { done: false, value: i };
+      },
+    }),
+  };
+  const inFlight = new InFlight();
+  const done = fanOut(source, async (i) => {
+    inFlight.enter();
+    await gates[i].promise;
+    inFlight.leave();
+    return i;
+  }, { limit: 3 });
+  await flush(60);
+  assertEquals(inFlight.now, 3);
+  for (let i = 0; i < 10; i++) {
+    gates[i]?.resolve();
+    await flush(60);
+  }
+  const result = await done;
+  assertEquals(result.succeeded, 10);
+  assertEquals(inFlight.max, 3);
+  assertEquals(maxReading, 1);
+  assertEquals(reads, 11);
+});
+
+Deno.test("fanOut() with a huge limit starts no more workers than an async source has tasks", async () => {
+  let reads = 0;
+  async function* tasks() {
+    for (let i = 0; i < 3; i++) {
+      reads++;
+      yield i;
+    }
+    reads++;
+  }
+  const result = await fanOut(tasks(), (n) => n, { limit: 1_000_000 });
+  assertEquals(result.values, [0, 1, 2]);
+  assertEquals(reads, 4);
+});
+
+Deno.test("fanOut() rejects when an async source fails, and closes one it abandons", async () => {
+  async function* failing() {
+    yield 1;
+    throw new Error("disk gone");
+  }
+  const error = await rejectionOf(fanOut(failing(), (n) => n));
+  assert(error instanceof Error && /task source or callback threw: disk gone/.test(error.message));
+  let closed = false;
+  async function* endless() {
+    try {
+      for (let i = 0;; i++) yield i;
+    } finally {
+      closed = true;
+    }
+  }
+  const failFast = await rejectionOf(fanOut(endless(), (n) => {
+    if (n === 2) throw new Error("boom");
+    return n;
+  }, { limit: 1, policy: "failFast" }));
+  assert(isBranchError(failFast));
+  await flush();
+  assert(closed);
 });

@@ -108,6 +108,10 @@ Deno.test("Group rejects a limit that is not a positive integer", () => {
       error = e;
     }
     assert(error instanceof RangeError, `limit ${limit} gave ${Deno.inspect(error)}`);
+    assert(
+      error.message.includes(`'limit' must be a positive integer: current value is ${limit}`),
+      error.message,
+    );
   }
 });
 
@@ -161,4 +165,74 @@ Deno.test("Group.wait() also waits for tasks started while it waits", async () =
   second.resolve();
   await waiting;
   assertEquals(secondDone, true);
+});
+
+Deno.test("Group.wait() joins tasks whose go() was not awaited and rejects with their first error", async () => {
+  const group = new Group();
+  const slow = deferred();
+  const failing = deferred();
+  const boom = new Error("boom");
+  let slowDone = false;
+  group.go(async () => {
+    await slow.promise;
+    slowDone = true;
+  });
+  group.go(() => failing.promise);
+  let settled = false;
+  const waiting = rejectionOf(group.wait()).finally(() => settled = true);
+  await flush();
+  assertEquals(settled, false);
+  failing.reject(boom);
+  await flush();
+  assertEquals(settled, false);
+  slow.resolve();
+  assertEquals(await waiting, boom);
+  assertEquals(slowDone, true);
+});
+
+Deno.test("a parent abort during wait() still reaches tasks whose go() was not awaited", async () => {
+  const parent = new AbortController();
+  const group = new Group({ signal: parent.signal });
+  let taskSignal: AbortSignal | undefined;
+  group.go((signal) => {
+    taskSignal = signal;
+    return new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+  });
+  const waiting = group.wait();
+  await flush();
+  parent.abort("shutdown");
+  await waiting;
+  assertEquals(taskSignal?.reason, "shutdown");
+});
+
+Deno.test("Group.wait() joins a task still waiting for a seat when go() was not awaited", async () => {
+  const group = new Group({ limit: 1 });
+  const first = deferred();
+  const ran: number[] = [];
+  group.go(async () => {
+    await first.promise;
+    ran.push(0);
+  });
+  group.go(() => {
+    ran.push(1);
+    return Promise.resolve();
+  });
+  const waiting = group.wait();
+  await flush();
+  first.resolve();
+  await waiting;
+  assertEquals(ran, [0, 1]);
+});
+
+Deno.test("a go() refused because the group failed is no unhandled rejection when not awaited", async () => {
+  const group = new Group({ limit: 1 });
+  const boom = new Error("boom");
+  group.go(() => Promise.reject(boom));
+  let started = false;
+  group.go(() => {
+    started = true;
+    return Promise.resolve();
+  });
+  assertEquals(await rejectionOf(group.wait()), boom);
+  assertEquals(started, false);
 });

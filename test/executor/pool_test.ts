@@ -148,3 +148,22 @@ Deno.test("runWorkers() closes a source it stopped reading early because of an a
   assertEquals(await rejectionOf(done), "stop");
   assertEquals(closed, true);
 });
+
+Deno.test("runWorkers() starts no more workers than the source has tasks", async () => {
+  let nexts = 0;
+  const values = [1, 2, 3][Symbol.iterator]();
+  const tasks = {
+    [Symbol.iterator]: () => ({
+      next: () => {
+        nexts++;
+        return values.next();
+      },
+    }),
+  };
+  const seen: number[] = [];
+  await runWorkers(tasks, { workers: 1_000_000 }, (n) => {
+    seen.push(n);
+  });
+  assertEquals(seen, [1, 2, 3]);
+  assertEquals(nexts, 4);
+});

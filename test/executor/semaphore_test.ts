@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertThrows } from "../_assert.ts";
 import { Semaphore } from "../../src/mod.ts";
-import { flush, rejectionOf } from "../_deferred.ts";
+import { deferred, flush, rejectionOf } from "../_deferred.ts";
 
 /** Records the order in which acquires resolve. */
 function track(order: string[], name: string, acquire: Promise<void>): Promise<void> {
@@ -144,6 +144,13 @@ Deno.test("an acquire with an already aborted signal rejects when it would have 
   sem.release();
 });
 
+Deno.test("an acquire with an already aborted signal rejects even when a permit is free", async () => {
+  const sem = new Semaphore(1);
+  const error = await rejectionOf(sem.acquire(1, { signal: AbortSignal.abort("late") }));
+  assertEquals(error, "late");
+  assertEquals(sem.used, 0);
+});
+
 Deno.test("a granted acquire stops listening to its signal", async () => {
   const sem = new Semaphore(1);
   sem.tryAcquire();
@@ -154,5 +161,77 @@ Deno.test("a granted acquire stops listening to its signal", async () => {
   controller.abort(); // must not unlink anything or reject the settled acquire
   assertEquals(sem.used, 1);
   assertEquals(sem.waiting, 0);
+  sem.release();
+});
+
+// --- run() and rejectWaiters() ---------------------------------------------------------------
+
+Deno.test("Semaphore.run() holds the permits while fn runs and releases them when it resolves", async () => {
+  const sem = new Semaphore(3);
+  const gate = deferred<string>();
+  const running = sem.run(() => gate.promise, { weight: 2 });
+  await flush();
+  assertEquals(sem.used, 2);
+  gate.resolve("done");
+  assertEquals(await running, "done");
+  assertEquals(sem.used, 0);
+});
+
+Deno.test("Semaphore.run() releases its permit when fn rejects or throws", async () => {
+  const sem = new Semaphore(1);
+  const boom = new Error("boom");
+  assertEquals(await rejectionOf(sem.run(() => Promise.reject(boom))), boom);
+  assertEquals(sem.used, 0);
+  assertEquals(
+    await rejectionOf(sem.run(() => {
+      throw boom;
+    })),
+    boom,
+  );
+  assertEquals(sem.used, 0);
+});
+
+Deno.test("Semaphore.run() never calls fn when its signal aborts the wait", async () => {
+  const sem = new Semaphore(1);
+  sem.tryAcquire();
+  const controller = new AbortController();
+  let called = false;
+  const running = sem.run(() => called = true, { signal: controller.signal });
+  controller.abort("gave up");
+  assertEquals(await rejectionOf(running), "gave up");
+  assertEquals(called, false);
+  sem.release();
+  assertEquals(sem.used, 0);
+  assertEquals(
+    await rejectionOf(sem.run(() => called = true, { signal: AbortSignal.abort("late") })),
+    "late",
+  );
+  assertEquals(called, false);
+});
+
+Deno.test("Semaphore.rejectWaiters() rejects every queued acquire and keeps the held permits", async () => {
+  const sem = new Semaphore(2);
+  sem.tryAcquire(2);
+  const controller = new AbortController();
+  const waits = [sem.acquire(1), sem.acquire(2, { signal: controller.signal }), sem.acquire(1)];
+  const reason = new Error("shutting down");
+  assertEquals(sem.rejectWaiters(reason), 3);
+  for (const wait of waits) assertEquals(await rejectionOf(wait), reason);
+  assertEquals(sem.waiting, 0);
+  assertEquals(sem.used, 2);
+  controller.abort(); // its listener is gone: nothing to unlink twice
+  sem.release(2);
+  await sem.acquire(2);
+  assertEquals(sem.used, 2);
+  sem.release(2);
+});
+
+Deno.test("Semaphore.rejectWaiters() rejects with an AbortError when given no reason", async () => {
+  const sem = new Semaphore(1);
+  sem.tryAcquire();
+  const waiting = sem.acquire();
+  assertEquals(sem.rejectWaiters(), 1);
+  const error = await rejectionOf(waiting);
+  assert(error instanceof DOMException && error.name === "AbortError");
   sem.release();
 });

@@ -52,3 +52,11 @@ Deno.test("an adaptive delay rejects a quantile outside (0, 1) and minSamples ab
     /'minSamples' must be an integer from 1 to 'windowSize' \(10\): current value is 11/,
   );
 });
+
+Deno.test("an adaptive delay with a window smaller than the default minSamples needs a full window", () => {
+  const delay = new AdaptiveDelay({ windowSize: 20, fallbackMs: 42 });
+  for (let ms = 1; ms < 20; ms++) delay.observe(ms);
+  assertEquals(delay.delayMs(), 42);
+  delay.observe(20);
+  assert(delay.delayMs() !== 42);
+});
