@@ -28,6 +28,7 @@
  *
  * @module
  */
+// @ts-types="./_cloudflare_workers.ts"
 import { DurableObject } from "cloudflare:workers";
 
 /**

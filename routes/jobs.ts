@@ -99,7 +99,7 @@ const resendSchema = z.object({ subTasks: indexList.min(1) }).strict();
  */
 export function createJobsRoute(
   { backend, newJobId = () => crypto.randomUUID() }: JobsRouteOptions,
-) {
+): Hono {
   return new Hono()
     .post("/jobs", zValidator("json", jobSchema, reportInvalid), async function acceptJob(c) {
       const body = c.req.valid("json");

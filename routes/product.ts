@@ -121,7 +121,7 @@ export function createGateway(
     limiter,
     spare = limiterSpare(limiter),
   }: GatewayOptions,
-) {
+): Hono<{ Variables: { receivedAt: number } }> {
   if (
     !Number.isInteger(defaultBudgetMs) || defaultBudgetMs < BUDGET_RANGE_MS.min ||
     defaultBudgetMs > BUDGET_RANGE_MS.max

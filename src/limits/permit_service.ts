@@ -84,7 +84,11 @@ const leaseId = z.string().min(1).max(64);
  * permitApiSchemas.release.parse({ leaseId: "l-1" });
  * ```
  */
-export const permitApiSchemas = {
+export const permitApiSchemas: {
+  readonly acquire: z.ZodType<PermitRequest>;
+  readonly release: z.ZodType<{ leaseId: string }>;
+  readonly renew: z.ZodType<{ leaseId: string; ttlMs: number }>;
+} = {
   acquire: z.object({
     holder,
     weight: z.number().int().min(1),
