@@ -106,18 +106,18 @@ const TSCONFIG = {
   files: ["consumer.ts"],
 };
 
-/** A Worker on the Hono helpers, with the package's Durable Object bound. */
+/** A Worker on the Hono helpers, with the package's Durable Object bound: the README's example. */
 const WORKER_TS = `
 import { Hono } from "hono";
-import { defaultRegistry, urlFetcher } from "@fanfare/fanfare/gateway";
+import { createGatewayMetrics, defaultRegistry, urlFetcher } from "@fanfare/fanfare/gateway";
 import { createGateway, createMetricsRoute, notFound } from "@fanfare/fanfare/hono";
-import { MetricsRegistry } from "@fanfare/fanfare/metrics";
 export { PermitObject } from "@fanfare/fanfare/workers";
 
 const registry = defaultRegistry(urlFetcher("https://downstream.example/"));
+const metrics = createGatewayMetrics();
 export default new Hono()
-  .route("/", createGateway({ registry }))
-  .route("/", createMetricsRoute(new MetricsRegistry()))
+  .route("/", createGateway({ registry, metrics }))
+  .route("/", createMetricsRoute(metrics.registry))
   .notFound(notFound);
 `;
 
