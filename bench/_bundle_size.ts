@@ -20,20 +20,21 @@ export interface BundleSize {
 }
 
 /**
- * Budgets in gzipped bytes. Each sits a few kB above its size when set, so that growth is a
- * decision: raise a budget in the commit that needs it and say why there.
+ * Budgets in gzipped bytes. `fanOut` alone and the Worker have the targets they were given (3 kB,
+ * p-map being about 1.6; 100 KiB); the others sit a few kB above their size when set, so that
+ * growth is a decision: raise a budget in the commit that needs it and say why there.
  */
 export const SIZE_BUDGETS: Readonly<Record<string, number>> = Object.freeze({
   "fanOut alone": 3 * 1024,
-  "@fanfare/fanfare/executor": 8 * 1024,
-  "@fanfare/fanfare/limits": 24 * 1024,
-  "@fanfare/fanfare/hedging": 5 * 1024,
-  "@fanfare/fanfare/metrics": 4 * 1024,
-  "@fanfare/fanfare/gateway": 16 * 1024,
-  "@fanfare/fanfare/jobs": 8 * 1024,
-  "@fanfare/fanfare/hono": 64 * 1024,
-  "@fanfare/fanfare/workers": 40 * 1024,
-  "@fanfare/fanfare": 64 * 1024,
+  "@fanfare/fanfare": 30 * 1024,
+  "@fanfare/fanfare/executor": 7 * 1024,
+  "@fanfare/fanfare/limits": 14 * 1024,
+  "@fanfare/fanfare/hedging": 4 * 1024,
+  "@fanfare/fanfare/metrics": 3 * 1024,
+  "@fanfare/fanfare/gateway": 12 * 1024,
+  "@fanfare/fanfare/jobs": 5 * 1024,
+  "@fanfare/fanfare/hono": 40 * 1024,
+  "@fanfare/fanfare/workers": 16 * 1024,
   "the gateway Worker (wrangler)": 100 * 1024,
 });
 
