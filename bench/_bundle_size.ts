@@ -26,12 +26,14 @@ export interface BundleSize {
  */
 export const SIZE_BUDGETS: Readonly<Record<string, number>> = Object.freeze({
   "fanOut alone": 3 * 1024,
-  "@fanfare/fanfare": 30 * 1024,
+  "@fanfare/fanfare": 36 * 1024,
   "@fanfare/fanfare/executor": 7 * 1024,
   "@fanfare/fanfare/limits": 14 * 1024,
   "@fanfare/fanfare/hedging": 4 * 1024,
+  "@fanfare/fanfare/resilience": 6 * 1024,
+  "@fanfare/fanfare/streams": 3 * 1024,
   "@fanfare/fanfare/metrics": 3 * 1024,
-  "@fanfare/fanfare/gateway": 12 * 1024,
+  "@fanfare/fanfare/gateway": 16 * 1024,
   "@fanfare/fanfare/jobs": 5 * 1024,
   "@fanfare/fanfare/hono": 40 * 1024,
   "@fanfare/fanfare/workers": 16 * 1024,

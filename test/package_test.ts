@@ -48,6 +48,8 @@ const ENTRIES: Record<string, string> = {
   "@fanfare/fanfare/executor": "Semaphore",
   "@fanfare/fanfare/limits": "LocalLimiter",
   "@fanfare/fanfare/hedging": "AdaptiveDelay",
+  "@fanfare/fanfare/resilience": "CircuitBreaker",
+  "@fanfare/fanfare/streams": "mergeStreams",
   "@fanfare/fanfare/metrics": "MetricsRegistry",
   "@fanfare/fanfare/gateway": "defaultRegistry",
   "@fanfare/fanfare/jobs": "JobJoin",
