@@ -1,8 +1,9 @@
 /**
  * The little of the `cloudflare:workers` module that fanfare's Durable Object uses, declared
- * for `deno check` only: deno.json maps the `cloudflare:workers` specifier here, while
- * wrangler and workerd resolve the real module. Nothing here runs: importing it outside
- * workerd fails, which is right, since a Durable Object only exists there.
+ * for type checking only: `permit_object.ts` imports `cloudflare:workers` with a `@ts-types`
+ * directive pointing here, so Deno and JSR read these types while wrangler and workerd resolve
+ * the real module. The specifier is not mapped in deno.json, as an import map entry would be
+ * rewritten into the published package and point it at this file, which has no runtime value.
  *
  * @example
  * ```ts ignore

@@ -28,6 +28,7 @@
  *
  * @module
  */
+// @ts-types="./_cloudflare_workers.ts"
 import { DurableObject } from "cloudflare:workers";
 
 /**
@@ -37,7 +38,7 @@ import { DurableObject } from "cloudflare:workers";
  */
 type DurableObjectState = ConstructorParameters<typeof DurableObject>[0];
 import { AutoRouter, error, type IRequest, json } from "itty-router";
-import type { z } from "zod";
+import type * as z from "zod/mini";
 import {
   type AcquireReply,
   AUTHORIZATION_HEADER,
@@ -191,7 +192,7 @@ function createRouter(
   object: PermitService,
   authenticated: (request: Request) => Promise<boolean>,
 ) {
-  const withBody = <S extends z.ZodType>(schema: S) => async (request: IRequest) => {
+  const withBody = <S extends z.ZodMiniType>(schema: S) => async (request: IRequest) => {
     let body: unknown;
     try {
       body = await request.json();

@@ -23,6 +23,7 @@
  */
 import { createApp } from "../routes/app.ts";
 import { createDownstream } from "../sim/downstream.ts";
+import { simulateWork } from "../sim/job_work.ts";
 import { defaultRegistry, type Fetcher, urlFetcher } from "../src/gateway/mod.ts";
 import { BlockLeasingLimiter, type PermitService } from "../src/limits/mod.ts";
 import { LIMITER_PATH, PermitObject, type PermitObjectEnv } from "./permit_object.ts";
@@ -120,6 +121,6 @@ export default {
         "Cannot consume sub-tasks as the bindings SUBTASKS, JOB_JOIN and JOB_ADMISSION must be set: check wrangler.toml",
       );
     }
-    return handleJobQueue(batch, env);
+    return handleJobQueue(batch, env, { work: simulateWork });
   },
 } satisfies ExportedHandler<Env>;

@@ -16,7 +16,6 @@
  * @module
  */
 import { AutoRouter, StatusError } from "itty-router";
-import { simulateWork } from "../sim/job_work.ts";
 import {
   type AdmissionOutcome,
   type AdmissionRequest,
@@ -34,6 +33,7 @@ import {
   type RecordedOutcome,
   type RecordResult,
   type SubTaskMessage,
+  type WorkOutcome,
 } from "../src/jobs/mod.ts";
 
 /** The queue of sub-tasks, as named in `wrangler.toml`. */
@@ -337,21 +337,27 @@ export class JobAdmissionObject {
 }
 
 /**
- * The queue handler: sub-tasks from the work queue, dead letters from its dead-letter queue.
+ * The queue handler: sub-tasks from the work queue, each done by `work`, and dead letters from its
+ * dead-letter queue.
  *
  * @example
  * ```ts
- * import { handleJobQueue, type JobsEnv } from "./workers_jobs.ts";
+ * import { handleJobQueue, type JobMessageBatch, type JobsEnv } from "./workers_jobs.ts";
  * export default {
- *   queue: (batch: Parameters<typeof handleJobQueue>[0], env: JobsEnv) => handleJobQueue(batch, env),
+ *   queue: (batch: JobMessageBatch, env: JobsEnv) =>
+ *     handleJobQueue(batch, env, { work: (message) => ({ status: "ok", value: message.item }) }),
  * };
  * ```
  */
-export async function handleJobQueue(batch: JobMessageBatch, env: JobsEnv): Promise<void> {
+export async function handleJobQueue(
+  batch: JobMessageBatch,
+  env: JobsEnv,
+  { work }: JobQueueOptions,
+): Promise<void> {
   const join = joinClient(env);
   switch (batch.queue) {
     case SUBTASK_QUEUE:
-      await consumeSubTasks(batch.messages, { join, work: simulateWork });
+      await consumeSubTasks(batch.messages, { join, work });
       return;
     case DEAD_LETTER_QUEUE:
       await consumeDeadLetters(batch.messages, { join });
@@ -361,6 +367,20 @@ export async function handleJobQueue(batch: JobMessageBatch, env: JobsEnv): Prom
         `Cannot consume queue '${batch.queue}' as it must be ${SUBTASK_QUEUE} or ${DEAD_LETTER_QUEUE}`,
       );
   }
+}
+
+/**
+ * Options of {@linkcode handleJobQueue}.
+ *
+ * @example
+ * ```ts
+ * import type { JobQueueOptions } from "./workers_jobs.ts";
+ * const options: JobQueueOptions = { work: (message) => ({ status: "ok", value: message.item }) };
+ * ```
+ */
+export interface JobQueueOptions {
+  /** The work of one sub-task; a throw is a crash (the message is retried, then dead-lettered). */
+  work: (message: SubTaskMessage) => WorkOutcome;
 }
 
 /**

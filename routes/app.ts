@@ -53,7 +53,7 @@ export type AppOptions = Omit<GatewayOptions, "metrics"> & {
  * const metrics = await (await app.request("/metrics")).text();
  * ```
  */
-export function createApp({ jobs, ...options }: AppOptions) {
+export function createApp({ jobs, ...options }: AppOptions): Hono {
   const metrics = createGatewayMetrics();
   const branches = options.registry.map(({ name }) => name);
   const stats = new LiveStats(metrics, { branches });

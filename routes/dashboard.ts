@@ -68,7 +68,7 @@ export interface DashboardOptions {
  * const { requests } = await (await dashboard.request("/api/stats")).json();
  * ```
  */
-export function createDashboardRoute({ stats, registry }: DashboardOptions) {
+export function createDashboardRoute({ stats, registry }: DashboardOptions): Hono {
   const branches = registry.map(({ name, required, timeoutMs }) => ({ name, required, timeoutMs }));
   return new Hono()
     .get("/", function servePage(c) {

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import * as z from "zod/mini";
 
 /** Prefix of every fault field of the gateway's query. */
 const PREFIX = "fault.";
@@ -26,17 +26,24 @@ const SLOW_MS = 10_000;
 /** One branch's fault, as parsed. */
 type BranchFault = { fail: true } | { latencyMs: number };
 
-const branchFault = z.string()
-  .regex(/^(fail|slow|slow:\d{1,5})$/, "must be fail, slow or slow:<ms>")
-  .transform((text): BranchFault =>
+const branchFault = z.pipe(
+  z.string().check(z.regex(/^(fail|slow|slow:\d{1,5})$/, "must be fail, slow or slow:<ms>")),
+  z.transform((text: string): BranchFault =>
     text === "fail" ? { fail: true } : { latencyMs: Number(text.split(":")[1] ?? SLOW_MS) }
-  )
-  .refine((fault) => !("latencyMs" in fault) || fault.latencyMs <= SLOW_MS, {
+  ),
+).check(
+  z.refine((fault) => !("latencyMs" in fault) || fault.latencyMs <= SLOW_MS, {
     message: `slow:<ms> must be at most ${SLOW_MS} ms`,
-  });
+  }),
+);
 
-const errorRate = z.string().regex(/^\d+(\.\d+)?$/, "must be a decimal number in [0, 1]")
-  .transform(Number).pipe(z.number().max(1, "must be a decimal number in [0, 1]"));
+const errorRate = z.pipe(
+  z.pipe(
+    z.string().check(z.regex(/^\d+(\.\d+)?$/, "must be a decimal number in [0, 1]")),
+    z.transform(Number),
+  ),
+  z.number().check(z.maximum(1, "must be a decimal number in [0, 1]")),
+);
 
 /**
  * The zod shape of the fault fields for a registry's branches, to spread into the gateway's
@@ -44,37 +51,41 @@ const errorRate = z.string().regex(/^\d+(\.\d+)?$/, "must be a decimal number in
  *
  * @example
  * ```ts
- * import { z } from "zod";
+ * import * as z from "zod/mini";
  * import { faultFields, rejectUnknownFaults } from "./faults.ts";
  *
  * const names = ["price", "reviews"];
- * const query = z.looseObject({ ...faultFields(names) }).superRefine(rejectUnknownFaults(names));
+ * const query = z.looseObject({ ...faultFields(names) })
+ *   .check(z.superRefine(rejectUnknownFaults(names)));
  * query.parse({ "fault.reviews": "fail" }); // { "fault.reviews": { fail: true } }
  * ```
  */
 export function faultFields(branchNames: readonly string[]) {
   const branches = Object.fromEntries(
-    branchNames.map((name) => [`${PREFIX}${name}`, branchFault.optional()]),
+    branchNames.map((name) => [`${PREFIX}${name}`, z.optional(branchFault)]),
   );
-  return { ...branches, [ERROR_RATE]: errorRate.optional() };
+  return { ...branches, [ERROR_RATE]: z.optional(errorRate) };
 }
 
 /**
- * A zod `superRefine` check adding an issue for every `fault.` field that names no branch of
+ * A zod `superRefine` function adding an issue for every `fault.` field that names no branch of
  * `branchNames`.
  *
  * @example
  * ```ts
- * import { z } from "zod";
+ * import * as z from "zod/mini";
  * import { rejectUnknownFaults } from "./faults.ts";
  *
- * const query = z.looseObject({}).superRefine(rejectUnknownFaults(["price"]));
+ * const query = z.looseObject({}).check(z.superRefine(rejectUnknownFaults(["price"])));
  * query.safeParse({ "fault.prize": "fail" }).success; // false: the issue's path is "fault.prize"
  * ```
  */
 export function rejectUnknownFaults(branchNames: readonly string[]) {
   const known = new Set([...branchNames.map((name) => `${PREFIX}${name}`), ERROR_RATE]);
-  return function checkFaultNames(query: Record<string, unknown>, ctx: z.RefinementCtx): void {
+  return function checkFaultNames(
+    query: Record<string, unknown>,
+    ctx: z.core.$RefinementCtx<Record<string, unknown>>,
+  ): void {
     for (const field of Object.keys(query)) {
       if (field.startsWith(PREFIX) && !known.has(field)) {
         ctx.addIssue({

@@ -7,7 +7,7 @@
  */
 import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
-import { z } from "zod";
+import * as z from "zod/mini";
 import { type JobBackend, type JobSpec, splitJob } from "../src/jobs/mod.ts";
 import { invalidRequest, reportInvalid } from "./product.ts";
 
@@ -36,17 +36,20 @@ export interface JobsRouteOptions {
   newJobId?: () => string;
 }
 
-const indexList = z.array(z.number().int().min(0)).max(MAX_JOB_ITEMS);
+const indexList = z.array(z.int().check(z.minimum(0))).check(z.maxLength(MAX_JOB_ITEMS));
 
-const jobSchema = z.object({
-  items: z.array(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1 to 64 of A-Z a-z 0-9 _ -"))
-    .min(1).max(MAX_JOB_ITEMS),
-  deadlineMs: z.number().int().min(100).max(300_000).default(30_000),
-  seed: z.number().int().default(0),
-  errorRate: z.number().min(0).max(1).default(0),
-  faults: z.object({ crash: indexList.default([]), unsent: indexList.default([]) }).strict()
-    .default({ crash: [], unsent: [] }),
-}).strict().superRefine(({ items, faults }, context) => {
+const jobSchema = z.strictObject({
+  items: z.array(
+    z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1 to 64 of A-Z a-z 0-9 _ -")),
+  ).check(z.minLength(1), z.maxLength(MAX_JOB_ITEMS)),
+  deadlineMs: z._default(z.int().check(z.minimum(100), z.maximum(300_000)), 30_000),
+  seed: z._default(z.int(), 0),
+  errorRate: z._default(z.number().check(z.minimum(0), z.maximum(1)), 0),
+  faults: z._default(
+    z.strictObject({ crash: z._default(indexList, []), unsent: z._default(indexList, []) }),
+    { crash: [], unsent: [] },
+  ),
+}).check(z.superRefine(({ items, faults }, context) => {
   for (const kind of ["crash", "unsent"] as const) {
     faults[kind].forEach((index, position) => {
       if (index >= items.length) {
@@ -58,16 +61,24 @@ const jobSchema = z.object({
       }
     });
   }
-});
+}));
 
 const idSchema = z.object({
-  id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1 to 64 of A-Z a-z 0-9 _ -"),
+  id: z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1 to 64 of A-Z a-z 0-9 _ -")),
 });
 const waitSchema = z.object({
-  waitMs: z.string().regex(/^\d+$/, "must be a whole number of ms").transform(Number)
-    .pipe(z.number().max(MAX_WAIT_MS)).default(0),
+  waitMs: z._default(
+    z.pipe(
+      z.pipe(
+        z.string().check(z.regex(/^\d+$/, "must be a whole number of ms")),
+        z.transform(Number),
+      ),
+      z.number().check(z.maximum(MAX_WAIT_MS)),
+    ),
+    0,
+  ),
 });
-const resendSchema = z.object({ subTasks: indexList.min(1) }).strict();
+const resendSchema = z.strictObject({ subTasks: indexList.check(z.minLength(1)) });
 
 /**
  * Creates the jobs routes:
@@ -99,7 +110,7 @@ const resendSchema = z.object({ subTasks: indexList.min(1) }).strict();
  */
 export function createJobsRoute(
   { backend, newJobId = () => crypto.randomUUID() }: JobsRouteOptions,
-) {
+): Hono {
   return new Hono()
     .post("/jobs", zValidator("json", jobSchema, reportInvalid), async function acceptJob(c) {
       const body = c.req.valid("json");

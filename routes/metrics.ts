@@ -19,7 +19,7 @@ import { type MetricsRegistry, PROMETHEUS_CONTENT_TYPE } from "../src/metrics/mo
  * const text = await (await createMetricsRoute(registry).request("/metrics")).text();
  * ```
  */
-export function createMetricsRoute(registry: MetricsRegistry) {
+export function createMetricsRoute(registry: MetricsRegistry): Hono {
   return new Hono().get("/metrics", function exposeMetrics(c) {
     return c.body(registry.render(), 200, { "content-type": PROMETHEUS_CONTENT_TYPE });
   });

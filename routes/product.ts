@@ -7,7 +7,7 @@
 import { zValidator } from "@hono/zod-validator";
 import { type Context, Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { z } from "zod";
+import * as z from "zod/mini";
 import {
   type BranchRegistry,
   BUDGET_HEADER,
@@ -121,7 +121,7 @@ export function createGateway(
     limiter,
     spare = limiterSpare(limiter),
   }: GatewayOptions,
-) {
+): Hono<{ Variables: { receivedAt: number } }> {
   if (
     !Number.isInteger(defaultBudgetMs) || defaultBudgetMs < BUDGET_RANGE_MS.min ||
     defaultBudgetMs > BUDGET_RANGE_MS.max
@@ -135,17 +135,24 @@ export function createGateway(
   if (registry.some((spec) => spec.hedge !== undefined)) hedgeMetrics(metrics.registry);
   // Loose, so that an unknown fault.<branch> reaches the check that names it.
   const querySchema = z.looseObject({
-    policy: z.enum(["failFast", "collectAll", "bestEffort"]).default("bestEffort"),
-    budget: z.string().regex(/^\d+$/, "must be a whole number of ms").transform(Number)
-      .pipe(z.number().min(BUDGET_RANGE_MS.min).max(BUDGET_RANGE_MS.max)).optional(),
+    policy: z._default(z.enum(["failFast", "collectAll", "bestEffort"]), "bestEffort"),
+    budget: z.optional(z.pipe(
+      z.pipe(
+        z.string().check(z.regex(/^\d+$/, "must be a whole number of ms")),
+        z.transform(Number),
+      ),
+      z.number().check(z.minimum(BUDGET_RANGE_MS.min), z.maximum(BUDGET_RANGE_MS.max)),
+    )),
     ...faultFields(branchNames),
-  }).superRefine(rejectUnknownFaults(branchNames));
+  }).check(z.superRefine(rejectUnknownFaults(branchNames)));
   const paramSchema = z.object({
-    id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1 to 64 of A-Z a-z 0-9 _ -"),
+    id: z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1 to 64 of A-Z a-z 0-9 _ -")),
   });
   const headerSchema = z.object({
-    [BUDGET_HEADER]: z.string().regex(/^\d+(\.\d+)?$/, "must be a non-negative number of ms")
-      .transform(Number).optional(),
+    [BUDGET_HEADER]: z.optional(z.pipe(
+      z.string().check(z.regex(/^\d+(\.\d+)?$/, "must be a non-negative number of ms")),
+      z.transform(Number),
+    )),
   });
 
   return new Hono<{ Variables: { receivedAt: number } }>()
@@ -256,7 +263,7 @@ function round(ms: number | undefined): number | undefined {
  * @example
  * ```ts
  * import { zValidator } from "@hono/zod-validator";
- * import { z } from "zod";
+ * import * as z from "zod/mini";
  * import { reportInvalid } from "./product.ts";
  *
  * const validateQuery = zValidator("query", z.object({ n: z.string() }), reportInvalid);

@@ -23,7 +23,7 @@
 import { zValidator } from "@hono/zod-validator";
 import { type Context, Hono } from "hono";
 import type { UnofficialStatusCode } from "hono/utils/http-status";
-import { z } from "zod";
+import * as z from "zod/mini";
 import { DownstreamStats } from "./downstream_stats.ts";
 import {
   createLatencyModel,
@@ -38,22 +38,27 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Status for a client that went away first, after nginx's convention; nobody reads it. */
 const CLIENT_CLOSED_REQUEST = 499 as UnofficialStatusCode;
 
-const decimal = z.string().regex(/^\d+(\.\d+)?$/, "must be a non-negative decimal number")
-  .transform(Number);
-const integer = z.string().regex(/^\d+$/, "must be a non-negative integer").transform(Number);
-const flag = z.enum(["0", "1"]).transform((value) => value === "1");
+const decimal = z.pipe(
+  z.string().check(z.regex(/^\d+(\.\d+)?$/, "must be a non-negative decimal number")),
+  z.transform(Number),
+);
+const integer = z.pipe(
+  z.string().check(z.regex(/^\d+$/, "must be a non-negative integer")),
+  z.transform(Number),
+);
+const flag = z.pipe(z.enum(["0", "1"]), z.transform((value) => value === "1"));
 
 const querySchema = z.object({
-  latencyMs: decimal.pipe(z.number().max(MAX_TIMER_MS)).optional(),
-  fail: flag.optional(),
-  errorRate: decimal.pipe(z.number().max(1)).optional(),
-  tail: flag.optional(),
-  attempt: integer.default(0),
-  branchIndex: integer.optional(),
+  latencyMs: z.optional(z.pipe(decimal, z.number().check(z.maximum(MAX_TIMER_MS)))),
+  fail: z.optional(flag),
+  errorRate: z.optional(z.pipe(decimal, z.number().check(z.maximum(1)))),
+  tail: z.optional(flag),
+  attempt: z._default(integer, 0),
+  branchIndex: z.optional(integer),
 });
 
 const headerSchema = z.object({
-  [BUDGET_HEADER]: decimal.optional(),
+  [BUDGET_HEADER]: z.optional(decimal),
 });
 
 /**

@@ -106,7 +106,8 @@ export interface FanOutStreamStats {
 
 /**
  * The results of {@linkcode fanOutStream}: a `ReadableStream` (pipe it, read it, cancel it) that
- * `for await` iterates directly, plus the two ways of stopping early from the producer side.
+ * `for await` iterates directly (`break` cancels it: in-flight branches are aborted, the source
+ * closed), plus the two ways of stopping early from the producer side.
  *
  * @example
  * ```ts
@@ -116,10 +117,6 @@ export interface FanOutStreamStats {
  * ```
  */
 export interface FanOutStream<R> extends ReadableStream<StreamResult<R>> {
-  /** Iterates the results; `break` cancels the stream (aborts in-flight branches, closes the source). */
-  [Symbol.asyncIterator](
-    options?: { preventCancel?: boolean },
-  ): AsyncIterableIterator<StreamResult<R>>;
   /**
    * Stops reading new tasks (the source is closed), lets every in-flight branch finish, emits
    * their results, then closes the stream: nothing started is lost.

@@ -5,7 +5,7 @@
  */
 import type { Limiter } from "../limits/mod.ts";
 import type { CircuitBreaker, CircuitState } from "../resilience/mod.ts";
-import { Counter, type Gauge, type Histogram, MetricsRegistry } from "../metrics/mod.ts";
+import { type Counter, type Gauge, type Histogram, MetricsRegistry } from "../metrics/mod.ts";
 
 /**
  * Names of the global limiter's gauges in the metrics registry. The live stats (`live_stats.ts`) report
@@ -104,7 +104,9 @@ export interface GatewayMetrics {
  * metrics.requests.inc({ route: "/product/:id", status: "200" });
  * ```
  */
-export function createGatewayMetrics(registry = new MetricsRegistry()): GatewayMetrics {
+export function createGatewayMetrics(
+  registry: MetricsRegistry = new MetricsRegistry(),
+): GatewayMetrics {
   return {
     registry,
     requests: registry.counter(

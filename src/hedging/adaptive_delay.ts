@@ -1,10 +1,10 @@
 /**
  * `AdaptiveDelay`: a hedge delay that follows one downstream's recent latency quantile, kept in a
- * DDSketch (`@datadog/sketches-js`).
+ * DDSketch (`_quantile_sketch.ts`).
  *
  * @module
  */
-import { DDSketch } from "@datadog/sketches-js";
+import { QuantileSketch } from "./_quantile_sketch.ts";
 
 /**
  * Where a hedge reads its delay from and reports the primary attempt's latency to. A number is
@@ -84,7 +84,7 @@ export class AdaptiveDelay implements HedgeDelay {
   #minMs: number;
   #maxMs: number;
   #relativeAccuracy: number;
-  #window: DDSketch;
+  #window: QuantileSketch;
   #settledMs: number | undefined;
 
   /** An empty delay that answers `fallbackMs` until it has seen `minSamples` latencies. */
@@ -131,14 +131,14 @@ export class AdaptiveDelay implements HedgeDelay {
     this.#minMs = minMs;
     this.#maxMs = maxMs;
     this.#relativeAccuracy = relativeAccuracy;
-    this.#window = new DDSketch({ relativeAccuracy });
+    this.#window = new QuantileSketch({ relativeAccuracy });
   }
 
   /** The current delay in ms, within [`minMs`, `maxMs`]. */
   delayMs(): number {
     const raw = this.#settledMs ??
       (this.#window.count >= this.#minSamples
-        ? this.#window.getValueAtQuantile(this.#quantile)
+        ? this.#window.quantile(this.#quantile)
         : this.#fallbackMs);
     return Math.min(this.#maxMs, Math.max(this.#minMs, raw));
   }
@@ -148,8 +148,8 @@ export class AdaptiveDelay implements HedgeDelay {
     if (!(ms >= 0) || !Number.isFinite(ms)) return;
     this.#window.accept(ms);
     if (this.#window.count >= this.#windowSize) {
-      this.#settledMs = this.#window.getValueAtQuantile(this.#quantile);
-      this.#window = new DDSketch({ relativeAccuracy: this.#relativeAccuracy });
+      this.#settledMs = this.#window.quantile(this.#quantile);
+      this.#window = new QuantileSketch({ relativeAccuracy: this.#relativeAccuracy });
     }
   }
 }

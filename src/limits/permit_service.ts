@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import * as z from "zod/mini";
 import type { Lease, LedgerStats } from "./permit_ledger.ts";
 
 /** Longest lease the HTTP API grants, in ms (ten minutes). */
@@ -72,8 +72,8 @@ export interface PermitService {
   stats(): Promise<LedgerStats>;
 }
 
-const holder = z.string().min(1).max(128);
-const leaseId = z.string().min(1).max(64);
+const holder = z.string().check(z.minLength(1), z.maxLength(128));
+const leaseId = z.string().check(z.minLength(1), z.maxLength(64));
 
 /**
  * zod schemas of the HTTP API's request bodies: `POST /acquire`, `/release`, `/renew`.
@@ -84,15 +84,22 @@ const leaseId = z.string().min(1).max(64);
  * permitApiSchemas.release.parse({ leaseId: "l-1" });
  * ```
  */
-export const permitApiSchemas = {
+export const permitApiSchemas: {
+  readonly acquire: z.ZodMiniType<PermitRequest>;
+  readonly release: z.ZodMiniType<{ leaseId: string }>;
+  readonly renew: z.ZodMiniType<{ leaseId: string; ttlMs: number }>;
+} = {
   acquire: z.object({
     holder,
-    weight: z.number().int().min(1),
-    ttlMs: z.number().positive().max(MAX_HTTP_TTL_MS),
-    waitMs: z.number().min(0).max(MAX_HTTP_WAIT_MS).optional(),
+    weight: z.int().check(z.minimum(1)),
+    ttlMs: z.number().check(z.positive(), z.maximum(MAX_HTTP_TTL_MS)),
+    waitMs: z.optional(z.number().check(z.minimum(0), z.maximum(MAX_HTTP_WAIT_MS))),
   }),
   release: z.object({ leaseId }),
-  renew: z.object({ leaseId, ttlMs: z.number().positive().max(MAX_HTTP_TTL_MS) }),
+  renew: z.object({
+    leaseId,
+    ttlMs: z.number().check(z.positive(), z.maximum(MAX_HTTP_TTL_MS)),
+  }),
 } as const;
 
 /** Header carrying the shared secret of the HTTP API, as `Bearer <secret>`. */

@@ -62,7 +62,8 @@ export interface MergeOptions {
 }
 
 /**
- * The merged stream: a `ReadableStream` that `for await` iterates directly.
+ * The merged stream: a `ReadableStream` that `for await` iterates directly (`break` cancels it,
+ * which closes every source).
  *
  * @example
  * ```ts
@@ -71,10 +72,7 @@ export interface MergeOptions {
  * for await (const { source, value } of mergeStreams([from("a"), from("b")])) console.log(source, value);
  * ```
  */
-export interface MergedStream<T> extends ReadableStream<Merged<T>> {
-  /** Iterates the items; `break` cancels the stream, which closes every source. */
-  [Symbol.asyncIterator](options?: { preventCancel?: boolean }): AsyncIterableIterator<Merged<T>>;
-}
+export type MergedStream<T> = ReadableStream<Merged<T>>;
 
 /**
  * Reads `sources` as one stream of `{ source, value }`, choosing among the sources that have an
