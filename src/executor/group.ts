@@ -69,7 +69,7 @@ export class Group {
   go(task: (signal: AbortSignal) => Promise<unknown>): Promise<void> {
     const signal = this.#controller.signal;
     if (signal.aborted) return Promise.reject(signal.reason);
-    const started = Promise.withResolvers<void>();
+    const started = startSignal();
     started.promise.catch(ignore);
     const running = this.#run(task, signal, started);
     this.#running.add(running);
@@ -81,7 +81,7 @@ export class Group {
   async #run(
     task: (signal: AbortSignal) => Promise<unknown>,
     signal: AbortSignal,
-    started: PromiseWithResolvers<void>,
+    started: StartSignal,
   ): Promise<void> {
     try {
       await this.#semaphore?.acquire(1, { signal });
@@ -117,4 +117,22 @@ export class Group {
     this.#parent?.removeEventListener("abort", this.#onParentAbort);
     if (this.#failure !== undefined) throw this.#failure.error;
   }
+}
+
+/** The promise `go()` returns, settled by `#run` once the task has a seat or was refused. */
+interface StartSignal {
+  promise: Promise<void>;
+  resolve(): void;
+  reject(reason: unknown): void;
+}
+
+// Not Promise.withResolvers(): the npm package runs on Node 20, which does not have it.
+function startSignal(): StartSignal {
+  let resolve!: () => void;
+  let reject!: (reason: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
 }
