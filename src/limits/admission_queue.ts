@@ -36,7 +36,11 @@ import type { GradientLimit } from "./gradient_limit.ts";
 export type ShedReason = "queue_full" | "sojourn" | "budget";
 
 /** Every {@linkcode ShedReason}, in a stable order for metrics. */
-export const SHED_REASONS: readonly ShedReason[] = Object.freeze(["queue_full", "sojourn", "budget"]);
+export const SHED_REASONS: readonly ShedReason[] = Object.freeze([
+  "queue_full",
+  "sojourn",
+  "budget",
+]);
 
 /**
  * The limit algorithm an {@linkcode AdmissionQueue} consults: a {@linkcode GradientLimit}, or any
@@ -216,7 +220,6 @@ export class AdmissionQueue {
     return { kind: "queued", id };
   }
 
-
   /**
    * A request admitted at `admittedAt` with `inFlight` in flight finished at `now`: its latency
    * feeds the limit (unless `sample` is false, e.g. its caller left), and the freed place goes
@@ -224,7 +227,11 @@ export class AdmissionQueue {
    */
   release(
     now: number,
-    { admittedAt, inFlight, sample = true }: { admittedAt: number; inFlight: number; sample?: boolean },
+    { admittedAt, inFlight, sample = true }: {
+      admittedAt: number;
+      inFlight: number;
+      sample?: boolean;
+    },
   ): QueueChanges {
     if (this.#inFlight === 0) {
       throw new RangeError(

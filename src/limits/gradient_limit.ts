@@ -62,7 +62,11 @@ export interface GradientLimitOptions {
   windowSamples?: number;
   /** …and spans at least this many ms; 25 by default. */
   minWindowMs?: number;
-  /** Weight of a window's median in the baseline when it is higher; 0.02 by default. */
+  /**
+   * Weight of a window's median in the baseline when it is higher; 0.005 by default. Under a
+   * sustained overload the limiter holds windows near `tolerance ×` the baseline, so this is
+   * how fast it would let latency creep: at 25 windows a second, about 6 % a second.
+   */
   drift?: number;
   /** Weight of a window's median in the baseline when it is lower; 0.3 by default. */
   recovery?: number;
@@ -133,7 +137,7 @@ export class GradientLimit {
       smoothing = 0.2,
       windowSamples = 20,
       minWindowMs = 25,
-      drift = 0.02,
+      drift = 0.005,
       recovery = 0.3,
     }: GradientLimitOptions = {},
   ) {
@@ -155,10 +159,12 @@ export class GradientLimit {
         `Cannot create a gradient limit as 'tolerance' must be a finite number ≥ 1: current value is ${tolerance}`,
       );
     }
-    for (const [name, value] of [["smoothing", smoothing], ["drift", drift], [
-      "recovery",
-      recovery,
-    ]] as const) {
+    for (
+      const [name, value] of [["smoothing", smoothing], ["drift", drift], [
+        "recovery",
+        recovery,
+      ]] as const
+    ) {
       if (!(value > 0 && value <= 1)) {
         throw new RangeError(
           `Cannot create a gradient limit as '${name}' must be in (0, 1]: current value is ${value}`,
@@ -206,7 +212,9 @@ export class GradientLimit {
     this.#windowStart ??= now;
     this.#window.push(latencyMs);
     this.#maxInFlight = Math.max(this.#maxInFlight, inFlight);
-    if (this.#window.length >= this.#windowSamples && now - this.#windowStart >= this.#minWindowMs) {
+    if (
+      this.#window.length >= this.#windowSamples && now - this.#windowStart >= this.#minWindowMs
+    ) {
       this.#closeWindow();
     }
     return this.limit;

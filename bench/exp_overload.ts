@@ -1,0 +1,306 @@
+/**
+ * Experiment 11, overload: goodput and latency of the gateway from half its capacity to eight
+ * times it, for three protections — none, the static 64-permit global ceiling (`npm start`
+ * before overload protection), and the adaptive inbound limit with per-downstream bulkheads
+ * (`npm start` now, on top of that ceiling).
+ *
+ * Over HTTP on 127.0.0.1: the gateway (`bench/_serve.ts gateway … <protection>`) and the
+ * simulated downstream (seed 20240601, tail off) each in its own Deno process, restarted for
+ * each protection; the open-model generator (`bench/_open_loop.ts`) runs in this process.
+ *
+ * 1. Capacity, measured in this run: 64 closed-loop clients against the static configuration for
+ *    `CAPACITY_SECONDS` — 200 answers per second (as `wrk -t1 -c64` measured it in the issue).
+ * 2. For each protection, steps of `STEP_SECONDS` at 0.5×, 1×, 2×, 4× and 8× that capacity,
+ *    open loop (latency from the intended send time), client timeout 5 s, bestEffort, budget
+ *    1000 ms. Right after the 4× step, `RECOVERY_SECONDS` at 0.5× show how fast latency comes
+ *    back. The gateway's `/metrics` is polled every 100 ms for its admission limit.
+ *
+ * Goodput is 200 answers per second of the step. "Admitted" requests are all but the 503s (and
+ * the requests that got no answer at all); their p99 is against the 1000 ms budget.
+ *
+ * ```sh
+ * deno task exp:overload
+ * ```
+ *
+ * @module
+ */
+import { Experiment } from "./_experiment.ts";
+import { SEED } from "./_gateway_scenarios.ts";
+import { httpTarget, type LoadTarget } from "./_load_target.ts";
+import { openLoop, type Sample } from "./_open_loop.ts";
+import { type Quantiles, summarize } from "./_quantiles.ts";
+import { loadAverage } from "./_runtime.ts";
+
+const CAPACITY_CLIENTS = 64;
+const CAPACITY_SECONDS = 4;
+const STEP_SECONDS = 5;
+const RECOVERY_SECONDS = 3;
+const MULTIPLIERS = [0.5, 1, 2, 4, 8];
+const GUARD_MS = 5000;
+const BUDGET_MS = 1000;
+const POLL_MS = 100;
+const PROTECTIONS = ["none", "static", "adaptive"] as const;
+type Protection = typeof PROTECTIONS[number];
+
+/** One step's figures. */
+interface StepFigures {
+  protection: Protection;
+  multiplier: number;
+  offeredPerSecond: number;
+  achievedPerSecond: number;
+  requests: number;
+  statuses: Record<string, number>;
+  goodputPerSecond: number;
+  /** Goodput over the capacity measured in this run. */
+  goodputShare: number;
+  admittedLatencyMs: Quantiles;
+  shedLatencyMs: Quantiles;
+  /** 502s over admitted requests. */
+  badGatewayShare: number;
+  peakRssBytes: number;
+  /** The gateway's admission limit, polled (adaptive only): [ms since step start, limit]. */
+  limitSeries: [number, number][];
+  loadAverage: number;
+}
+
+/** What came back after the 4× step: p50 per 250 ms bucket of the 0.5× step that followed. */
+interface Recovery {
+  protection: Protection;
+  baselineP50Ms: number;
+  buckets: { fromMs: number; p50Ms: number; count: number }[];
+  /** First bucket start from which every bucket's p50 stays within 1.5× the baseline. */
+  backToBaselineMs: number | null;
+}
+
+const exp = new Experiment("overload", SEED);
+const path = (i: number) => `/product/sku-${i % 1000}?policy=bestEffort&budget=${BUDGET_MS}`;
+
+async function measureCapacity(target: LoadTarget): Promise<number> {
+  const stopAt = performance.now() + CAPACITY_SECONDS * 1000;
+  let ok = 0;
+  let i = 0;
+  const client = async () => {
+    while (performance.now() < stopAt) {
+      const reply = await target.send(path(i++), AbortSignal.timeout(GUARD_MS));
+      if (reply.status === 200) ok++;
+    }
+  };
+  const started = performance.now();
+  await Promise.all(Array.from({ length: CAPACITY_CLIENTS }, client));
+  return ok / ((performance.now() - started) / 1000);
+}
+
+/** Runs one open-loop step while polling RSS and the admission limit. */
+async function step(
+  target: LoadTarget,
+  rate: number,
+  seconds: number,
+): Promise<{ samples: Sample[]; peakRss: number; limits: [number, number][]; wallS: number }> {
+  let peakRss = target.rssBytes();
+  const limits: [number, number][] = [];
+  const started = performance.now();
+  let polling: Promise<void> | undefined;
+  const poll = async () => {
+    peakRss = Math.max(peakRss, target.rssBytes());
+    try {
+      const text = await (await fetch(`${target.url}metrics`, {
+        signal: AbortSignal.timeout(1000),
+      })).text();
+      const limit = /^fanfare_admission_limit (\S+)$/m.exec(text)?.[1];
+      if (limit !== undefined) limits.push([performance.now() - started, Number(limit)]);
+    } catch {
+      // An overloaded gateway may not answer its metrics in time; the step goes on.
+    }
+  };
+  const timer = setInterval(() => polling ??= poll().finally(() => polling = undefined), POLL_MS);
+  try {
+    const samples = await openLoop({
+      count: Math.round(rate * seconds),
+      ratePerSecond: rate,
+      guardMs: GUARD_MS,
+      send: (index, signal) => target.send(path(index), signal),
+    });
+    return { samples, peakRss, limits, wallS: (performance.now() - started) / 1000 };
+  } finally {
+    clearInterval(timer);
+    await polling;
+  }
+}
+
+function figures(
+  protection: Protection,
+  multiplier: number,
+  rate: number,
+  capacity: number,
+  { samples, peakRss, limits }: Awaited<ReturnType<typeof step>>,
+): StepFigures {
+  const statuses: Record<string, number> = {};
+  for (const s of samples) statuses[s.status] = (statuses[s.status] ?? 0) + 1;
+  const admitted = samples.filter((s) => s.status !== 503 && s.status !== 0);
+  const shed = samples.filter((s) => s.status === 503);
+  const last = samples.reduce((m, s) => Math.max(m, s.sendLagMs), 0);
+  const sendSeconds = (samples.length - 1) / rate + last / 1000;
+  const goodput = (statuses["200"] ?? 0) / (samples.length / rate);
+  return {
+    protection,
+    multiplier,
+    offeredPerSecond: rate,
+    achievedPerSecond: samples.length / Math.max(sendSeconds, 1 / rate),
+    requests: samples.length,
+    statuses,
+    goodputPerSecond: goodput,
+    goodputShare: goodput / capacity,
+    admittedLatencyMs: summarize(admitted.map((s) => s.latencyMs)),
+    shedLatencyMs: summarize(shed.map((s) => s.latencyMs)),
+    badGatewayShare: admitted.length === 0 ? 0 : (statuses["502"] ?? 0) / admitted.length,
+    peakRssBytes: peakRss,
+    limitSeries: limits.map(([t, l]) => [Math.round(t), l]),
+    loadAverage: loadAverage(),
+  };
+}
+
+function recovery(protection: Protection, baselineP50Ms: number, samples: Sample[], rate: number) {
+  const bucketMs = 250;
+  const buckets: Recovery["buckets"] = [];
+  samples.forEach((s, i) => {
+    const b = Math.floor((i * 1000 / rate) / bucketMs);
+    (buckets[b] ??= { fromMs: b * bucketMs, p50Ms: 0, count: 0 }).count++;
+  });
+  for (const bucket of buckets) {
+    const inBucket = samples.filter((_, i) =>
+      Math.floor((i * 1000 / rate) / bucketMs) * bucketMs === bucket.fromMs
+    );
+    bucket.p50Ms = summarize(inBucket.map((s) => s.latencyMs)).p50;
+  }
+  let back: number | null = null;
+  for (let i = buckets.length - 1; i >= 0; i--) {
+    if (buckets[i].p50Ms <= 1.5 * baselineP50Ms) back = buckets[i].fromMs;
+    else break;
+  }
+  return { protection, baselineP50Ms, buckets, backToBaselineMs: back } satisfies Recovery;
+}
+
+function line(f: StepFigures): string {
+  const st = Object.entries(f.statuses).map(([k, v]) => `${k}×${v}`).join(" ");
+  return `  ${f.protection} ${f.multiplier}× (${f.offeredPerSecond.toFixed(0)}/s offered, ${
+    f.achievedPerSecond.toFixed(0)
+  }/s sent): goodput ${f.goodputPerSecond.toFixed(0)}/s (${
+    (f.goodputShare * 100).toFixed(0)
+  } % of capacity); admitted p99 ${f.admittedLatencyMs.p99.toFixed(0)} ms; 503 p99 ${
+    f.shedLatencyMs.p99.toFixed(0)
+  } ms; 502 ${(f.badGatewayShare * 100).toFixed(1)} % of admitted; ${st}; RSS ${
+    (f.peakRssBytes / 2 ** 20).toFixed(0)
+  } MB; limit ${
+    f.limitSeries.length === 0
+      ? "–"
+      : `${Math.min(...f.limitSeries.map((p) => p[1]))}–${
+        Math.max(...f.limitSeries.map((p) => p[1]))
+      }`
+  }; load ${f.loadAverage.toFixed(1)}`;
+}
+
+exp.log(`capacity: ${CAPACITY_CLIENTS} closed-loop clients for ${CAPACITY_SECONDS} s, static`);
+let capacity: number;
+{
+  const target = await httpTarget("healthy-default-timeouts", "static");
+  try {
+    await measureCapacity(target); // warm-up, untimed
+    capacity = await measureCapacity(target);
+  } finally {
+    await target.close();
+  }
+}
+exp.log(`capacity ${capacity.toFixed(0)} answers/s (load ${loadAverage().toFixed(1)})`);
+
+const steps: StepFigures[] = [];
+const recoveries: Recovery[] = [];
+for (const protection of PROTECTIONS) {
+  const target = await httpTarget("healthy-default-timeouts", protection);
+  try {
+    exp.log(`${protection}: warm-up at 0.5× for 2 s`);
+    await step(target, capacity * 0.5, 2);
+    let baselineP50 = NaN;
+    for (const multiplier of MULTIPLIERS) {
+      const rate = capacity * multiplier;
+      const result = await step(target, rate, STEP_SECONDS);
+      const f = figures(protection, multiplier, rate, capacity, result);
+      steps.push(f);
+      exp.log(line(f));
+      if (multiplier === 0.5) baselineP50 = f.admittedLatencyMs.p50;
+      if (multiplier === 4) {
+        const after = await step(target, capacity * 0.5, RECOVERY_SECONDS);
+        const r = recovery(protection, baselineP50, after.samples, capacity * 0.5);
+        recoveries.push(r);
+        exp.log(
+          `  ${protection} after 4×: p50 per 250 ms ${
+            r.buckets.map((b) => b.p50Ms.toFixed(0)).join(" ")
+          } ms (baseline ${baselineP50.toFixed(0)}); back within 1.5× from ${
+            r.backToBaselineMs ?? "never"
+          } ms`,
+        );
+      }
+      // Let what the gateway still holds drain before the next step.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  } finally {
+    await target.close();
+  }
+}
+
+const at4 = steps.find((s) => s.protection === "adaptive" && s.multiplier === 4)!;
+const adaptive = steps.filter((s) => s.protection === "adaptive");
+const rec = recoveries.find((r) => r.protection === "adaptive");
+const checks = [
+  {
+    name: "adaptive at 4×: goodput ÷ capacity",
+    value: at4.goodputShare,
+    goal: "≥ 0.8",
+    pass: at4.goodputShare >= 0.8,
+  },
+  {
+    name: "adaptive, every step: 503 p99 from intended send (ms)",
+    value: Math.max(...adaptive.map((s) => s.shedLatencyMs.p99 || 0)),
+    goal: "≤ 50",
+    pass: adaptive.every((s) => !(s.shedLatencyMs.p99 > 50)),
+  },
+  {
+    name: "adaptive, every step: admitted p99 (ms)",
+    value: Math.max(...adaptive.map((s) => s.admittedLatencyMs.p99 || 0)),
+    goal: `≤ ${BUDGET_MS}`,
+    pass: adaptive.every((s) => !(s.admittedLatencyMs.p99 > BUDGET_MS)),
+  },
+  {
+    name: "adaptive, every step: 502 share of admitted",
+    value: Math.max(...adaptive.map((s) => s.badGatewayShare)),
+    goal: "< 0.05",
+    pass: adaptive.every((s) => s.badGatewayShare < 0.05),
+  },
+  {
+    name: "adaptive, every step: gateway peak RSS (MB)",
+    value: Math.max(...adaptive.map((s) => s.peakRssBytes)) / 2 ** 20,
+    goal: "< 300",
+    pass: adaptive.every((s) => s.peakRssBytes < 300 * 2 ** 20),
+  },
+  {
+    name: "adaptive after 4×: back within 1.5× baseline p50 (ms after the overload stopped)",
+    value: rec?.backToBaselineMs ?? null,
+    goal: "≤ 2000",
+    pass: rec?.backToBaselineMs !== null && (rec?.backToBaselineMs ?? Infinity) <= 2000,
+  },
+];
+for (const c of checks) {
+  exp.log(`${c.pass ? "PASS" : "MISS"}  ${c.name}: ${c.value}, target ${c.goal}`);
+}
+const written = exp.write({
+  description:
+    "open-model sweep 0.5×–8× of measured capacity over HTTP, three protections: none, static ceiling, adaptive + bulkheads",
+  capacityPerSecond: capacity,
+  capacityMethod: `${CAPACITY_CLIENTS} closed-loop clients for ${CAPACITY_SECONDS} s, static`,
+  stepSeconds: STEP_SECONDS,
+  budgetMs: BUDGET_MS,
+  guardMs: GUARD_MS,
+  steps,
+  recoveries,
+  checks,
+});
+exp.log(`wrote ${written}`);
