@@ -162,7 +162,7 @@ function figures(
 function recovery(protection: Protection, baselineP50Ms: number, samples: Sample[], rate: number) {
   const bucketMs = 250;
   const buckets: Recovery["buckets"] = [];
-  samples.forEach((s, i) => {
+  samples.forEach((_sample, i) => {
     const b = Math.floor((i * 1000 / rate) / bucketMs);
     (buckets[b] ??= { fromMs: b * bucketMs, p50Ms: 0, count: 0 }).count++;
   });

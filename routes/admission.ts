@@ -5,7 +5,11 @@
  * @module
  */
 import type { Context, MiddlewareHandler } from "hono";
-import { isAdmissionRejectedError, type Limiter, type Permit } from "../src/limits/mod.ts";
+import {
+  type AdaptivePermit,
+  isAdmissionRejectedError,
+  type Limiter,
+} from "../src/limits/mod.ts";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { BUDGET_HEADER } from "../src/gateway/mod.ts";
 
@@ -47,7 +51,7 @@ export interface AdmissionOptions {
 /**
  * A middleware admitting each request through `limiter` (an `AdaptiveLimiter` in the gateway):
  * admitted requests run and release their permit when their response is ready, so the limit
- * learns from their latency; the others are answered `503 { error: "overloaded", reason,
+ * learns from their latency (a 5xx answer drops it instead, when the permit can say so); the others are answered `503 { error: "overloaded", reason,
  * retryAfterS }` with `Retry-After` at once, or after at most a short wait in the limiter's
  * queue. A request may wait only while it can still start within its budget: the `budget` query
  * parameter or the `x-fanfare-budget-ms` header, whichever is lower, else `defaultBudgetMs`.
@@ -75,7 +79,7 @@ export function admission(
     const receivedAt = performance.now();
     c.set("receivedAt", receivedAt);
     const signal = c.req.raw.signal;
-    let permit: Permit;
+    let permit: Partial<AdaptivePermit> & Awaited<ReturnType<Limiter["acquire"]>>;
     try {
       permit = await limiter.acquire(1, {
         signal,
@@ -91,10 +95,14 @@ export function admission(
       onShed?.(c, receivedAt);
       return response;
     }
+    let failed = true;
     try {
       await next();
+      failed = c.res.status >= 500;
     } finally {
-      await permit.release();
+      // A 5xx (a required branch timed out, the ceiling's queue was full) tells the limit more
+      // than its latency, which timeouts cap.
+      await (failed && permit.drop !== undefined ? permit.drop() : permit.release());
     }
   };
 }

@@ -135,10 +135,15 @@ export class Bulkheads {
           if (!isAdmissionRejectedError(error)) throw error;
           throw new BulkheadRejectedError(name, error.reason, limiter.stats().limit);
         }
+        let failed = true;
         try {
-          return await fetcher.fetch(request);
+          const response = await fetcher.fetch(request);
+          failed = response.status >= 500;
+          return response;
         } finally {
-          await permit.release();
+          // A timeout or a 5xx is a drop: the downstream's limit backs off even when the
+          // cut-off hides how slow it really was.
+          await (failed ? permit.drop() : permit.release());
         }
       },
     };

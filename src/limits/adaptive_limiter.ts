@@ -60,8 +60,24 @@ export interface AdaptiveLimiterStats extends AdmissionStats {
   baselineMs: number | undefined;
 }
 
+/**
+ * A permit of an {@linkcode AdaptiveLimiter}: `release()` after work that succeeded, `drop()`
+ * after work that timed out or failed, so the limit learns that its latency was a cut-off.
+ *
+ * @example
+ * ```ts
+ * import { AdaptiveLimiter } from "./adaptive_limiter.ts";
+ * const permit = await new AdaptiveLimiter().acquire();
+ * await permit.drop(); // the work failed
+ * ```
+ */
+export interface AdaptivePermit extends Permit {
+  /** Releases the permit, recording the work as dropped. Either this or `release` counts. */
+  drop(): Promise<void>;
+}
+
 interface Waiting {
-  resolve(permit: Permit): void;
+  resolve(permit: AdaptivePermit): void;
   reject(error: unknown): void;
   dispose(): void;
 }
@@ -117,7 +133,7 @@ export class AdaptiveLimiter implements Limiter {
    * away (queue full, waited its bound, or `deadline` too close to start in time), or with the
    * signal's reason when `signal` aborts first.
    */
-  acquire(weight = 1, { signal, deadline }: LimiterAcquireOptions = {}): Promise<Permit> {
+  acquire(weight = 1, { signal, deadline }: LimiterAcquireOptions = {}): Promise<AdaptivePermit> {
     if (weight !== 1) {
       return Promise.reject(
         new RangeError(
@@ -135,7 +151,7 @@ export class AdaptiveLimiter implements Limiter {
       this.#apply(this.#queue.expire(now), now);
       return Promise.reject(this.#rejection(outcome.reason));
     }
-    const { promise, resolve, reject } = Promise.withResolvers<Permit>();
+    const { promise, resolve, reject } = Promise.withResolvers<AdaptivePermit>();
     const id = outcome.id;
     const onAbort = () => {
       if (this.#queue.cancel(id)) {
@@ -167,11 +183,19 @@ export class AdaptiveLimiter implements Limiter {
     };
   }
 
-  #permit(admittedAt: number, inFlight: number): Permit {
-    return permitOf(1, () => {
+  #permit(admittedAt: number, inFlight: number): AdaptivePermit {
+    let dropped = false;
+    const permit = permitOf(1, () => {
       const now = this.#clock();
-      this.#apply(this.#queue.release(now, { admittedAt, inFlight }), now);
+      this.#apply(this.#queue.release(now, { admittedAt, inFlight, dropped }), now);
     });
+    return {
+      ...permit,
+      drop: () => {
+        dropped = true;
+        return permit.release();
+      },
+    };
   }
 
   #rejection(reason: string): AdmissionRejectedError {

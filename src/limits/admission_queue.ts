@@ -222,15 +222,16 @@ export class AdmissionQueue {
 
   /**
    * A request admitted at `admittedAt` with `inFlight` in flight finished at `now`: its latency
-   * feeds the limit (unless `sample` is false, e.g. its caller left), and the freed place goes
-   * to waiters.
+   * feeds the limit (unless `sample` is false, e.g. its caller left; `dropped` when it timed out
+   * or failed), and the freed place goes to waiters.
    */
   release(
     now: number,
-    { admittedAt, inFlight, sample = true }: {
+    { admittedAt, inFlight, sample = true, dropped = false }: {
       admittedAt: number;
       inFlight: number;
       sample?: boolean;
+      dropped?: boolean;
     },
   ): QueueChanges {
     if (this.#inFlight === 0) {
@@ -239,7 +240,7 @@ export class AdmissionQueue {
       );
     }
     this.#inFlight--;
-    if (sample) this.#limit.onSample({ latencyMs: now - admittedAt, inFlight, now });
+    if (sample) this.#limit.onSample({ latencyMs: now - admittedAt, inFlight, now, dropped });
     return this.#drain(now);
   }
 

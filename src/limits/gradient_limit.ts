@@ -32,7 +32,10 @@
  * (Gradient2's own fix is to decay the long average once it is twice the short one; this is the
  * same idea applied all the time). And from Gradient2 again: a window in which the limit was
  * not used (at most half of it in flight) does not raise it, so an idle gateway does not grow
- * an unearned limit; and the limit stays within [`minLimit`, `maxLimit`].
+ * an unearned limit; and the limit stays within [`minLimit`, `maxLimit`]. From AIMD, one
+ * thing: a window where more than `dropShare` of the requests were dropped (timed out, failed)
+ * backs off multiplicatively whatever its median says — a gateway's latency is capped by the
+ * timeouts that cut it, so past that point latency stops rising and only drops tell.
  *
  * @module
  */
@@ -70,6 +73,11 @@ export interface GradientLimitOptions {
   drift?: number;
   /** Weight of a window's median in the baseline when it is lower; 0.3 by default. */
   recovery?: number;
+  /**
+   * Share of a window's samples that may be drops (timeouts, 5xx) before the window counts as
+   * overloaded whatever its latency; 0.1 by default.
+   */
+  dropShare?: number;
 }
 
 /**
@@ -126,6 +134,8 @@ export class GradientLimit {
   #window: number[] = [];
   #windowStart: number | undefined;
   #maxInFlight = 0;
+  #drops = 0;
+  readonly #dropShare: number;
 
   /** A limit starting at `initialLimit`. */
   constructor(
@@ -139,6 +149,7 @@ export class GradientLimit {
       minWindowMs = 25,
       drift = 0.005,
       recovery = 0.3,
+      dropShare = 0.1,
     }: GradientLimitOptions = {},
   ) {
     positiveInteger("minLimit", minLimit);
@@ -185,6 +196,7 @@ export class GradientLimit {
     this.#drift = drift;
     this.#recovery = recovery;
     this.#estimate = initialLimit;
+    this.#dropShare = dropShare;
   }
 
   /** The current limit: a whole number in [`minLimit`, `maxLimit`]. */
@@ -204,13 +216,22 @@ export class GradientLimit {
 
   /**
    * Records one finished request: its `latencyMs` (admission to answer, queueing excluded), the
-   * requests in flight when it started (`inFlight`, itself included) and the time `now` in ms.
-   * Returns the limit, changed when this sample closed a window.
+   * requests in flight when it started (`inFlight`, itself included), the time `now` in ms, and
+   * whether it was `dropped` (timed out or failed: its latency is then a cut-off, not a
+   * measurement). Returns the limit, changed when this sample closed a window.
    */
-  onSample({ latencyMs, inFlight, now }: { latencyMs: number; inFlight: number; now: number }) {
+  onSample(
+    { latencyMs, inFlight, now, dropped = false }: {
+      latencyMs: number;
+      inFlight: number;
+      now: number;
+      dropped?: boolean;
+    },
+  ): number {
     if (!(latencyMs >= 0) || !Number.isFinite(latencyMs)) return this.limit;
     this.#windowStart ??= now;
     this.#window.push(latencyMs);
+    if (dropped) this.#drops++;
     this.#maxInFlight = Math.max(this.#maxInFlight, inFlight);
     if (
       this.#window.length >= this.#windowSamples && now - this.#windowStart >= this.#minWindowMs
@@ -233,6 +254,8 @@ export class GradientLimit {
   #closeWindow(): void {
     const short = median(this.#window);
     const used = this.#maxInFlight * 2 >= this.limit;
+    const dropping = this.#drops > this.#dropShare * this.#window.length;
+    this.#drops = 0;
     this.#window = [];
     this.#windowStart = undefined;
     this.#maxInFlight = 0;
@@ -241,6 +264,12 @@ export class GradientLimit {
     // Sub-millisecond medians (a downstream answering from memory) would make the ratio
     // jitter; latency below 1 ms is not a queue worth reacting to.
     const shortMs = Math.max(1, short);
+    if (dropping) {
+      // Latency is capped by the timeouts that cut it: it says nothing, and must not teach the
+      // baseline. Many drops are overload in themselves: back off as AIMD would.
+      this.#estimate = Math.max(this.#min, this.#estimate * (1 - this.#smoothing / 2));
+      return;
+    }
     if (this.#baseline === undefined) {
       this.#baseline = shortMs;
       return;

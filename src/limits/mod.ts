@@ -76,4 +76,5 @@ export {
   AdaptiveLimiter,
   type AdaptiveLimiterOptions,
   type AdaptiveLimiterStats,
+  type AdaptivePermit,
 } from "./adaptive_limiter.ts";

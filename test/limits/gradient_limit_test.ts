@@ -109,3 +109,15 @@ Deno.test("GradientLimit rejects settings that make no limit, naming them", () =
   );
   assert.throws(() => new GradientLimit({ tolerance: 0.5 }), /'tolerance'/);
 });
+
+Deno.test("GradientLimit backs off when requests are dropped, though timeouts keep latency flat", () => {
+  const limit = new GradientLimit({ initialLimit: 40, maxLimit: 40 });
+  let now = 0;
+  for (let i = 0; i < 2000; i++) {
+    now += 5;
+    // Every other request is cut at a 300 ms timeout: the median stays where it was.
+    limit.onSample({ latencyMs: 300, inFlight: 40, now, dropped: i % 2 === 0 });
+  }
+  assert.equal(limit.limit, 1);
+  assert.equal(limit.baselineMs, undefined, "dropped windows teach the baseline nothing");
+});
