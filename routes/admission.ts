@@ -5,11 +5,7 @@
  * @module
  */
 import type { Context, MiddlewareHandler } from "hono";
-import {
-  type AdaptivePermit,
-  isAdmissionRejectedError,
-  type Limiter,
-} from "../src/limits/mod.ts";
+import { type AdaptivePermit, isAdmissionRejectedError, type Limiter } from "../src/limits/mod.ts";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { BUDGET_HEADER } from "../src/gateway/mod.ts";
 

@@ -104,6 +104,9 @@ Deno.test("an overloaded gateway answers the surplus a fast 503 with Retry-After
   assert.match(metrics, /^fanfare_admission_shed_total\{reason="queue_full"\} 5$/m);
   assert.match(metrics, /^fanfare_http_requests_total\{route="\/product\/:id",status="503"\} 5$/m);
   assert.match(metrics, /^fanfare_admission_limit 2$/m);
+  const live = await (await app.request("/api/stats")).json();
+  assert.deepEqual(live.admission, { limit: 2, maxLimit: 2, inFlight: 0, waiting: 0, shed: 5 });
+  assert.equal(live.requests.statuses["503"], 5);
 });
 
 Deno.test("admission turns away at once a request whose budget is too short to wait in the queue", async () => {

@@ -31,6 +31,9 @@ export const ADMISSION_METRICS = Object.freeze({
   shed: "fanfare_admission_shed_total",
 });
 
+/** Name of the per-branch bulkhead limit gauge (label `branch`), which the live stats report. */
+export const BULKHEAD_LIMIT_METRIC = "fanfare_bulkhead_limit";
+
 /** What to read the metrics from: the inbound limiter and the bulkheads, either may be absent. */
 export interface OverloadSources {
   /** The inbound limiter's state. */
@@ -101,7 +104,7 @@ export function overloadMetrics(
   }
   if (bulkheads !== undefined) {
     const limit = registry.gauge(
-      "fanfare_bulkhead_limit",
+      BULKHEAD_LIMIT_METRIC,
       "Learned limit of calls in flight to each downstream.",
       ["branch"],
     );

@@ -108,8 +108,6 @@ export class AdaptiveLimiter implements Limiter {
   readonly #retryAfterMs: number;
   readonly #clock: () => number;
   readonly #waiting = new Map<number, Waiting>();
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #timerAt = Infinity;
 
   /** A limiter with nothing in flight. */
   constructor(
@@ -153,21 +151,37 @@ export class AdaptiveLimiter implements Limiter {
     }
     const { promise, resolve, reject } = Promise.withResolvers<AdaptivePermit>();
     const id = outcome.id;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    // Each waiter keeps a timer of its own, at its own expiry, rather than sharing one: on
+    // Workers a timer belongs to the request that set it (it may never fire once that request
+    // has answered), and a request waiting on nothing of its own is cancelled as hung.
+    const arm = (at: number) => {
+      timer = setTimeout(() => {
+        const firedAt = this.#clock();
+        this.#apply(this.#queue.expire(firedAt), firedAt);
+        const next = this.#queue.expiryOf(id, firedAt);
+        if (next !== undefined) arm(next);
+      }, Math.max(0, at - this.#clock()));
+    };
     const onAbort = () => {
       if (this.#queue.cancel(id)) {
         this.#waiting.get(id)?.dispose();
         this.#waiting.delete(id);
         reject(signal!.reason);
-        this.#arm(this.#clock());
       }
     };
     signal?.addEventListener("abort", onAbort, { once: true });
     this.#waiting.set(id, {
       resolve,
       reject,
-      dispose: () => signal?.removeEventListener("abort", onAbort),
+      dispose: () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+      },
     });
     this.#apply(this.#queue.expire(now), now);
+    const expiry = this.#queue.expiryOf(id, now);
+    if (expiry !== undefined) arm(expiry);
     return promise;
   }
 
@@ -202,7 +216,7 @@ export class AdaptiveLimiter implements Limiter {
     return new AdmissionRejectedError(this.#waiting.size, this.#retryAfterMs, reason);
   }
 
-  /** Answers the waiters that left the queue, then re-arms the expiry timer. */
+  /** Answers the waiters that left the queue. */
   #apply({ admitted, shed }: QueueChanges, now: number): void {
     for (const { id, reason } of shed) {
       const waiter = this.#waiting.get(id);
@@ -216,22 +230,5 @@ export class AdaptiveLimiter implements Limiter {
       waiter?.dispose();
       waiter?.resolve(this.#permit(now, inFlight));
     }
-    this.#arm(now);
-  }
-
-  /** One timer, at the queue's next expiry; none while nobody waits. */
-  #arm(now: number): void {
-    const at = this.#queue.nextExpiry(now) ?? Infinity;
-    if (at === this.#timerAt) return;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#timerAt = at;
-    if (at === Infinity) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#timerAt = Infinity;
-      const firedAt = this.#clock();
-      this.#apply(this.#queue.expire(firedAt), firedAt);
-    }, Math.max(0, at - now));
   }
 }

@@ -267,6 +267,12 @@ export class AdmissionQueue {
     return next;
   }
 
+  /** When waiter `id`'s time runs out as things stand at `now`; `undefined` if it no longer waits. */
+  expiryOf(id: number, now: number): number | undefined {
+    const waiter = this.#waiters.find((w) => w.id === id);
+    return waiter === undefined ? undefined : this.#expiryOf(waiter, this.#bound(now));
+  }
+
   /** Counters and gauges at `now`. */
   stats(now: number): AdmissionStats {
     return {
