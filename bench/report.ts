@@ -14,6 +14,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { type ChartSpec, renderChart } from "./_charts.ts";
+import { overloadSection } from "./_overload_report.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
@@ -1049,6 +1050,16 @@ await section("11. Retries, circuit breakers and supervised workers", {
       ),
     );
   }
+});
+
+// ---- 11. overload
+await section("11. Overload: goodput from 0.5× to 8× capacity, three protections", {
+  file: "exp-overload.json",
+  name: "overload",
+  command: "deno task exp:overload",
+  missing: "No overload sweep results.",
+}, async (json, body) => {
+  body.push(...await overloadSection(json));
 });
 
 const machineJson = load("exp-loadgen.json") ?? load("exp-cancel.json");

@@ -1,0 +1,148 @@
+/**
+ * The report's overload section (experiment 11, `deno task exp:overload`): goodput and p99 of
+ * admitted requests against offered load for each protection, the admission limit over time,
+ * and the targets met or missed.
+ *
+ * @module
+ */
+import { type ChartSpec, renderChart } from "./_charts.ts";
+
+// deno-lint-ignore no-explicit-any
+type Json = any;
+
+const WIDTH = 460;
+const HEIGHT = 240;
+
+function num(value: unknown, digits = 1): string {
+  return typeof value === "number" && Number.isFinite(value)
+    ? value.toLocaleString("en", { maximumFractionDigits: digits })
+    : "–";
+}
+
+async function chart(name: string, title: string, spec: Record<string, unknown>) {
+  const path = await renderChart(name, {
+    width: WIDTH,
+    height: HEIGHT,
+    title,
+    ...spec,
+  } as unknown as ChartSpec);
+  return `![${title}](${path})`;
+}
+
+/**
+ * The section's paragraphs, table and charts from `bench/results/exp-overload.json`.
+ *
+ * @example
+ * ```ts
+ * import { overloadSection } from "./_overload_report.ts";
+ * declare const json: Record<string, unknown>;
+ * const body = await overloadSection(json);
+ * ```
+ */
+export async function overloadSection(json: Json): Promise<string[]> {
+  const steps: Json[] = json.steps;
+  const capacity: number = json.capacityPerSecond;
+  const adaptive4 = steps.find((s) => s.protection === "adaptive" && s.multiplier === 4);
+  const static4 = steps.find((s) => s.protection === "static" && s.multiplier === 4);
+  const none4 = steps.find((s) => s.protection === "none" && s.multiplier === 4);
+  const loads = steps.map((s) => s.loadAverage as number);
+  const body: string[] = [];
+  body.push(
+    `Capacity measured in the same run: **${
+      num(capacity, 0)
+    } answers/s** (${json.capacityMethod}). ` +
+      `At 4× that, goodput was ${num(none4?.goodputPerSecond, 0)}/s with no protection, ` +
+      `${num(static4?.goodputPerSecond, 0)}/s with the static ceiling and ` +
+      `${num(adaptive4?.goodputPerSecond, 0)}/s with the adaptive limit and bulkheads ` +
+      `(${num((adaptive4?.goodputShare ?? NaN) * 100, 0)} % of capacity). The machine's 1-minute ` +
+      `load average ran from ${num(Math.min(...loads), 1)} to ${num(Math.max(...loads), 1)} on ` +
+      `2 cores during the steps: other work held most of the CPU, so capacity here is a fraction ` +
+      `of the quiet machine's and every figure is noisy.`,
+  );
+  body.push(
+    "| protection | × capacity | offered/s | sent/s | goodput/s | share | admitted p99 ms | 503 p99 ms | 502 / admitted | statuses | peak RSS | limit (min–max) | load |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ...steps.map((s) => {
+      const limits = (s.limitSeries as [number, number][]).map((p) => p[1]);
+      return `| ${s.protection} | ${s.multiplier} | ${num(s.offeredPerSecond, 0)} | ${
+        num(s.achievedPerSecond, 0)
+      } | ${num(s.goodputPerSecond, 0)} | ${num(s.goodputShare * 100, 0)} % | ${
+        num(s.admittedLatencyMs.p99, 0)
+      } | ${num(s.shedLatencyMs.p99, 0)} | ${num(s.badGatewayShare * 100, 1)} % | ${
+        Object.entries(s.statuses).map(([k, v]) => `${k}×${v}`).join(" ")
+      } | ${num(s.peakRssBytes / 2 ** 20, 0)} MB | ${
+        limits.length === 0 ? "–" : `${Math.min(...limits)}–${Math.max(...limits)}`
+      } | ${num(s.loadAverage, 1)} |`;
+    }),
+  );
+  const points = steps.map((s) => ({
+    protection: s.protection,
+    offered: s.offeredPerSecond,
+    goodput: s.goodputPerSecond,
+    p99: s.admittedLatencyMs.p99,
+  }));
+  const lines = (y: string, title: string, extra: Record<string, unknown> = {}) => ({
+    data: { values: points },
+    mark: { type: "line", point: true },
+    encoding: {
+      x: { field: "offered", type: "quantitative", title: "offered requests/s" },
+      y: { field: y, type: "quantitative", title, ...extra },
+      color: { field: "protection", type: "nominal" },
+    },
+  });
+  body.push(
+    await chart(
+      "exp11-goodput",
+      "Goodput (200/s) vs offered load",
+      lines("goodput", "200 answers/s"),
+    ),
+    await chart(
+      "exp11-p99",
+      "p99 of admitted requests vs offered load (ms, log scale)",
+      lines("p99", "p99 ms from intended send", { scale: { type: "log" } }),
+    ),
+  );
+  const series = steps.filter((s) => s.protection === "adaptive").flatMap((s) =>
+    (s.limitSeries as [number, number][]).map(([t, limit]) => ({
+      step: `${s.multiplier}×`,
+      t: t / 1000,
+      limit,
+    }))
+  );
+  if (series.length > 0) {
+    body.push(
+      await chart("exp11-limit", "Adaptive admission limit during each step", {
+        data: { values: series },
+        mark: "line",
+        encoding: {
+          x: { field: "t", type: "quantitative", title: "seconds into the step" },
+          y: { field: "limit", type: "quantitative", title: "requests in flight allowed" },
+          color: { field: "step", type: "nominal", sort: ["0.5×", "1×", "2×", "4×", "8×"] },
+        },
+      }),
+    );
+  }
+  const recoveries: Json[] = json.recoveries ?? [];
+  if (recoveries.length > 0) {
+    body.push(
+      "Recovery: the 0.5× step right after the 4× step, its p50 per 250 ms against the 0.5× " +
+        "step's p50 before the overload:",
+      "| protection | baseline p50 ms | p50 per 250 ms after the overload stopped | back within 1.5× from |",
+      "| --- | --- | --- | --- |",
+      ...recoveries.map((r) =>
+        `| ${r.protection} | ${num(r.baselineP50Ms, 0)} | ${
+          r.buckets.map((b: Json) => num(b.p50Ms, 0)).join(" ")
+        } | ${r.backToBaselineMs === null ? "never" : `${r.backToBaselineMs} ms`} |`
+      ),
+    );
+  }
+  body.push(
+    "Targets (adaptive + bulkheads, the default):",
+    ...json.checks.map((c: Json) =>
+      `- ${c.pass ? "met" : "**missed**"}: ${c.name}: ${
+        typeof c.value === "number" ? num(c.value, 3) : String(c.value)
+      } (target ${c.goal})`
+    ),
+  );
+  return body;
+}
