@@ -52,7 +52,9 @@ export type AppOptions = Omit<GatewayOptions, "metrics"> & {
 /**
  * Creates the whole gateway app: `GET /product/:id`, `GET /metrics`, the live dashboard at
  * `GET /` with its `GET /api/stats`, JSON 404 and 500, and the `/jobs` routes when `jobs`
- * is given.
+ * is given. With `admission`, every `/product/*` request passes the inbound adaptive limit first
+ * (a 503 with `Retry-After` when shed); with `bulkheads`, each branch calls its downstream
+ * through its own adaptive limit; both add their gauges and counters to `/metrics`.
  *
  * @example
  * ```ts
