@@ -125,12 +125,12 @@ export async function overloadSection(json: Json): Promise<string[]> {
   const recoveries: Json[] = json.recoveries ?? [];
   if (recoveries.length > 0) {
     body.push(
-      "Recovery: the 0.5× step right after the 4× step, its p50 per 250 ms against the 0.5× " +
-        "step's p50 before the overload:",
-      "| protection | baseline p50 ms | p50 per 250 ms after the overload stopped | back within 1.5× from |",
+      "Recovery: the 0.5× step right after the 4× step, its p50 per 500 ms against the p90 of " +
+        "the 0.5× step before the overload:",
+      "| protection | baseline p90 ms | p50 per 500 ms after the overload stopped | back from |",
       "| --- | --- | --- | --- |",
       ...recoveries.map((r) =>
-        `| ${r.protection} | ${num(r.baselineP50Ms, 0)} | ${
+        `| ${r.protection} | ${num(r.baselineP90Ms, 0)} | ${
           r.buckets.map((b: Json) => num(b.p50Ms, 0)).join(" ")
         } | ${r.backToBaselineMs === null ? "never" : `${r.backToBaselineMs} ms`} |`
       ),

@@ -9,14 +9,14 @@
  * each protection; the open-model generator (`bench/_open_loop.ts`) runs in this process.
  *
  * 1. Capacity, measured in this run against the static configuration: open-loop probes of
- *    `PROBE_SECONDS` at doubling rates from `PROBE_START`/s until goodput falls below 90 % of
- *    the offered rate; capacity is the most 200 answers per second seen. (A closed loop of 64
+ *    `PROBE_SECONDS` at doubling rates from `PROBE_START`/s until goodput falls below half the
+ *    offered rate; capacity is the most 200 answers per second seen. (A closed loop of 64
  *    clients, as `wrk -c64` in the issue, itself overloads a gateway on a busy machine and
  *    reads its collapse as its capacity.)
  * 2. For each protection, steps of `STEP_SECONDS` at 0.5×, 1×, 2×, 4× and 8× that capacity,
  *    open loop (latency from the intended send time), client timeout 5 s, bestEffort, budget
  *    1000 ms. Right after the 4× step, `RECOVERY_SECONDS` at 0.5× show how fast latency comes
- *    back. The gateway's `/metrics` is polled every 100 ms for its admission limit.
+ *    back (p50 per 500 ms against the earlier 0.5× step's p90). The gateway's `/metrics` is polled every 100 ms for its admission limit.
  *
  * Goodput is 200 answers per second of the step. "Admitted" requests are all but the 503s (and
  * the requests that got no answer at all); their p99 is against the 1000 ms budget.
@@ -67,12 +67,15 @@ interface StepFigures {
   loadAverage: number;
 }
 
-/** What came back after the 4× step: p50 per 250 ms bucket of the 0.5× step that followed. */
+/**
+ * What came back after the 4× step: p50 per 500 ms bucket of the 0.5× step that followed, against
+ * the p90 of the 0.5× step before the overload (a bucket's median within the old spread is back).
+ */
 interface Recovery {
   protection: Protection;
-  baselineP50Ms: number;
+  baselineP90Ms: number;
   buckets: { fromMs: number; p50Ms: number; count: number }[];
-  /** First bucket start from which every bucket's p50 stays within 1.5× the baseline. */
+  /** First bucket start from which every bucket's p50 stays at or below the baseline p90. */
   backToBaselineMs: number | null;
 }
 
@@ -81,7 +84,7 @@ const path = (i: number) => `/product/sku-${i % 1000}?policy=bestEffort&budget=$
 
 /**
  * The most 200 answers per second the static configuration gives: open-loop probes of
- * `PROBE_SECONDS` at doubling rates until goodput stops following the offered rate.
+ * `PROBE_SECONDS` at doubling rates until goodput falls below half the offered rate.
  */
 async function measureCapacity(target: LoadTarget): Promise<{ capacity: number; probes: Probe[] }> {
   const probes: Probe[] = [];
@@ -92,7 +95,8 @@ async function measureCapacity(target: LoadTarget): Promise<{ capacity: number; 
     probes.push({ offeredPerSecond: rate, goodputPerSecond: goodput });
     exp.log(`  probe ${rate}/s: goodput ${goodput.toFixed(0)}/s`);
     best = Math.max(best, goodput);
-    if (goodput < 0.9 * rate) break;
+    // Noise on a shared machine dents single probes; stop only once goodput clearly lags.
+    if (goodput < 0.5 * rate) break;
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
   return { capacity: best, probes };
@@ -173,8 +177,8 @@ function figures(
   };
 }
 
-function recovery(protection: Protection, baselineP50Ms: number, samples: Sample[], rate: number) {
-  const bucketMs = 250;
+function recovery(protection: Protection, baselineP90Ms: number, samples: Sample[], rate: number) {
+  const bucketMs = 500;
   const buckets: Recovery["buckets"] = [];
   samples.forEach((_sample, i) => {
     const b = Math.floor((i * 1000 / rate) / bucketMs);
@@ -188,10 +192,10 @@ function recovery(protection: Protection, baselineP50Ms: number, samples: Sample
   }
   let back: number | null = null;
   for (let i = buckets.length - 1; i >= 0; i--) {
-    if (buckets[i].p50Ms <= 1.5 * baselineP50Ms) back = buckets[i].fromMs;
+    if (buckets[i].p50Ms <= baselineP90Ms) back = buckets[i].fromMs;
     else break;
   }
-  return { protection, baselineP50Ms, buckets, backToBaselineMs: back } satisfies Recovery;
+  return { protection, baselineP90Ms, buckets, backToBaselineMs: back } satisfies Recovery;
 }
 
 function line(f: StepFigures): string {
@@ -234,22 +238,22 @@ for (const protection of PROTECTIONS) {
   try {
     exp.log(`${protection}: warm-up at 0.5× for 2 s`);
     await step(target, capacity * 0.5, 2);
-    let baselineP50 = NaN;
+    let baselineP90 = NaN;
     for (const multiplier of MULTIPLIERS) {
       const rate = capacity * multiplier;
       const result = await step(target, rate, STEP_SECONDS);
       const f = figures(protection, multiplier, rate, capacity, result);
       steps.push(f);
       exp.log(line(f));
-      if (multiplier === 0.5) baselineP50 = f.admittedLatencyMs.p50;
+      if (multiplier === 0.5) baselineP90 = f.admittedLatencyMs.p90;
       if (multiplier === 4) {
         const after = await step(target, capacity * 0.5, RECOVERY_SECONDS);
-        const r = recovery(protection, baselineP50, after.samples, capacity * 0.5);
+        const r = recovery(protection, baselineP90, after.samples, capacity * 0.5);
         recoveries.push(r);
         exp.log(
-          `  ${protection} after 4×: p50 per 250 ms ${
+          `  ${protection} after 4×: p50 per 500 ms ${
             r.buckets.map((b) => b.p50Ms.toFixed(0)).join(" ")
-          } ms (baseline ${baselineP50.toFixed(0)}); back within 1.5× from ${
+          } ms (baseline p90 ${baselineP90.toFixed(0)}); back from ${
             r.backToBaselineMs ?? "never"
           } ms`,
         );
@@ -297,7 +301,7 @@ const checks = [
     pass: adaptive.every((s) => s.peakRssBytes < 300 * 2 ** 20),
   },
   {
-    name: "adaptive after 4×: back within 1.5× baseline p50 (ms after the overload stopped)",
+    name: "adaptive after 4×: p50 back within the 0.5× step's p90 (ms after the overload stopped)",
     value: rec?.backToBaselineMs ?? null,
     goal: "≤ 2000",
     pass: rec?.backToBaselineMs !== null && (rec?.backToBaselineMs ?? Infinity) <= 2000,

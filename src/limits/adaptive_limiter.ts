@@ -30,7 +30,7 @@ export interface AdaptiveLimiterOptions extends GradientLimitOptions {
   maxQueue?: number;
   /** Sojourn bound under overload, in ms; 5 by default. */
   targetMs?: number;
-  /** Sojourn bound otherwise, in ms; 100 by default. */
+  /** Sojourn bound otherwise, in ms; 25 by default. */
   intervalMs?: number;
   /** What a caller turned away is told to wait, in ms; 1000 by default. */
   retryAfterMs?: number;

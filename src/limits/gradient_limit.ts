@@ -57,7 +57,11 @@ export interface GradientLimitOptions {
   minLimit?: number;
   /** Never above this: the ceiling; 1000 by default. */
   maxLimit?: number;
-  /** Latency may reach `tolerance ×` its baseline before the limit falls; 1.5 by default. */
+  /**
+   * Latency may reach `tolerance ×` its baseline before the limit falls; 2 by default (Netflix's
+   * Gradient2 uses 1.5 on steadier latencies; ours is the slowest of five heavy-tailed branches
+   * on a shared machine, and a window median 1.5× its baseline is common without any queue).
+   */
   tolerance?: number;
   /** Weight of a new target limit against the current one, in (0, 1]; 0.2 by default. */
   smoothing?: number;
@@ -143,7 +147,7 @@ export class GradientLimit {
       initialLimit = 20,
       minLimit = 1,
       maxLimit = 1000,
-      tolerance = 1.5,
+      tolerance = 2,
       smoothing = 0.2,
       windowSamples = 20,
       minWindowMs = 25,

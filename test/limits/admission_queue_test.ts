@@ -32,7 +32,7 @@ Deno.test("AdmissionQueue sheds a waiter that sat out its sojourn bound", () => 
 });
 
 Deno.test("AdmissionQueue turns away at the door a request whose budget would end before it finished", () => {
-  const queue = new AdmissionQueue({ limit: fixed(1, 50), maxQueue: 4 });
+  const queue = new AdmissionQueue({ limit: fixed(1, 50), maxQueue: 4, intervalMs: 100 });
   queue.offer(0);
   assert.deepEqual(queue.offer(0, { deadline: 40 }), { kind: "rejected", reason: "budget" });
   assert.deepEqual(queue.offer(0, { deadline: 80 }), { kind: "queued", id: 1 });
