@@ -59,6 +59,10 @@ interface StepFigures {
   goodputShare: number;
   admittedLatencyMs: Quantiles;
   shedLatencyMs: Quantiles;
+  /** 503s from the generator's actual send (its own lag on a busy machine taken out). */
+  shedFromSendMs: Quantiles;
+  /** How late the generator sent, p99 and max in ms. */
+  sendLagMs: { p99: number; max: number };
   /** 502s over admitted requests. */
   badGatewayShare: number;
   peakRssBytes: number;
@@ -170,6 +174,8 @@ function figures(
     goodputShare: goodput / capacity,
     admittedLatencyMs: summarize(admitted.map((s) => s.latencyMs)),
     shedLatencyMs: summarize(shed.map((s) => s.latencyMs)),
+    shedFromSendMs: summarize(shed.map((s) => s.latencyMs - s.sendLagMs)),
+    sendLagMs: (({ p99, max }) => ({ p99, max }))(summarize(samples.map((s) => s.sendLagMs))),
     badGatewayShare: admitted.length === 0 ? 0 : (statuses["502"] ?? 0) / admitted.length,
     peakRssBytes: peakRss,
     limitSeries: limits.map(([t, l]) => [Math.round(t), l]),
