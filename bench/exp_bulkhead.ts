@@ -23,7 +23,7 @@ import { openLoop } from "./_open_loop.ts";
 import { summarize } from "./_quantiles.ts";
 import { loadAverage } from "./_runtime.ts";
 
-const RATE = 150;
+const RATE = 30;
 const STEP_SECONDS = 10;
 const SLOW_MS = 175;
 const PROTECTIONS = ["static", "adaptive"] as const;
