@@ -148,3 +148,39 @@ export async function overloadSection(json: Json): Promise<string[]> {
   );
   return body;
 }
+
+/**
+ * The report's bulkhead section from `bench/results/exp-bulkhead.json`: per-branch latency and
+ * share of calls not ok, healthy and with `reviews` slowed, for each protection.
+ *
+ * @example
+ * ```ts
+ * import { bulkheadSection } from "./_overload_report.ts";
+ * declare const json: Record<string, unknown>;
+ * const body = bulkheadSection(json);
+ * ```
+ */
+export function bulkheadSection(json: Json): string[] {
+  const rows: Json[] = json.rows;
+  const branches = Object.keys(rows[0]?.branches ?? {});
+  return [
+    `Load: ${json.ratePerSecond} requests/s open loop for ${json.stepSeconds} s per step; ` +
+    `"reviews-slow" makes every reviews call take ${json.slowMs} ms (its timeout is 200 ms). ` +
+    `Per-branch figures are the gateway's own (\`/api/stats\`, a 10 s window, quantiles ` +
+    `estimated from histogram buckets), read at the end of each step.`,
+    `| protection | mode | statuses | request p99 ms | ${
+      branches.map((b) => `${b} p50 / p99 ms, not ok`).join(" | ")
+    } | load |`,
+    `| --- | --- | --- | --- | ${branches.map(() => "---").join(" | ")} | --- |`,
+    ...rows.map((r) =>
+      `| ${r.protection} | ${r.mode} | ${
+        Object.entries(r.statuses).map(([k, v]) => `${k}×${v}`).join(" ")
+      } | ${num(r.latencyMs.p99, 0)} | ${
+        branches.map((b) => {
+          const x = r.branches[b];
+          return `${num(x.p50Ms, 0)} / ${num(x.p99Ms, 0)}, ${num(x.notOkShare * 100, 0)} %`;
+        }).join(" | ")
+      } | ${num(r.loadAverage, 1)} |`
+    ),
+  ];
+}

@@ -14,7 +14,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { type ChartSpec, renderChart } from "./_charts.ts";
-import { overloadSection } from "./_overload_report.ts";
+import { bulkheadSection, overloadSection } from "./_overload_report.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
@@ -1060,6 +1060,16 @@ await section("11. Overload: goodput from 0.5× to 8× capacity, three protectio
   missing: "No overload sweep results.",
 }, async (json, body) => {
   body.push(...await overloadSection(json));
+});
+
+// ---- 12. bulkheads
+await section("12. Bulkheads: one slow downstream under steady load", {
+  file: "exp-bulkhead.json",
+  name: "bulkhead",
+  command: "deno task exp:bulkhead",
+  missing: "No bulkhead results.",
+}, (json, body) => {
+  body.push(...bulkheadSection(json));
 });
 
 const machineJson = load("exp-loadgen.json") ?? load("exp-cancel.json");

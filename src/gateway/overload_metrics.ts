@@ -34,7 +34,17 @@ export const ADMISSION_METRICS = Object.freeze({
 /** Name of the per-branch bulkhead limit gauge (label `branch`), which the live stats report. */
 export const BULKHEAD_LIMIT_METRIC = "fanfare_bulkhead_limit";
 
-/** What to read the metrics from: the inbound limiter and the bulkheads, either may be absent. */
+/**
+ * What to read the metrics from: the inbound limiter and the bulkheads, either may be absent.
+ *
+ * @example
+ * ```ts
+ * import { AdaptiveLimiter } from "../limits/mod.ts";
+ * import { Bulkheads } from "./bulkheads.ts";
+ * import type { OverloadSources } from "./overload_metrics.ts";
+ * const sources: OverloadSources = { admission: new AdaptiveLimiter(), bulkheads: new Bulkheads() };
+ * ```
+ */
 export interface OverloadSources {
   /** The inbound limiter's state. */
   admission?: { stats(): AdaptiveLimiterStats };
