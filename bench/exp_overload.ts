@@ -10,7 +10,7 @@
  *
  * 1. Capacity, measured in this run against the static configuration: open-loop probes of
  *    `PROBE_SECONDS` at doubling rates from `PROBE_START`/s until goodput falls below half the
- *    offered rate; capacity is the most 200 answers per second seen. (A closed loop of 64
+ *    offered rate twice in a row; capacity is the most 200 answers per second seen. (A closed loop of 64
  *    clients, as `wrk -c64` in the issue, itself overloads a gateway on a busy machine and
  *    reads its collapse as its capacity.)
  * 2. For each protection, steps of `STEP_SECONDS` at 0.5×, 1×, 2×, 4× and 8× that capacity,
@@ -88,19 +88,22 @@ const path = (i: number) => `/product/sku-${i % 1000}?policy=bestEffort&budget=$
 
 /**
  * The most 200 answers per second the static configuration gives: open-loop probes of
- * `PROBE_SECONDS` at doubling rates until goodput falls below half the offered rate.
+ * `PROBE_SECONDS` at doubling rates until goodput falls below half the offered rate twice in
+ * a row.
  */
 async function measureCapacity(target: LoadTarget): Promise<{ capacity: number; probes: Probe[] }> {
   const probes: Probe[] = [];
   let best = 0;
+  let lagging = 0;
   for (let rate = PROBE_START; rate <= PROBE_MAX; rate *= 2) {
     const { samples } = await step(target, rate, PROBE_SECONDS);
     const goodput = samples.filter((s) => s.status === 200).length / PROBE_SECONDS;
     probes.push({ offeredPerSecond: rate, goodputPerSecond: goodput });
     exp.log(`  probe ${rate}/s: goodput ${goodput.toFixed(0)}/s`);
     best = Math.max(best, goodput);
-    // Noise on a shared machine dents single probes; stop only once goodput clearly lags.
-    if (goodput < 0.5 * rate) break;
+    // Noise on a shared machine dents single probes: stop only once two in a row clearly lag.
+    lagging = goodput < 0.5 * rate ? lagging + 1 : 0;
+    if (lagging === 2) break;
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
   return { capacity: best, probes };
@@ -229,7 +232,7 @@ let probes: Probe[];
 {
   const target = await httpTarget("healthy-default-timeouts", "static");
   try {
-    await step(target, PROBE_START, 2); // warm-up, untimed
+    await step(target, PROBE_START, 4); // warm-up, untimed
     ({ capacity, probes } = await measureCapacity(target));
   } finally {
     await target.close();
