@@ -59,7 +59,7 @@ export async function overloadSection(json: Json): Promise<string[]> {
       `2 cores during the steps: other work held most of the CPU, so capacity here is a fraction ` +
       `of the quiet machine's and every figure is noisy.`,
   );
-  body.push(
+  body.push([
     "| protection | × capacity | offered/s | sent/s | goodput/s | share | admitted p99 ms | 503 p99 ms (from actual send) | send lag p99 ms | 502 / admitted | statuses | peak RSS | limit (min–max) | load |",
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...steps.map((s) => {
@@ -76,7 +76,7 @@ export async function overloadSection(json: Json): Promise<string[]> {
         limits.length === 0 ? "–" : `${Math.min(...limits)}–${Math.max(...limits)}`
       } | ${num(s.loadAverage, 1)} |`;
     }),
-  );
+  ].join("\n"));
   const points = steps.map((s) => ({
     protection: s.protection,
     offered: s.offeredPerSecond,
@@ -129,22 +129,24 @@ export async function overloadSection(json: Json): Promise<string[]> {
     body.push(
       "Recovery: the 0.5× step right after the 4× step, its p50 per 500 ms against the p90 of " +
         "the 0.5× step before the overload:",
-      "| protection | baseline p90 ms | p50 per 500 ms after the overload stopped | back from |",
-      "| --- | --- | --- | --- |",
-      ...recoveries.map((r) =>
-        `| ${r.protection} | ${num(r.baselineP90Ms, 0)} | ${
-          r.buckets.map((b: Json) => num(b.p50Ms, 0)).join(" ")
-        } | ${r.backToBaselineMs === null ? "never" : `${r.backToBaselineMs} ms`} |`
-      ),
+      [
+        "| protection | baseline p90 ms | p50 per 500 ms after the overload stopped | back from |",
+        "| --- | --- | --- | --- |",
+        ...recoveries.map((r) =>
+          `| ${r.protection} | ${num(r.baselineP90Ms, 0)} | ${
+            r.buckets.map((b: Json) => num(b.p50Ms, 0)).join(" ")
+          } | ${r.backToBaselineMs === null ? "never" : `${r.backToBaselineMs} ms`} |`
+        ),
+      ].join("\n"),
     );
   }
   body.push(
     "Targets (adaptive + bulkheads, the default):",
-    ...json.checks.map((c: Json) =>
+    json.checks.map((c: Json) =>
       `- ${c.pass ? "met" : "**missed**"}: ${c.name}: ${
         typeof c.value === "number" ? num(c.value, 3) : String(c.value)
       } (target ${c.goal})`
-    ),
+    ).join("\n"),
   );
   return body;
 }
@@ -168,19 +170,21 @@ export function bulkheadSection(json: Json): string[] {
     `"reviews-slow" makes every reviews call take ${json.slowMs} ms (its timeout is 200 ms). ` +
     `Per-branch figures are the gateway's own (\`/api/stats\`, a 10 s window, quantiles ` +
     `estimated from histogram buckets), read at the end of each step.`,
-    `| protection | mode | statuses | request p99 ms | ${
-      branches.map((b) => `${b} p50 / p99 ms, not ok`).join(" | ")
-    } | load |`,
-    `| --- | --- | --- | --- | ${branches.map(() => "---").join(" | ")} | --- |`,
-    ...rows.map((r) =>
-      `| ${r.protection} | ${r.mode} | ${
-        Object.entries(r.statuses).map(([k, v]) => `${k}×${v}`).join(" ")
-      } | ${num(r.latencyMs.p99, 0)} | ${
-        branches.map((b) => {
-          const x = r.branches[b];
-          return `${num(x.p50Ms, 0)} / ${num(x.p99Ms, 0)}, ${num(x.notOkShare * 100, 0)} %`;
-        }).join(" | ")
-      } | ${num(r.loadAverage, 1)} |`
-    ),
+    [
+      `| protection | mode | statuses | request p99 ms | ${
+        branches.map((b) => `${b} p50 / p99 ms, not ok`).join(" | ")
+      } | load |`,
+      `| --- | --- | --- | --- | ${branches.map(() => "---").join(" | ")} | --- |`,
+      ...rows.map((r) =>
+        `| ${r.protection} | ${r.mode} | ${
+          Object.entries(r.statuses).map(([k, v]) => `${k}×${v}`).join(" ")
+        } | ${num(r.latencyMs.p99, 0)} | ${
+          branches.map((b) => {
+            const x = r.branches[b];
+            return `${num(x.p50Ms, 0)} / ${num(x.p99Ms, 0)}, ${num(x.notOkShare * 100, 0)} %`;
+          }).join(" | ")
+        } | ${num(r.loadAverage, 1)} |`
+      ),
+    ].join("\n"),
   ];
 }
