@@ -42,12 +42,20 @@ export interface AdmissionOptions {
   defaultBudgetMs?: number;
   /** Called with every 503 the middleware answers (the app counts them in its metrics). */
   onShed?: (c: Context, receivedAt: number) => void;
+  /**
+   * A 502 counts as a drop (a sign of overload) only when it took at least this long, in ms:
+   * the shortest branch timeout, so that only a branch cut by its timeout counts, not a
+   * downstream that answered an error at once (its bulkhead's business). 0 by default: every
+   * 502 counts. A 503 or 504 always counts; a 500 never does.
+   */
+  dropAfterMs?: number;
 }
 
 /**
  * A middleware admitting each request through `limiter` (an `AdaptiveLimiter` in the gateway):
  * admitted requests run and release their permit when their response is ready, so the limit
- * learns from their latency (a 5xx answer drops it instead, when the permit can say so); the others are answered `503 { error: "overloaded", reason,
+ * learns from their latency (an answer that shows overload drops it instead, when the permit can
+ * say so: see `dropAfterMs`); the others are answered `503 { error: "overloaded", reason,
  * retryAfterS }` with `Retry-After` at once, or after at most a short wait in the limiter's
  * queue. A request may wait only while it can still start within its budget: the `budget` query
  * parameter or the `x-fanfare-budget-ms` header, whichever is lower, else `defaultBudgetMs`.
@@ -69,7 +77,7 @@ export interface AdmissionOptions {
  */
 export function admission(
   limiter: Limiter,
-  { defaultBudgetMs = 1000, onShed }: AdmissionOptions = {},
+  { defaultBudgetMs = 1000, onShed, dropAfterMs = 0 }: AdmissionOptions = {},
 ): MiddlewareHandler {
   return async function admit(c, next) {
     const receivedAt = performance.now();
@@ -91,14 +99,16 @@ export function admission(
       onShed?.(c, receivedAt);
       return response;
     }
-    let failed = true;
+    let dropped = true;
     try {
       await next();
-      failed = c.res.status >= 500;
+      const status = c.res.status;
+      dropped = status === 503 || status === 504 ||
+        (status === 502 && performance.now() - receivedAt >= dropAfterMs);
     } finally {
-      // A 5xx (a required branch timed out, the ceiling's queue was full) tells the limit more
-      // than its latency, which timeouts cap.
-      await (failed && permit.drop !== undefined ? permit.drop() : permit.release());
+      // A drop (a required branch cut by its timeout, the ceiling's queue full) tells the limit
+      // more than its latency, which those timeouts cap.
+      await (dropped && permit.drop !== undefined ? permit.drop() : permit.release());
     }
   };
 }

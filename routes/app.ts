@@ -92,6 +92,7 @@ export function createApp({ jobs, admission, bulkheads, ...options }: AppOptions
       "/product/*",
       admissionMiddleware(admission, {
         defaultBudgetMs: options.defaultBudgetMs,
+        dropAfterMs: Math.min(...options.registry.map((spec) => spec.timeoutMs)),
         // The product route's own counting never sees a shed request: count it here.
         onShed: (_c, receivedAt) => {
           metrics.requests.inc({ route, status: "503" });

@@ -194,3 +194,25 @@ Deno.test("a client that leaves while queued is answered 499 and counted cancell
   assert.equal(stats.cancelled, 1);
   assert.equal(stats.offered, stats.admitted + stats.rejected + stats.shed + stats.cancelled);
 });
+
+Deno.test("fast 502s from a failing downstream do not shrink the admission limit; they are the bulkhead's business", async () => {
+  const downstream = createDownstream({ tailEvery: 0, failBranches: ["price"] });
+  // Latency alone never moves this limit (tolerance far beyond any jitter): only drops could.
+  const admission = new AdaptiveLimiter({
+    initialLimit: 4,
+    maxLimit: 4,
+    windowSamples: 5,
+    minWindowMs: 0,
+    tolerance: 1000,
+  });
+  const app = createApp({
+    registry: defaultRegistry(downstream, { query: () => ({ latencyMs: "0" }) }),
+    admission,
+  });
+  for (let i = 0; i < 40; i++) {
+    const response = await app.request(`/product/sku-${i}`);
+    assert.equal(response.status, 502);
+    await response.body?.cancel();
+  }
+  assert.equal(admission.stats().limit, 4);
+});
