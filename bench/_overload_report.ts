@@ -1,5 +1,5 @@
 /**
- * The report's overload section (experiment 11, `deno task exp:overload`): goodput and p99 of
+ * The report's overload section (experiment 12, `deno task exp:overload`): goodput and p99 of
  * admitted requests against offered load for each protection, the admission limit over time,
  * and the targets met or missed.
  *
@@ -94,12 +94,12 @@ export async function overloadSection(json: Json): Promise<string[]> {
   });
   body.push(
     await chart(
-      "exp11-goodput",
+      "exp12-goodput",
       "Goodput (200/s) vs offered load",
       lines("goodput", "200 answers/s"),
     ),
     await chart(
-      "exp11-p99",
+      "exp12-p99",
       "p99 of admitted requests vs offered load (ms, log scale)",
       lines("p99", "p99 ms from intended send", { scale: { type: "log" } }),
     ),
@@ -113,7 +113,7 @@ export async function overloadSection(json: Json): Promise<string[]> {
   );
   if (series.length > 0) {
     body.push(
-      await chart("exp11-limit", "Adaptive admission limit during each step", {
+      await chart("exp12-limit", "Adaptive admission limit during each step", {
         data: { values: series },
         mark: "line",
         encoding: {

@@ -1,5 +1,5 @@
 /**
- * Experiment 12, bulkheads: under steady load, slow one downstream (`reviews`, a fixed 175 ms
+ * Experiment 13, bulkheads: under steady load, slow one downstream (`reviews`, a fixed 175 ms
  * per call — ten times its mean of 17.5 ms) and see whether the others keep their latency.
  *
  * Over HTTP on 127.0.0.1, gateway and simulated downstream (seed 20240601, tail off) each in

@@ -1,5 +1,5 @@
 /**
- * Experiment 11, overload: goodput and latency of the gateway from half its capacity to eight
+ * Experiment 12, overload: goodput and latency of the gateway from half its capacity to eight
  * times it, for three protections — none, the static 64-permit global ceiling (`npm start`
  * before overload protection), and the adaptive inbound limit with per-downstream bulkheads
  * (`npm start` now, on top of that ceiling).

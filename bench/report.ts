@@ -1052,8 +1052,8 @@ await section("11. Retries, circuit breakers and supervised workers", {
   }
 });
 
-// ---- 11. overload
-await section("11. Overload: goodput from 0.5× to 8× capacity, three protections", {
+// ---- 12. overload
+await section("12. Overload: goodput from 0.5× to 8× capacity, three protections", {
   file: "exp-overload.json",
   name: "overload",
   command: "deno task exp:overload",
@@ -1062,8 +1062,8 @@ await section("11. Overload: goodput from 0.5× to 8× capacity, three protectio
   body.push(...await overloadSection(json));
 });
 
-// ---- 12. bulkheads
-await section("12. Bulkheads: one slow downstream under steady load", {
+// ---- 13. bulkheads
+await section("13. Bulkheads: one slow downstream under steady load", {
   file: "exp-bulkhead.json",
   name: "bulkhead",
   command: "deno task exp:bulkhead",
