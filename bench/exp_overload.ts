@@ -4,19 +4,22 @@
  * before overload protection), and the adaptive inbound limit with per-downstream bulkheads
  * (`npm start` now, on top of that ceiling).
  *
- * Over HTTP on 127.0.0.1: the gateway (`bench/_serve.ts gateway … <protection>`) and the
- * simulated downstream (seed 20240601, tail off) each in its own Deno process, restarted for
- * each protection; the open-model generator (`bench/_open_loop.ts`) runs in this process.
+ * Over HTTP on 127.0.0.1: for each protection a gateway (`bench/_serve.ts gateway …
+ * <protection>`) and a simulated downstream (seed 20240601, tail off), each in its own Deno
+ * process, all six running side by side; each load step visits the three gateways in turn, so
+ * that a drift in the shared machine's load hits adjacent steps alike. The open-model
+ * generator (`bench/_open_loop.ts`) runs in this process.
  *
  * 1. Capacity, measured in this run against the static configuration: open-loop probes of
  *    `PROBE_SECONDS` at doubling rates from `PROBE_START`/s until goodput falls below half the
  *    offered rate twice in a row; capacity is the most 200 answers per second seen. (A closed loop of 64
  *    clients, as `wrk -c64` in the issue, itself overloads a gateway on a busy machine and
  *    reads its collapse as its capacity.)
- * 2. For each protection, steps of `STEP_SECONDS` at 0.5×, 1×, 2×, 4× and 8× that capacity,
- *    open loop (latency from the intended send time), client timeout 5 s, bestEffort, budget
- *    1000 ms. Right after the 4× step, `RECOVERY_SECONDS` at 0.5× show how fast latency comes
- *    back (p50 per 500 ms against the earlier 0.5× step's p90). The gateway's `/metrics` is polled every 100 ms for its admission limit.
+ * 2. Steps of `STEP_SECONDS` at 0.5×, 1×, 2×, 4× and 8× that capacity, each against every
+ *    protection in turn, open loop (latency from the intended send time), client timeout 5 s,
+ *    bestEffort, budget 1000 ms. Right after the 4× step, `RECOVERY_SECONDS` at 0.5× show how
+ *    fast latency comes back (p50 per 500 ms against the earlier 0.5× step's p90). The gateway's
+ *    `/metrics` is polled every 100 ms for its admission limit.
  *
  * Goodput is 200 answers per second of the step. "Admitted" requests are all but the 503s (and
  * the requests that got no answer at all); their p99 is against the 1000 ms budget.
@@ -226,53 +229,57 @@ function line(f: StepFigures): string {
   }; load ${f.loadAverage.toFixed(1)}`;
 }
 
-exp.log(`capacity: open-loop probes of ${PROBE_SECONDS} s at doubling rates, static`);
-let capacity: number;
-let probes: Probe[];
-{
-  const target = await httpTarget("healthy-default-timeouts", "static");
-  try {
-    await step(target, PROBE_START, 4); // warm-up, untimed
-    ({ capacity, probes } = await measureCapacity(target));
-  } finally {
-    await target.close();
-  }
-}
-exp.log(`capacity ${capacity.toFixed(0)} answers/s (load ${loadAverage().toFixed(1)})`);
-
+// All three gateways run side by side, each in front of its own downstream, and every load
+// step visits them in turn: on a shared machine whose load drifts by the minute, adjacent steps
+// compare better than three sweeps run one after another.
+const targets = new Map<Protection, LoadTarget>();
 const steps: StepFigures[] = [];
 const recoveries: Recovery[] = [];
-for (const protection of PROTECTIONS) {
-  const target = await httpTarget("healthy-default-timeouts", protection);
-  try {
+let capacity = NaN;
+let probes: Probe[] = [];
+try {
+  for (const protection of PROTECTIONS) {
+    targets.set(protection, await httpTarget("healthy-default-timeouts", protection));
+  }
+  exp.log(`capacity: open-loop probes of ${PROBE_SECONDS} s at doubling rates, static`);
+  await step(targets.get("static")!, PROBE_START, 4); // warm-up, untimed
+  ({ capacity, probes } = await measureCapacity(targets.get("static")!));
+  exp.log(`capacity ${capacity.toFixed(0)} answers/s (load ${loadAverage().toFixed(1)})`);
+  const baselineP90 = new Map<Protection, number>();
+  for (const [protection, target] of targets) {
     exp.log(`${protection}: warm-up at 0.5× for 2 s`);
     await step(target, capacity * 0.5, 2);
-    let baselineP90 = NaN;
-    for (const multiplier of MULTIPLIERS) {
+  }
+  for (const multiplier of MULTIPLIERS) {
+    for (const [protection, target] of targets) {
       const rate = capacity * multiplier;
-      const result = await step(target, rate, STEP_SECONDS);
-      const f = figures(protection, multiplier, rate, capacity, result);
+      const f = figures(
+        protection,
+        multiplier,
+        rate,
+        capacity,
+        await step(target, rate, STEP_SECONDS),
+      );
       steps.push(f);
       exp.log(line(f));
-      if (multiplier === 0.5) baselineP90 = f.admittedLatencyMs.p90;
+      if (multiplier === 0.5) baselineP90.set(protection, f.admittedLatencyMs.p90);
       if (multiplier === 4) {
         const after = await step(target, capacity * 0.5, RECOVERY_SECONDS);
-        const r = recovery(protection, baselineP90, after.samples, capacity * 0.5);
+        const base = baselineP90.get(protection)!;
+        const r = recovery(protection, base, after.samples, capacity * 0.5);
         recoveries.push(r);
         exp.log(
           `  ${protection} after 4×: p50 per 500 ms ${
             r.buckets.map((b) => b.p50Ms.toFixed(0)).join(" ")
-          } ms (baseline p90 ${baselineP90.toFixed(0)}); back from ${
-            r.backToBaselineMs ?? "never"
-          } ms`,
+          } ms (baseline p90 ${base.toFixed(0)}); back from ${r.backToBaselineMs ?? "never"} ms`,
         );
       }
       // Let what the gateway still holds drain before the next step.
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }
-  } finally {
-    await target.close();
   }
+} finally {
+  await Promise.all([...targets.values()].map((target) => target.close()));
 }
 
 const at4 = steps.find((s) => s.protection === "adaptive" && s.multiplier === 4)!;
