@@ -46,6 +46,7 @@ const MULTIPLIERS = [0.5, 1, 2, 4, 8];
 const GUARD_MS = 5000;
 const BUDGET_MS = 1000;
 const POLL_MS = 100;
+const DRAIN_MAX_MS = 20_000;
 const PROTECTIONS = ["none", "static", "adaptive"] as const;
 type Protection = typeof PROTECTIONS[number];
 
@@ -116,6 +117,20 @@ async function measureCapacity(target: LoadTarget): Promise<{ capacity: number; 
 interface Probe {
   offeredPerSecond: number;
   goodputPerSecond: number;
+}
+
+/** Waits (at most `DRAIN_MAX_MS`) until `target` has no branch in flight, then 500 ms more. */
+async function drained(target: LoadTarget): Promise<void> {
+  const giveUpAt = performance.now() + DRAIN_MAX_MS;
+  while (performance.now() < giveUpAt) {
+    try {
+      if (await target.inFlightBranches() === 0) break;
+    } catch {
+      // Too busy to answer its metrics: still draining.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  await new Promise((resolve) => setTimeout(resolve, 500));
 }
 
 /** Runs one open-loop step while polling RSS and the admission limit. */
@@ -274,8 +289,9 @@ try {
           } ms (baseline p90 ${base.toFixed(0)}); back from ${r.backToBaselineMs ?? "never"} ms`,
         );
       }
-      // Let what the gateway still holds drain before the next step.
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      // A collapsed gateway works off its backlog for seconds after its step ends, on the same
+      // cores as the next step's gateway: wait until it holds nothing before going on.
+      await drained(target);
     }
   }
 } finally {
