@@ -56,8 +56,8 @@ export async function overloadSection(json: Json): Promise<string[]> {
       `${num(adaptive4?.goodputPerSecond, 0)}/s with the adaptive limit and bulkheads ` +
       `(${num((adaptive4?.goodputShare ?? NaN) * 100, 0)} % of capacity). The machine's 1-minute ` +
       `load average ran from ${num(Math.min(...loads), 1)} to ${num(Math.max(...loads), 1)} on ` +
-      `2 cores during the steps: other work held most of the CPU, so capacity here is a fraction ` +
-      `of the quiet machine's and every figure is noisy.`,
+      `2 cores during the steps: other work competed for the CPU, so capacity here is below the ` +
+      `quiet machine's and single steps are noisy.`,
   );
   body.push([
     "| protection | × capacity | offered/s | sent/s | goodput/s | share | admitted p99 ms | 503 p99 ms (from actual send) | send lag p99 ms | 502 / admitted | statuses | peak RSS | limit (min–max) | load |",

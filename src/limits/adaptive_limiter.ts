@@ -149,7 +149,13 @@ export class AdaptiveLimiter implements Limiter {
       this.#apply(this.#queue.expire(now), now);
       return Promise.reject(this.#rejection(outcome.reason));
     }
-    const { promise, resolve, reject } = Promise.withResolvers<AdaptivePermit>();
+    // Not Promise.withResolvers: the npm build targets Node 20, which lacks it.
+    let resolve!: (permit: AdaptivePermit) => void;
+    let reject!: (reason: unknown) => void;
+    const promise = new Promise<AdaptivePermit>((ok, fail) => {
+      resolve = ok;
+      reject = fail;
+    });
     const id = outcome.id;
     let timer: ReturnType<typeof setTimeout> | undefined;
     // Each waiter keeps a timer of its own, at its own expiry, rather than sharing one: on
