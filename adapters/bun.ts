@@ -14,7 +14,12 @@
  */
 import { createApp } from "../routes/app.ts";
 import { createDownstream } from "../sim/downstream.ts";
-import { defaultRegistry, hedgeOptionalReads, urlFetcher } from "../src/gateway/mod.ts";
+import {
+  defaultRegistry,
+  hedgeOptionalReads,
+  overloadFromEnv,
+  urlFetcher,
+} from "../src/gateway/mod.ts";
 import { limiterFromEnv } from "../src/limits/mod.ts";
 
 /** The part of Bun's server used here. */
@@ -42,6 +47,8 @@ const { process } = globalThis as unknown as {
   };
 };
 
+// ADMISSION* and BULKHEAD* (see overloadFromEnv): read first, so a bad value stops the start.
+const overload = overloadFromEnv(process.env);
 const servers: BunServer[] = [];
 let baseUrl = process.env.DOWNSTREAM_URL;
 if (baseUrl === undefined) {
@@ -61,6 +68,7 @@ const hedge = process.env.HEDGE === "optional-reads" ? hedgeOptionalReads() : {}
 const app = createApp({
   registry: defaultRegistry(urlFetcher(baseUrl), { hedge }),
   limiter: limiterFromEnv(process.env),
+  ...overload,
 });
 const gateway = Bun.serve({
   hostname: "127.0.0.1",

@@ -15,11 +15,18 @@
  */
 import { createApp } from "../routes/app.ts";
 import { createDownstream } from "../sim/downstream.ts";
-import { defaultRegistry, hedgeOptionalReads, urlFetcher } from "../src/gateway/mod.ts";
+import {
+  defaultRegistry,
+  hedgeOptionalReads,
+  overloadFromEnv,
+  urlFetcher,
+} from "../src/gateway/mod.ts";
 import { limiterFromEnv } from "../src/limits/mod.ts";
 import { serveUntilSignal } from "./_until_signal.ts";
 
 const port = Number(Deno.env.get("PORT") ?? 8787);
+// ADMISSION* and BULKHEAD* (see overloadFromEnv): read first, so a bad value stops the start.
+const overload = overloadFromEnv(Deno.env.toObject());
 const downstreamUrl = Deno.env.get("DOWNSTREAM_URL");
 const servers: Deno.HttpServer[] = [];
 
@@ -41,6 +48,7 @@ const hedge = Deno.env.get("HEDGE") === "optional-reads" ? hedgeOptionalReads() 
 const app = createApp({
   registry: defaultRegistry(urlFetcher(baseUrl), { hedge }),
   limiter: limiterFromEnv(Deno.env.toObject()),
+  ...overload,
 });
 servers.push(Deno.serve({
   hostname: "127.0.0.1",

@@ -10,6 +10,10 @@
  * permits, default 8; `LIMITER_SAFE_SHARE` permits, default 0, while the object is unreachable),
  * and `/limiter/*` is the object's HTTP API for Deno and Bun fleets.
  *
+ * Overload protection is per isolate, read from `ADMISSION*` and `BULKHEAD*` vars (see
+ * `overloadFromEnv`; on by default): an inbound adaptive limit and one bulkhead per downstream,
+ * without queues unless `ADMISSION_MAX_QUEUE` / `BULKHEAD_MAX_QUEUE` ask for one.
+ *
  * Its `queue()` handler consumes the distributed jobs' sub-tasks (see `adapters/workers_jobs.ts`).
  *
  * Workers' types are not imported: `Env` and `ExportedHandler` are declared locally.
@@ -24,7 +28,7 @@
 import { createApp } from "../routes/app.ts";
 import { createDownstream } from "../sim/downstream.ts";
 import { simulateWork } from "../sim/job_work.ts";
-import { defaultRegistry, type Fetcher, urlFetcher } from "../src/gateway/mod.ts";
+import { defaultRegistry, type Fetcher, overloadFromEnv, urlFetcher } from "../src/gateway/mod.ts";
 import { BlockLeasingLimiter, type PermitService } from "../src/limits/mod.ts";
 import { LIMITER_PATH, PermitObject, type PermitObjectEnv } from "./permit_object.ts";
 import {
@@ -64,6 +68,14 @@ interface Env extends Partial<JobsEnv>, PermitObjectEnv {
   DOWNSTREAM?: Fetcher;
   /** Base URL of the downstream, when there is no service binding. */
   DOWNSTREAM_URL?: string;
+  /** Overload protection per isolate (see `overloadFromEnv`): `adaptive` (default) or `off`. */
+  ADMISSION?: string;
+  ADMISSION_INITIAL_LIMIT?: string;
+  ADMISSION_MAX_LIMIT?: string;
+  ADMISSION_MAX_QUEUE?: string;
+  BULKHEADS?: string;
+  BULKHEAD_MAX_LIMIT?: string;
+  BULKHEAD_MAX_QUEUE?: string;
 }
 
 /** The part of Workers' `ExportedHandler` used here. */
@@ -87,7 +99,20 @@ function appFor(env: Env): ReturnType<typeof createApp> {
       lingerMs: 0,
       holder: `isolate-${crypto.randomUUID()}`,
     });
-    app = createApp({ registry: defaultRegistry(downstream), jobs, limiter });
+    // Per isolate: the inbound limit and the bulkheads guard this isolate's own event loop;
+    // the PermitObject's ceiling stays the global bound. No queues by default: a waiter would
+    // be woken by another request's release, and workerd cancels a request whose promise only
+    // another request can settle as hung. Over the limit is a 503 at once.
+    const overload = overloadFromEnv({
+      ADMISSION: env.ADMISSION,
+      ADMISSION_INITIAL_LIMIT: env.ADMISSION_INITIAL_LIMIT,
+      ADMISSION_MAX_LIMIT: env.ADMISSION_MAX_LIMIT,
+      ADMISSION_MAX_QUEUE: env.ADMISSION_MAX_QUEUE ?? "0",
+      BULKHEADS: env.BULKHEADS,
+      BULKHEAD_MAX_LIMIT: env.BULKHEAD_MAX_LIMIT,
+      BULKHEAD_MAX_QUEUE: env.BULKHEAD_MAX_QUEUE ?? "0",
+    });
+    app = createApp({ registry: defaultRegistry(downstream), jobs, limiter, ...overload });
   }
   return app;
 }

@@ -28,6 +28,8 @@ export interface ProductSummary {
 export interface LoadTarget {
   /** `"in-process"` or `"http"`. */
   readonly kind: "in-process" | "http";
+  /** The gateway's base URL, ending in `/` (HTTP targets only). */
+  readonly url?: string;
   /** Sends `GET <pathAndQuery>`; the reply's body is a {@linkcode ProductSummary}. */
   send(pathAndQuery: string, signal: AbortSignal): Promise<Reply>;
   /** The gateway's `fanfare_branches_in_flight` gauge now. */
@@ -109,6 +111,7 @@ function rssOf(pid: number): number {
 /**
  * A gateway process serving scenario `scenario` of the gateway benchmark
  * (`bench/_gateway_scenarios.ts`) on 127.0.0.1, in front of a downstream process; both Deno.
+ * `protection` picks its overload protection (see `bench/_serve.ts`): none by default.
  *
  * @example
  * ```ts
@@ -123,6 +126,7 @@ function rssOf(pid: number): number {
  */
 export async function httpTarget(
   scenario: ScenarioId = "healthy-default-timeouts",
+  protection: "none" | "static" | "adaptive" = "none",
 ): Promise<LoadTarget> {
   const processes: BenchProcess[] = [];
   const close = async () => {
@@ -131,11 +135,12 @@ export async function httpTarget(
   try {
     const downstream = await startServe("downstream", [], "stats");
     processes.push(downstream);
-    const gateway = await startServe("gateway", [scenario, downstream.url], "metrics");
+    const gateway = await startServe("gateway", [scenario, downstream.url, protection], "metrics");
     processes.push(gateway);
     const base = gateway.url.replace(/\/$/, "");
     return {
       kind: "http",
+      url: gateway.url,
       send: async (pathAndQuery, signal) =>
         summarize(await fetch(`${base}${pathAndQuery}`, { signal })),
       inFlightBranches: async () => gauge(await (await fetch(`${gateway.url}metrics`)).text()),

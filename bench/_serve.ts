@@ -14,11 +14,17 @@
  */
 import { createApp } from "../routes/app.ts";
 import { createDownstream } from "../sim/downstream.ts";
-import { urlFetcher } from "../src/gateway/mod.ts";
+import {
+  defaultRegistry,
+  hedgeOptionalReads,
+  overloadFromEnv,
+  urlFetcher,
+} from "../src/gateway/mod.ts";
+import { LocalLimiter } from "../src/limits/mod.ts";
 import { DOWNSTREAM_OPTIONS, scenarioById } from "./_gateway_scenarios.ts";
 import { serveUntilSignal } from "../adapters/_until_signal.ts";
 
-const [role, portText, scenarioId, downstreamUrl] = Deno.args;
+const [role, portText, scenarioId, downstreamUrl, protection = "none"] = Deno.args;
 const port = Number(portText);
 if (!Number.isInteger(port) || port < 1 || port > 65535) {
   throw new RangeError(
@@ -30,11 +36,10 @@ let handler: (request: Request) => Response | Promise<Response>;
 if (role === "downstream") {
   handler = createDownstream(DOWNSTREAM_OPTIONS).fetch;
 } else if (role === "gateway" && downstreamUrl !== undefined) {
-  const registry = scenarioById(scenarioId).registry(urlFetcher(downstreamUrl));
-  handler = createApp({ registry }).fetch;
+  handler = createApp(gatewayOptions(scenarioId, downstreamUrl, protection)).fetch;
 } else {
   throw new TypeError(
-    `Cannot serve as the arguments must be 'downstream <port>' or 'gateway <port> <scenario> <downstream url>': current value is ${
+    `Cannot serve as the arguments must be 'downstream <port>' or 'gateway <port> <scenario> <downstream url> [none|static|adaptive]': current value is ${
       JSON.stringify(Deno.args)
     }`,
   );
@@ -42,3 +47,27 @@ if (role === "downstream") {
 
 const server = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, handler);
 await serveUntilSignal([server]);
+
+/**
+ * The gateway's options for one protection: `none` (no limiter at all), `static` (what
+ * `npm start` ran before overload protection: a 64-permit global ceiling and hedged optional
+ * reads) or `adaptive` (the same plus the inbound adaptive limit and the bulkheads, as
+ * `npm start` runs now).
+ */
+function gatewayOptions(scenarioId: string, url: string, protection: string) {
+  const scenario = scenarioById(scenarioId);
+  if (protection === "none") return { registry: scenario.registry(urlFetcher(url)) };
+  if (protection !== "static" && protection !== "adaptive") {
+    throw new RangeError(
+      `Cannot serve as the protection must be 'none', 'static' or 'adaptive': current value is ${protection}`,
+    );
+  }
+  const registry = defaultRegistry(urlFetcher(url), {
+    timeoutMs: scenario.timeoutsMs,
+    hedge: hedgeOptionalReads(),
+  });
+  const limiter = new LocalLimiter({ capacity: 64 });
+  return protection === "static"
+    ? { registry, limiter }
+    : { registry, limiter, ...overloadFromEnv({}) };
+}

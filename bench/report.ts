@@ -14,6 +14,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { type ChartSpec, renderChart } from "./_charts.ts";
+import { bulkheadSection, overloadSection } from "./_overload_report.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
@@ -1049,6 +1050,26 @@ await section("11. Retries, circuit breakers and supervised workers", {
       ),
     );
   }
+});
+
+// ---- 12. overload
+await section("12. Overload: goodput from 0.5× to 8× capacity, three protections", {
+  file: "exp-overload.json",
+  name: "overload",
+  command: "deno task exp:overload",
+  missing: "No overload sweep results.",
+}, async (json, body) => {
+  body.push(...await overloadSection(json));
+});
+
+// ---- 13. bulkheads
+await section("13. Bulkheads: one slow downstream under steady load", {
+  file: "exp-bulkhead.json",
+  name: "bulkhead",
+  command: "deno task exp:bulkhead",
+  missing: "No bulkhead results.",
+}, (json, body) => {
+  body.push(...bulkheadSection(json));
 });
 
 const machineJson = load("exp-loadgen.json") ?? load("exp-cancel.json");

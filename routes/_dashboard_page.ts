@@ -111,6 +111,10 @@ pre { margin: 0; padding: .6rem; background: #0f172a; color: #e2e8f0; border-rad
       <div class="sub" id="ceiling">global ceiling: –</div></div>
     <div class="card" id="limiter-card"><div class="label">Waiting acquirers</div>
       <div class="value" id="waiting">–</div><div class="sub" id="limiter">–</div></div>
+    <div class="card" id="admission-card"><div class="label">Admission limit</div>
+      <div class="value" id="admission-limit">–</div>
+      <svg class="spark" viewBox="0 0 60 20" preserveAspectRatio="none"><polyline id="limit-spark" points=""/></svg>
+      <div class="sub" id="admission">–</div><div class="sub" id="bulkheads"></div></div>
     <div class="card" id="hedge-card"><div class="label">Hedges sent / won</div>
       <div class="value" id="hedges">–</div><div class="sub" id="hedge-note">–</div></div>
     <div class="card" id="retry-card"><div class="label">Retries sent</div>
@@ -153,6 +157,7 @@ pre { margin: 0; padding: .6rem; background: #0f172a; color: #e2e8f0; border-rad
 const $ = (id) => document.getElementById(id);
 const OUTCOMES = ["ok", "error", "timeout", "skipped", "hedged", "aborted", "circuit-open"];
 const rates = [];
+const limits = [];
 let faultsBuilt = false;
 
 function ms(value) {
@@ -190,6 +195,22 @@ function renderStats(stats) {
   $("waiting").textContent = limiter ? String(limit.waiting ?? "–") : "–";
   $("limiter").textContent = limiter ? "global limiter" : "no global limiter";
   $("limiter-card").classList.toggle("absent", !limiter);
+  const admission = stats.admission;
+  $("admission-card").classList.toggle("absent", !admission);
+  $("admission-limit").textContent = admission ? String(admission.limit ?? "–") : "–";
+  $("admission").textContent = admission
+    ? "of " + (admission.maxLimit ?? "–") + " · in flight " + (admission.inFlight ?? "–") +
+      " · queued " + (admission.waiting ?? "–") + " · 503 " + admission.shed + " in the window"
+    : "no admission limit";
+  $("bulkheads").textContent = stats.bulkheads ? "bulkheads: " +
+    Object.entries(stats.bulkheads).map(([name, limit]) => name + " " + limit).join(" · ") : "";
+  if (admission && admission.limit !== undefined) {
+    limits.push(admission.limit);
+    if (limits.length > 60) limits.shift();
+    const most = Math.max(1, ...limits);
+    $("limit-spark").setAttribute("points", limits.map((l, i) =>
+      (60 - limits.length + i) + "," + (19 - 18 * l / most).toFixed(2)).join(" "));
+  }
   $("hedges").textContent = hedges ? (hedges.sent ?? "–") + " / " + (hedges.won ?? "–") : "–";
   $("hedge-note").textContent = hedges ? "in the window" : "hedging off";
   $("hedge-card").classList.toggle("absent", !hedges);

@@ -8,11 +8,15 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import {
   type BranchRegistry,
+  type Bulkheads,
   circuitGauges,
   createGatewayMetrics,
   limiterGauges,
   LiveStats,
+  overloadMetrics,
 } from "../src/gateway/mod.ts";
+import type { AdaptiveLimiter } from "../src/limits/mod.ts";
+import { admission as admissionMiddleware } from "./admission.ts";
 import type { JobBackend } from "../src/jobs/mod.ts";
 import { createJobsRoute } from "./jobs.ts";
 import { createDashboardRoute } from "./dashboard.ts";
@@ -35,12 +39,22 @@ export type AppOptions = Omit<GatewayOptions, "metrics"> & {
   registry: BranchRegistry;
   /** When given, the distributed jobs routes (`/jobs`, see `routes/jobs.ts`) over it. */
   jobs?: JobBackend;
+  /**
+   * The inbound adaptive limit: every `/product/*` request is admitted through it before
+   * anything else runs, or answered 503 with `Retry-After` (see `routes/admission.ts`). None
+   * by default; every adapter passes one (`overloadFromEnv`).
+   */
+  admission?: AdaptiveLimiter;
+  /** One adaptive limit per downstream: each branch's fetcher is put behind its own. */
+  bulkheads?: Bulkheads;
 };
 
 /**
  * Creates the whole gateway app: `GET /product/:id`, `GET /metrics`, the live dashboard at
  * `GET /` with its `GET /api/stats`, JSON 404 and 500, and the `/jobs` routes when `jobs`
- * is given.
+ * is given. With `admission`, every `/product/*` request passes the inbound adaptive limit first
+ * (a 503 with `Retry-After` when shed); with `bulkheads`, each branch calls its downstream
+ * through its own adaptive limit; both add their gauges and counters to `/metrics`.
  *
  * @example
  * ```ts
@@ -53,22 +67,43 @@ export type AppOptions = Omit<GatewayOptions, "metrics"> & {
  * const metrics = await (await app.request("/metrics")).text();
  * ```
  */
-export function createApp({ jobs, ...options }: AppOptions): Hono {
+export function createApp({ jobs, admission, bulkheads, ...options }: AppOptions): Hono {
   const metrics = createGatewayMetrics();
   const branches = options.registry.map(({ name }) => name);
-  const stats = new LiveStats(metrics, { branches });
   const app = new Hono();
-  // The limiter's and the breakers' gauges are read when someone looks, not on every request.
+  // Registered before the live stats take their first snapshot, so that it sees them.
+  const refreshOverload = admission === undefined && bulkheads === undefined
+    ? undefined
+    : overloadMetrics(metrics.registry, { admission, bulkheads });
+  const stats = new LiveStats(metrics, { branches });
+  // The limiters' and the breakers' gauges are read when someone looks, not on every request.
   const refreshLimiter = options.limiter && limiterGauges(metrics.registry, options.limiter);
   const refreshCircuits = circuitGauges(metrics.registry, options.registry);
   const refreshing: MiddlewareHandler = async (_c, next) => {
     await refreshLimiter?.();
     refreshCircuits();
+    refreshOverload?.();
     await next();
   };
   app.use("/metrics", refreshing).use("/api/stats", refreshing);
+  if (admission !== undefined) {
+    const route = "/product/:id";
+    app.use(
+      "/product/*",
+      admissionMiddleware(admission, {
+        defaultBudgetMs: options.defaultBudgetMs,
+        dropAfterMs: Math.min(...options.registry.map((spec) => spec.timeoutMs)),
+        // The product route's own counting never sees a shed request: count it here.
+        onShed: (_c, receivedAt) => {
+          metrics.requests.inc({ route, status: "503" });
+          metrics.requestDuration.observe({ route }, (performance.now() - receivedAt) / 1000);
+        },
+      }),
+    );
+  }
+  const registry = bulkheads === undefined ? options.registry : bulkheads.guard(options.registry);
   app
-    .route("/", createGateway({ ...options, metrics }))
+    .route("/", createGateway({ ...options, registry, metrics }))
     .route("/", createMetricsRoute(metrics.registry))
     .route("/", createDashboardRoute({ stats, registry: options.registry }))
     .notFound(notFound)

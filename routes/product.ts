@@ -157,7 +157,8 @@ export function createGateway(
 
   return new Hono<{ Variables: { receivedAt: number } }>()
     .use(PRODUCT_ROUTE, async function countRequests(c, next) {
-      const receivedAt = performance.now();
+      // Set by the admission middleware when there is one: the budget counts its queue too.
+      const receivedAt = (c.get("receivedAt") as number | undefined) ?? performance.now();
       c.set("receivedAt", receivedAt);
       await next();
       const route = PRODUCT_ROUTE;

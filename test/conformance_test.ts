@@ -15,6 +15,8 @@ import { type Runtime, type ServedProcess, startDownstream, startGateway } from 
 const ALL: DefaultBranchName[] = ["price", "inventory", "reviews", "recommendations", "shipping"];
 const RUNTIMES: Runtime[] = ["deno", "bun", "workerd"];
 const CLIENT_DISCONNECT = "a client that disconnects aborts the branches it left in flight";
+const OVERLOAD =
+  "past its adaptive limit the gateway answers 503 with Retry-After and calls no downstream for it";
 
 /**
  * Cases a runtime is known to fail, with why. Such a step asserts that the case still fails, so
@@ -268,6 +270,45 @@ const CASES: Case[] = [
     assert.equal(status, 200);
     assert.ok(body.requests.total >= 1, JSON.stringify(body.requests));
     assert.equal(body.registry.length, ALL.length);
+  }],
+  // Last: it leaves the admission limit lower than it found it.
+  [OVERLOAD, async (s) => {
+    await pollUntil("downstream idle", () => downstreamStats(s), (c) => total(c, "inFlight") === 0);
+    const before = await downstreamStats(s);
+    // Each request holds its place until its branches are cut (at 200–300 ms): far more at once
+    // than the default limit (20) and queue (64) admit.
+    const replies = await Promise.all(
+      Array.from({ length: 150 }, async (_, i) => {
+        const response = await fetch(`${s.gateway.url}product/ov${i}-slow_all?budget=2000`);
+        const body = await response.json();
+        return { status: response.status, retryAfter: response.headers.get("retry-after"), body };
+      }),
+    );
+    const shed = replies.filter((r) => r.status === 503);
+    const admitted = replies.length - shed.length;
+    assert.ok(shed.length > 0, `no 503 among ${JSON.stringify(replies.map((r) => r.status))}`);
+    for (const reply of shed) {
+      assert.ok(Number(reply.retryAfter) >= 1, `Retry-After ${reply.retryAfter}`);
+      assert.equal(reply.body.error, "overloaded");
+    }
+    assert.ok(
+      replies.every((r) => r.status === 503 || r.status === 502),
+      `only 502 (branches cut) or 503: ${JSON.stringify(replies.map((r) => r.status))}`,
+    );
+    // A shed request never reached the downstream: at most five calls per admitted request.
+    const after = await pollUntil(
+      "downstream idle",
+      () => downstreamStats(s),
+      (c) => total(c, "inFlight") === 0,
+      { attempts: 1000, pauseMs: 5 },
+    );
+    const calls = total(after, "served") + total(after, "aborted") -
+      total(before, "served") - total(before, "aborted");
+    assert.ok(calls <= 5 * admitted, `${calls} downstream calls for ${admitted} admitted`);
+    const metrics = await metricsText(s);
+    const sheds = metrics.split("\n").filter((l) => l.startsWith("fanfare_admission_shed_total{"))
+      .reduce((sum, line) => sum + Number(line.split(" ")[1]), 0);
+    assert.ok(sheds >= shed.length, `fanfare_admission_shed_total ${sheds} < ${shed.length}`);
   }],
 ];
 

@@ -6,7 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { gatewayOverDownstream } from "./_gateway.ts";
-import { guardBranches } from "../src/gateway/mod.ts";
+import { Bulkheads, defaultRegistry, guardBranches } from "../src/gateway/mod.ts";
+import { createApp } from "../routes/app.ts";
+import { createDownstream } from "../sim/downstream.ts";
+import { AdaptiveLimiter } from "../src/limits/mod.ts";
 
 /** Runs `promtool check metrics` on `text`; its exit code and everything it printed. */
 async function promtoolCheckMetrics(text: string): Promise<{ code: number; output: string }> {
@@ -93,6 +96,29 @@ Deno.test("promtool check metrics accepts /metrics with retries, declined retrie
     text,
     /^fanfare_branch_outcomes_total\{branch="reviews",outcome="circuit-open"\} 2$/m,
   );
+  const { code, output } = await promtoolCheckMetrics(text);
+  assert.equal(
+    code,
+    0,
+    `promtool check metrics rejected /metrics:\n${output}\n--- input ---\n${text}`,
+  );
+  assert.equal(output.trim(), "", `promtool check metrics reported problems:\n${output}`);
+});
+
+Deno.test("promtool check metrics accepts /metrics with the admission limit and bulkheads after a 503", async () => {
+  const app = createApp({
+    registry: defaultRegistry(createDownstream({ tailEvery: 0 }), {
+      query: () => ({ latencyMs: "0" }),
+    }),
+    admission: new AdaptiveLimiter({ initialLimit: 1, maxLimit: 1, maxQueue: 0 }),
+    bulkheads: new Bulkheads(),
+  });
+  const held = await app.request("/product/sku-1");
+  assert.equal(held.status, 200);
+  await held.body?.cancel();
+  const text = await (await app.request("/metrics")).text();
+  assert.match(text, /^fanfare_admission_limit 1$/m);
+  assert.match(text, /^fanfare_bulkhead_limit\{branch="reviews"\} 32$/m);
   const { code, output } = await promtoolCheckMetrics(text);
   assert.equal(
     code,

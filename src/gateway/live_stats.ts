@@ -14,6 +14,7 @@ import {
   LIMITER_METRICS,
   RETRY_METRICS,
 } from "./gateway_metrics.ts";
+import { ADMISSION_METRICS, BULKHEAD_LIMIT_METRIC } from "./overload_metrics.ts";
 import { type Histogram, histogramQuantile, type MetricsRegistry } from "../metrics/mod.ts";
 
 /**
@@ -85,6 +86,19 @@ export interface LiveStatsReport {
    * by branch; absent when no branch has a breaker.
    */
   circuits?: Record<string, string>;
+  /**
+   * The inbound adaptive limit now (`limit`, its ceiling `maxLimit`, requests `inFlight` and
+   * `waiting`) and requests it answered 503 over the window (`shed`); absent without one.
+   */
+  admission?: {
+    limit?: number;
+    maxLimit?: number;
+    inFlight?: number;
+    waiting?: number;
+    shed: number;
+  };
+  /** Each downstream's bulkhead limit now, by branch; absent without bulkheads. */
+  bulkheads?: Record<string, number>;
 }
 
 /**
@@ -121,6 +135,7 @@ interface Snapshot {
   branchOutcomes: Record<string, Record<string, number>>;
   hedges: { sent?: number; won?: number };
   retries: number | undefined;
+  admissionShed?: number;
 }
 
 /** Snapshots kept per window at most: one per `windowMs / HISTORY_STEPS`. */
@@ -217,6 +232,20 @@ export class LiveStats {
     if (now.retries !== undefined) report.retries = { sent: now.retries - (base.retries ?? 0) };
     const circuits = this.#circuits();
     if (circuits !== undefined) report.circuits = circuits;
+    if (now.admissionShed !== undefined) {
+      const gauges: Omit<NonNullable<LiveStatsReport["admission"]>, "shed"> = {};
+      for (const field of ["limit", "maxLimit", "inFlight", "waiting"] as const) {
+        const value = readNamed(this.#metrics.registry, ADMISSION_METRICS[field], "gauge");
+        if (value !== undefined) gauges[field] = value;
+      }
+      report.admission = { ...gauges, shed: now.admissionShed - (base.admissionShed ?? 0) };
+    }
+    const bulkheads = this.#metrics.registry.get(BULKHEAD_LIMIT_METRIC);
+    if (bulkheads?.type === "gauge") {
+      report.bulkheads = Object.fromEntries(
+        bulkheads.samples().map(({ labels, value }) => [labels.branch, value]),
+      );
+    }
     return report;
   }
 
@@ -256,6 +285,7 @@ export class LiveStats {
       branchOutcomes,
       hedges,
       retries: readNamed(metrics.registry, RETRY_METRICS.sent, "counter"),
+      admissionShed: readNamed(metrics.registry, ADMISSION_METRICS.shed, "counter"),
     };
   }
 

@@ -59,3 +59,11 @@ export {
   type LiveStatsOptions,
   type LiveStatsReport,
 } from "./live_stats.ts";
+export { type BulkheadOptions, BulkheadRejectedError, Bulkheads } from "./bulkheads.ts";
+export {
+  ADMISSION_METRICS,
+  BULKHEAD_LIMIT_METRIC,
+  overloadMetrics,
+  type OverloadSources,
+} from "./overload_metrics.ts";
+export { overloadFromEnv, type OverloadProtection } from "./overload_from_env.ts";

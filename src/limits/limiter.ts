@@ -105,15 +105,23 @@ export class AdmissionRejectedError extends Error {
   readonly waiting: number;
   /** How long the caller should wait before trying again, in ms. */
   readonly retryAfterMs: number;
+  /**
+   * Why, when the limiter says: `"queue_full"` (the default), `"sojourn"` (waited as long as the
+   * queue lets anyone wait) or `"budget"` (could not start in time); see `AdaptiveLimiter`.
+   */
+  readonly reason: string;
 
   /** `waiting` callers were already queued; suggest a retry after `retryAfterMs`. */
-  constructor(waiting: number, retryAfterMs: number) {
+  constructor(waiting: number, retryAfterMs: number, reason = "queue_full") {
     super(
-      `Cannot queue for a permit as the queue is full: ${waiting} callers are waiting; retry after ${retryAfterMs} ms`,
+      reason === "queue_full"
+        ? `Cannot queue for a permit as the queue is full: ${waiting} callers are waiting; retry after ${retryAfterMs} ms`
+        : `Cannot get a permit as the request was shed (${reason}): ${waiting} callers are waiting; retry after ${retryAfterMs} ms`,
     );
     this.name = "AdmissionRejectedError";
     this.waiting = waiting;
     this.retryAfterMs = retryAfterMs;
+    this.reason = reason;
   }
 }
 

@@ -1,6 +1,8 @@
 /**
  * Concurrency limits: the `Limiter` contract, the pure `PermitLedger` behind every global
- * ceiling, and its homes (in process, behind a permit service, leased in blocks).
+ * ceiling, and its homes (in process, behind a permit service, leased in blocks); and the
+ * adaptive limit learned from latency (`GradientLimit`, `AdmissionQueue`, `AdaptiveLimiter`)
+ * that sheds load before it queues.
  *
  * @example
  * ```ts
@@ -55,3 +57,24 @@ export {
   type BlockLeasingStats,
 } from "./block_leasing_limiter.ts";
 export { limiterFromEnv } from "./limiter_from_env.ts";
+export {
+  GradientLimit,
+  type GradientLimitOptions,
+  type GradientLimitState,
+} from "./gradient_limit.ts";
+export {
+  AdmissionQueue,
+  type AdmissionQueueOptions,
+  type AdmissionStats,
+  type LimitAlgorithm,
+  type OfferOutcome,
+  type QueueChanges,
+  SHED_REASONS,
+  type ShedReason,
+} from "./admission_queue.ts";
+export {
+  AdaptiveLimiter,
+  type AdaptiveLimiterOptions,
+  type AdaptiveLimiterStats,
+  type AdaptivePermit,
+} from "./adaptive_limiter.ts";

@@ -1,0 +1,122 @@
+/**
+ * Inbound admission: a Hono middleware that holds each request to the gateway's adaptive
+ * concurrency limit before anything else runs — no body read, no validation, no downstream.
+ *
+ * @module
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import { type AdaptivePermit, isAdmissionRejectedError, type Limiter } from "../src/limits/mod.ts";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { BUDGET_HEADER } from "../src/gateway/mod.ts";
+
+/** Status for a client that went away while queued, after nginx's convention. */
+const CLIENT_CLOSED_REQUEST = 499 as ContentfulStatusCode;
+
+/**
+ * The 503 body of a request turned away by admission.
+ *
+ * @example
+ * ```ts
+ * import type { OverloadedBody } from "./admission.ts";
+ * const body: OverloadedBody = { error: "overloaded", reason: "sojourn", retryAfterS: 1 };
+ * ```
+ */
+export interface OverloadedBody {
+  error: "overloaded";
+  /** `"queue_full"`, `"sojourn"` or `"budget"`. */
+  reason: string;
+  retryAfterS: number;
+}
+
+/**
+ * Options of {@linkcode admission}.
+ *
+ * @example
+ * ```ts
+ * import type { AdmissionOptions } from "./admission.ts";
+ * const options: AdmissionOptions = { defaultBudgetMs: 1000 };
+ * ```
+ */
+export interface AdmissionOptions {
+  /** The budget of a request that names none, in ms; 1000 by default (the product route's). */
+  defaultBudgetMs?: number;
+  /** Called with every 503 the middleware answers (the app counts them in its metrics). */
+  onShed?: (c: Context, receivedAt: number) => void;
+  /**
+   * A 502 counts as a drop (a sign of overload) only when it took at least this long, in ms:
+   * the shortest branch timeout, so that only a branch cut by its timeout counts, not a
+   * downstream that answered an error at once (its bulkhead's business). 0 by default: every
+   * 502 counts. A 503 or 504 always counts; a 500 never does.
+   */
+  dropAfterMs?: number;
+}
+
+/**
+ * A middleware admitting each request through `limiter` (an `AdaptiveLimiter` in the gateway):
+ * admitted requests run and release their permit when their response is ready, so the limit
+ * learns from their latency (an answer that shows overload drops it instead, when the permit can
+ * say so: see `dropAfterMs`); the others are answered `503 { error: "overloaded", reason,
+ * retryAfterS }` with `Retry-After` at once, or after at most a short wait in the limiter's
+ * queue. A request may wait only while it can still start within its budget: the `budget` query
+ * parameter or the `x-fanfare-budget-ms` header, whichever is lower, else `defaultBudgetMs`.
+ *
+ * The request's arrival time is stored as the context variable `receivedAt`, so the route's own
+ * budget counts the time spent waiting here.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from "hono";
+ * import { AdaptiveLimiter } from "../src/limits/mod.ts";
+ * import { admission } from "./admission.ts";
+ *
+ * const app = new Hono()
+ *   .use("/product/*", admission(new AdaptiveLimiter({ maxLimit: 200 })))
+ *   .get("/product/:id", (c) => c.json({ id: c.req.param("id") }));
+ * const response = await app.request("/product/sku-1");
+ * ```
+ */
+export function admission(
+  limiter: Limiter,
+  { defaultBudgetMs = 1000, onShed, dropAfterMs = 0 }: AdmissionOptions = {},
+): MiddlewareHandler {
+  return async function admit(c, next) {
+    const receivedAt = performance.now();
+    c.set("receivedAt", receivedAt);
+    const signal = c.req.raw.signal;
+    let permit: Partial<AdaptivePermit> & Awaited<ReturnType<Limiter["acquire"]>>;
+    try {
+      permit = await limiter.acquire(1, {
+        signal,
+        deadline: receivedAt + budgetOf(c, defaultBudgetMs),
+      });
+    } catch (error) {
+      if (signal.aborted) return c.json({ error: "client closed request" }, CLIENT_CLOSED_REQUEST);
+      if (!isAdmissionRejectedError(error)) throw error;
+      const retryAfterS = Math.max(1, Math.ceil(error.retryAfterMs / 1000));
+      c.header("retry-after", String(retryAfterS));
+      const body: OverloadedBody = { error: "overloaded", reason: error.reason, retryAfterS };
+      const response = c.json(body, 503);
+      onShed?.(c, receivedAt);
+      return response;
+    }
+    let dropped = true;
+    try {
+      await next();
+      const status = c.res.status;
+      dropped = status === 503 || status === 504 ||
+        (status === 502 && performance.now() - receivedAt >= dropAfterMs);
+    } finally {
+      // A drop (a required branch cut by its timeout, the ceiling's queue full) tells the limit
+      // more than its latency, which those timeouts cap.
+      await (dropped && permit.drop !== undefined ? permit.drop() : permit.release());
+    }
+  };
+}
+
+/** The request's budget in ms, read cheaply; a bad value is left for the route's validator. */
+function budgetOf(c: Context, fallback: number): number {
+  const query = Number(c.req.query("budget") ?? fallback);
+  const header = Number(c.req.header(BUDGET_HEADER) ?? Infinity);
+  const budget = Math.min(query > 0 ? query : fallback, header >= 0 ? header : Infinity);
+  return Number.isFinite(budget) ? budget : fallback;
+}

@@ -1,0 +1,94 @@
+/**
+ * `overloadFromEnv`: the overload protection a gateway runs with — the inbound adaptive limit
+ * and the per-downstream bulkheads — read from its environment the same way by every adapter.
+ *
+ * @module
+ */
+import { AdaptiveLimiter } from "../limits/mod.ts";
+import { Bulkheads } from "./bulkheads.ts";
+
+/**
+ * The inbound limiter and the bulkheads, each absent when switched off.
+ *
+ * @example
+ * ```ts
+ * import type { OverloadProtection } from "./overload_from_env.ts";
+ * const none: OverloadProtection = {};
+ * ```
+ */
+export interface OverloadProtection {
+  admission?: AdaptiveLimiter;
+  bulkheads?: Bulkheads;
+}
+
+/**
+ * Reads, from `env` (every variable optional; both protections are on by default):
+ *
+ * | variable                  | meaning                                              | default    |
+ * | ------------------------- | ---------------------------------------------------- | ---------- |
+ * | `ADMISSION`               | `adaptive` or `off`: the inbound limit               | `adaptive` |
+ * | `ADMISSION_INITIAL_LIMIT` | requests in flight before anything is learned        | 20         |
+ * | `ADMISSION_MAX_LIMIT`     | the ceiling of the learned limit                     | 200        |
+ * | `ADMISSION_MAX_QUEUE`     | requests that may wait (0: none)                     | 64         |
+ * | `BULKHEADS`               | `adaptive` or `off`: one limit per downstream        | `adaptive` |
+ * | `BULKHEAD_MAX_LIMIT`      | ceiling of each downstream's limit (its start, too)  | 32         |
+ * | `BULKHEAD_MAX_QUEUE`      | calls that may wait per downstream (0: none)         | 8          |
+ *
+ * A bad value — not a whole number, negative, a zero limit, an unknown mode — throws a
+ * `RangeError` naming the variable, so a gateway fails at startup instead of running with a
+ * silent default.
+ *
+ * @example
+ * ```ts
+ * import { overloadFromEnv } from "./overload_from_env.ts";
+ * const { admission, bulkheads } = overloadFromEnv({ ADMISSION_MAX_LIMIT: "100" });
+ * overloadFromEnv({ ADMISSION: "off", BULKHEADS: "off" }); // {}
+ * ```
+ */
+export function overloadFromEnv(env: Record<string, string | undefined>): OverloadProtection {
+  const mode = (name: string): boolean => {
+    const value = env[name];
+    if (value === undefined || value === "" || value === "adaptive") return true;
+    if (value === "off") return false;
+    throw new RangeError(
+      `Cannot configure overload protection as '${name}' must be 'adaptive' or 'off': current value is ${
+        JSON.stringify(value)
+      }`,
+    );
+  };
+  const count = (name: string, fallback: number, min: 0 | 1): number => {
+    const value = env[name];
+    if (value === undefined || value === "") return fallback;
+    const parsed = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(parsed) || parsed < min) {
+      throw new RangeError(
+        `Cannot configure overload protection as '${name}' must be a whole number${
+          min === 1 ? " of at least 1" : ""
+        }: current value is ${JSON.stringify(value)}`,
+      );
+    }
+    return parsed;
+  };
+  const protection: OverloadProtection = {};
+  if (mode("ADMISSION")) {
+    const maxLimit = count("ADMISSION_MAX_LIMIT", 200, 1);
+    const initialLimit = count("ADMISSION_INITIAL_LIMIT", Math.min(20, maxLimit), 1);
+    if (initialLimit > maxLimit) {
+      throw new RangeError(
+        `Cannot configure overload protection as 'ADMISSION_INITIAL_LIMIT' must not exceed 'ADMISSION_MAX_LIMIT' (${maxLimit}): current value is ${initialLimit}`,
+      );
+    }
+    protection.admission = new AdaptiveLimiter({
+      initialLimit,
+      maxLimit,
+      maxQueue: count("ADMISSION_MAX_QUEUE", 64, 0),
+    });
+  }
+  if (mode("BULKHEADS")) {
+    protection.bulkheads = new Bulkheads({
+      maxLimit: count("BULKHEAD_MAX_LIMIT", 32, 1),
+      maxQueue: count("BULKHEAD_MAX_QUEUE", 8, 0),
+    });
+  }
+  return protection;
+}

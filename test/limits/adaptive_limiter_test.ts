@@ -1,0 +1,48 @@
+import assert from "node:assert/strict";
+import { AdaptiveLimiter, isAdmissionRejectedError } from "../../src/limits/mod.ts";
+
+const LONG_MS = 60_000;
+
+Deno.test("AdaptiveLimiter hands a released place to the waiter, which then holds it", async () => {
+  const limiter = new AdaptiveLimiter({ initialLimit: 1, maxLimit: 1, intervalMs: LONG_MS });
+  const first = await limiter.acquire();
+  const second = limiter.acquire();
+  assert.equal(limiter.stats().waiting, 1);
+  await first.release();
+  const permit = await second;
+  assert.deepEqual(
+    [limiter.stats().inFlight, limiter.stats().waiting, limiter.stats().admitted],
+    [1, 0, 2],
+  );
+  await permit.release();
+  await permit.release(); // harmless
+  assert.equal(limiter.stats().inFlight, 0);
+});
+
+Deno.test("AdaptiveLimiter rejects a waiter whose sojourn bound passes, naming the reason, and leaves no timer", async () => {
+  const limiter = new AdaptiveLimiter({ initialLimit: 1, maxLimit: 1, targetMs: 1, intervalMs: 1 });
+  const holder = await limiter.acquire();
+  await assert.rejects(
+    limiter.acquire(),
+    (error) => isAdmissionRejectedError(error) && error.reason === "sojourn",
+  );
+  assert.equal(limiter.stats().turnedAway.sojourn, 1);
+  await holder.release();
+});
+
+Deno.test("AdaptiveLimiter stops a waiter whose signal aborts, with the signal's reason", async () => {
+  const limiter = new AdaptiveLimiter({ initialLimit: 1, maxLimit: 1, intervalMs: LONG_MS });
+  const holder = await limiter.acquire();
+  const controller = new AbortController();
+  const waiting = limiter.acquire(1, { signal: controller.signal });
+  controller.abort(new Error("client left"));
+  await assert.rejects(waiting, /client left/);
+  const stats = limiter.stats();
+  assert.equal(stats.cancelled, 1);
+  assert.equal(stats.offered, stats.admitted + stats.rejected + stats.shed + stats.cancelled);
+  await holder.release();
+});
+
+Deno.test("AdaptiveLimiter grants only weight 1", async () => {
+  await assert.rejects(new AdaptiveLimiter().acquire(2), /'weight' must be 1: current value is 2/);
+});
