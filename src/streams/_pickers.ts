@@ -59,7 +59,9 @@ export function priorityPicker(priority: readonly number[], agingBound: number):
  * Smooth weighted round robin (nginx's `upstream` balancer): every pick, each ready source earns
  * its weight in credit, the one with the most credit is served and pays the ready sources' total
  * weight. While every source has an item ready, source `i` gets `w_i / W` of the picks and its
- * count never strays from that share by 1 or more; a source that is not ready earns nothing, so
+ * count never strays from that share by 2 or more (by a little over 1 at worst in
+ * the property test: weights 1, 1, 19, 1, 19 give source 4 eleven of the first 26 picks where its
+ * share is 12.05); a source that is not ready earns nothing, so
  * it cannot come back from idling with a burst.
  *
  * @example

@@ -78,7 +78,7 @@ export type MergedStream<T> = ReadableStream<Merged<T>>;
  * Reads `sources` as one stream of `{ source, value }`, choosing among the sources that have an
  * item ready: by `priority` (highest first, with aging so that a low-priority source is never
  * starved: see `agingBound`), or by `weights` (smooth weighted round robin: while every source
- * has items ready, source `i` gets `w_i / W` of them, its count within 1 of that share).
+ * has items ready, source `i` gets `w_i / W` of them, its count within 2 of that share).
  *
  * Backpressure: nothing is read until the consumer asks, and then each source is read at most
  * one item ahead (the item it offers for the next choice), so a slow consumer stops every source.
