@@ -12,7 +12,8 @@
  *    `--requests` have answered. One untimed warm-up round, then `--rounds` rounds alternating
  *    the three gateways (each round rotates who goes first; a full GC before each run where the
  *    runtime exposes one). Figure: wall µs per request, median over the rounds, and its ratio to
- *    the hand-written handler's. Target: ≤ 1.5×.
+ *    the hand-written handler's. Target: ≤ 1.5×. The process's CPU time per request is recorded
+ *    beside it: on a loaded machine it moves less than the wall time.
  * 2. Over loopback: the downstream and each gateway in a process of their own on 127.0.0.1
  *    (`bench/_overhead_serve.ts`, this runtime), loaded by `wrk -t1 -c32` for `--seconds` per
  *    run, after a 2 s warm-up each, `--loopback-rounds` alternating rounds. Figure: requests/s,
@@ -119,6 +120,8 @@ function productPaths(count: number): string[] {
 
 interface InProcessRun {
   wallMs: number;
+  /** CPU time of this process (user + system) during the run: less sensitive to load. */
+  cpuMs: number;
   statuses: Record<string, number>;
 }
 
@@ -138,8 +141,10 @@ async function closedLoop(
   };
   gc?.();
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   await Promise.all(Array.from({ length: CONCURRENCY }, caller));
-  return { wallMs: performance.now() - t0, statuses };
+  const cpu = process.cpuUsage(cpu0);
+  return { wallMs: performance.now() - t0, cpuMs: (cpu.user + cpu.system) / 1000, statuses };
 }
 
 /** Throws unless `gateway` answers one product with 200 and all five branches. */
@@ -172,12 +177,17 @@ async function inProcess() {
     for (const id of order(round)) {
       const run = await closedLoop(gateways[id].fetch, paths);
       runs[id].push(run);
-      line.push(`${id} ${(run.wallMs * 1000 / requests).toFixed(1)} µs`);
+      line.push(
+        `${id} ${(run.wallMs * 1000 / requests).toFixed(1)} µs ` +
+          `(cpu ${(run.cpuMs * 1000 / requests).toFixed(1)})`,
+      );
     }
     log(`in process round ${round + 1}/${rounds}: ${line.join(", ")}`);
   }
   const usPer = (run: InProcessRun) => run.wallMs * 1000 / requests;
+  const cpuUsPer = (run: InProcessRun) => run.cpuMs * 1000 / requests;
   const naive = median(runs.naive.map(usPer));
+  const naiveCpu = median(runs.naive.map(cpuUsPer));
   const cases = GATEWAYS.map((id) => {
     const us = runs[id].map(usPer);
     const statuses: Record<string, number> = {};
@@ -195,6 +205,8 @@ async function inProcess() {
       ratio: median(us) / naive,
       // The same ratio taken within each round, where both ran under the same load.
       pairedRatio: median(us.map((v, i) => v / usPer(runs.naive[i]))),
+      cpuUsPerRequest: median(runs[id].map(cpuUsPer)),
+      cpuRatio: median(runs[id].map(cpuUsPer)) / naiveCpu,
       statuses,
     };
   });
@@ -376,7 +388,8 @@ if (inProcessResult !== undefined) {
   for (const c of inProcessResult.cases) {
     console.log(
       `  ${c.id.padEnd(17)} ${c.usPerRequest.toFixed(1).padStart(7)} µs/request  ` +
-        `${c.ratio.toFixed(2)}× (paired ${c.pairedRatio.toFixed(2)}×)  ${
+        `${c.ratio.toFixed(2)}× (paired ${c.pairedRatio.toFixed(2)}×)  cpu ` +
+        `${c.cpuUsPerRequest.toFixed(1)} µs ${c.cpuRatio.toFixed(2)}×  ${
           JSON.stringify(c.statuses)
         }`,
     );
