@@ -1072,6 +1072,92 @@ await section("13. Bulkheads: one slow downstream under steady load", {
   body.push(...bulkheadSection(json));
 });
 
+// ---- 14. gateway overhead (the hot-path issue's bench)
+{
+  const runtimes = ["deno", "bun"].map((r) => ({ r, json: load(`overhead-${r}.json`) }))
+    .filter((x) => x.json !== undefined);
+  const body: string[] = [];
+  for (const { r, json } of runtimes) noteLoad(`overhead-${r}`, json);
+  if (runtimes.length === 0) {
+    body.push(notYet("deno task bench:overhead", "No overhead results."));
+  } else {
+    const pick = (part: Json, id: string) => part?.cases?.find((c: Json) => c.id === id);
+    const ids = ["naive", "fanfare", "fanfare-defaults"];
+    const labels = runtimes[0].json.inProcess?.cases ?? runtimes[0].json.loopback?.cases ?? [];
+    const label = (id: string) => labels.find((c: Json) => c.id === id)?.label ?? id;
+    body.push(
+      `Finding: ${
+        runtimes.flatMap(({ json }) =>
+          json.targets.map((t: Json) =>
+            `${json.runtime} ${t.name.replace(/:.*/, "")} ${
+              t.unit === "×" ? `${num(t.value, 2)}×` : pct(t.value)
+            } (${t.pass ? "pass" : "miss"})`
+          )
+        ).join("; ")
+      }. Targets: in process at most 1.5× the hand-written handler's µs per request, over ` +
+        `loopback at least 85 % of its requests/s. The process's CPU time per request (the "cpu" ` +
+        `columns) moves less with the shared machine's load than the wall time the targets name.`,
+      table(
+        [
+          "gateway",
+          ...runtimes.flatMap(({ json }) => [
+            `${json.runtime} in process µs/request`,
+            `${json.runtime} ×`,
+            `${json.runtime} cpu µs`,
+            `${json.runtime} cpu ×`,
+            `${json.runtime} loopback req/s`,
+            `${json.runtime} share`,
+          ]),
+        ],
+        ids.map((id) => [
+          label(id),
+          ...runtimes.flatMap(({ json }) => {
+            const inProcess = pick(json.inProcess, id);
+            const loopback = pick(json.loopback, id);
+            return [
+              num(inProcess?.usPerRequest),
+              inProcess ? `${num(inProcess.ratio, 2)}×` : "–",
+              num(inProcess?.cpuUsPerRequest),
+              inProcess?.cpuRatio ? `${num(inProcess.cpuRatio, 2)}×` : "–",
+              num(loopback?.requestsPerSecond, 0),
+              loopback ? pct(loopback.share) : "–",
+            ];
+          }),
+        ]),
+      ),
+      await chart("exp14-overhead", "In process: µs per product request, 32 concurrent", {
+        data: {
+          values: runtimes.flatMap(({ json }) =>
+            (json.inProcess?.cases ?? []).map((c: Json) => ({
+              runtime: json.runtime,
+              gateway: c.id,
+              us: c.usPerRequest,
+            }))
+          ),
+        },
+        mark: "bar",
+        encoding: {
+          y: { field: "gateway", type: "nominal", title: null, sort: ids },
+          yOffset: { field: "runtime" },
+          x: { field: "us", type: "quantitative", title: "µs per request" },
+          color: { field: "runtime", type: "nominal" },
+        },
+      }),
+      `Workload: five branches on a downstream that answers a small JSON at once. In process: ` +
+        `${runtimes[0].json.inProcess?.requestsPerRound?.toLocaleString("en") ?? "–"} requests ` +
+        `per run from 32 callers in a closed loop, through each app's \`fetch\`, median of ` +
+        `${runtimes[0].json.inProcess?.rounds ?? "–"} alternating rounds. Loopback: ` +
+        `\`${runtimes[0].json.loopback?.tool ?? "wrk"}\`, downstream and gateways each in their ` +
+        `own process of the same runtime, median of ${runtimes[0].json.loopback?.rounds ?? "–"} ` +
+        `alternating rounds.`,
+      ...runtimes.map(({ r, json }) =>
+        provenance(json, json.command ?? "deno task bench:overhead", `overhead-${r}.json`)
+      ),
+    );
+  }
+  sections.push({ title: "14. Gateway overhead against a hand-written handler", body });
+}
+
 const machineJson = load("exp-loadgen.json") ?? load("exp-cancel.json");
 const lines = [
   "# fanfare experiments report",

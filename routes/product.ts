@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { zValidator } from "@hono/zod-validator";
 import { type Context, Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import * as z from "zod/mini";
@@ -167,14 +166,22 @@ export function createGateway(
     })
     .get(
       PRODUCT_ROUTE,
-      zValidator("query", querySchema, reportInvalid),
-      zValidator("param", paramSchema, reportInvalid),
-      zValidator("header", headerSchema, reportInvalid),
       async function joinProduct(c) {
-        const { id } = c.req.valid("param");
-        const query = c.req.valid("query");
+        // One synchronous parse of each part, in the order zValidator middlewares would run
+        // them; three zValidators (each an async parse and a middleware hop) cost Bun about
+        // 12 µs a request, a quarter of a hand-written handler's whole request.
+        const parsedQuery = querySchema.safeParse(queryOf(c));
+        if (!parsedQuery.success) return reportInvalid(parsedQuery, c)!;
+        const parsedParam = paramSchema.safeParse({ id: c.req.param("id") });
+        if (!parsedParam.success) return reportInvalid(parsedParam, c)!;
+        const parsedHeader = headerSchema.safeParse({
+          [BUDGET_HEADER]: c.req.header(BUDGET_HEADER),
+        });
+        if (!parsedHeader.success) return reportInvalid(parsedHeader, c)!;
+        const { id } = parsedParam.data;
+        const query = parsedQuery.data;
         const { policy, budget = defaultBudgetMs } = query;
-        const callerBudgetMs = c.req.valid("header")[BUDGET_HEADER];
+        const callerBudgetMs = parsedHeader.data[BUDGET_HEADER];
         const receivedAt = c.get("receivedAt");
         const budgetMs = Math.min(budget, callerBudgetMs ?? Infinity);
         const remainingMs = Math.max(0, budgetMs - (performance.now() - receivedAt));
@@ -212,6 +219,19 @@ export function createGateway(
     .onError(internalError);
 }
 
+/**
+ * The query as zValidator hands it to its schema: one string per name, an array for a name
+ * given more than once.
+ */
+function queryOf(c: Context): Record<string, string | string[]> {
+  if (!c.req.url.includes("?")) return {};
+  const query: Record<string, string | string[]> = {};
+  for (const [name, values] of Object.entries(c.req.queries())) {
+    query[name] = values.length === 1 ? values[0] : values;
+  }
+  return query;
+}
+
 /** The status and JSON body for a gathered product. */
 function answer(
   id: string,
@@ -220,38 +240,67 @@ function answer(
   { data, branches, failedRequired, decidedBy }: GatherReport,
 ): [ContentfulStatusCode, Record<string, unknown>] {
   const reasons: Record<string, string> = {};
-  const timings: Record<
-    string,
-    { startMs?: number; endMs?: number; deadlineMs?: number; outcome: string }
-  > = {};
-  for (const [name, branch] of Object.entries(branches)) {
-    const { outcome, reason, startMs, endMs, deadlineMs, hedged, attempts, winner } = branch;
+  const timings: Record<string, Timing> = {};
+  for (const name in branches) {
+    const { outcome, reason, startMs, endMs, deadlineMs, hedged, attempts, winner } =
+      branches[name];
     if (reason !== undefined) reasons[name] = reason;
-    timings[name] = {
+    const timing: Timing = {
       startMs: round(startMs),
       endMs: round(endMs),
       deadlineMs: round(deadlineMs),
       outcome,
-      ...(attempts === undefined ? {} : { hedged, attempts, winner }),
     };
+    if (attempts !== undefined) {
+      timing.hedged = hedged;
+      timing.attempts = attempts;
+      timing.winner = winner;
+    }
+    timings[name] = timing;
   }
   const degraded = Object.keys(reasons);
-  const rest = { reasons, timings, budgetMs };
-  const common = { id, policy, ...rest };
   if (decidedBy?.kind === "budget") {
-    return [504, { error: "budget exhausted", ...common }];
+    return [504, { error: "budget exhausted", id, policy, reasons, timings, budgetMs }];
   }
   if (decidedBy?.kind === "branch") {
-    return [502, { error: "branch failed", branch: decidedBy.branch, ...common }];
+    const branch = decidedBy.branch;
+    return [502, { error: "branch failed", branch, id, policy, reasons, timings, budgetMs }];
   }
   if (failedRequired.length > 0) {
-    return [502, { error: "required branch failed", branches: failedRequired, ...common }];
+    return [502, {
+      error: "required branch failed",
+      branches: failedRequired,
+      id,
+      policy,
+      reasons,
+      timings,
+      budgetMs,
+    }];
   }
-  const body: Record<string, unknown> = { id, policy, product: data, degraded, ...rest };
+  const body: Record<string, unknown> = {
+    id,
+    policy,
+    product: data,
+    degraded,
+    reasons,
+    timings,
+    budgetMs,
+  };
   if (policy === "collectAll") {
     body.errors = degraded.map((branch) => ({ branch, reason: reasons[branch] }));
   }
   return [200, body];
+}
+
+/** One branch's entry of an answer's `timings`. */
+interface Timing {
+  startMs?: number;
+  endMs?: number;
+  deadlineMs?: number;
+  outcome: string;
+  hedged?: boolean;
+  attempts?: number;
+  winner?: number;
 }
 
 function round(ms: number | undefined): number | undefined {

@@ -41,3 +41,4 @@ export { type AcquireOptions, Semaphore, type SemaphoreRunOptions } from "./sema
 export { Group, type GroupOptions } from "./group.ts";
 export { runWorkers, type RunWorkersOptions } from "./pool.ts";
 export { abortable, childSignal } from "./_abort.ts";
+export { DeadlineTimer } from "./_deadline_timer.ts";

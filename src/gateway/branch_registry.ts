@@ -238,9 +238,11 @@ export function defaultRegistry(
     name,
     fetcher,
     path: function branchPath(id: string): string {
-      const params = new URLSearchParams(query(name));
-      const search = params.size === 0 ? "" : `?${params}`;
-      return `/${name}/${encodeURIComponent(id)}${search}`;
+      const path = `/${name}/${encodeURIComponent(id)}`;
+      const extra = query(name);
+      if (extra === undefined) return path;
+      const params = new URLSearchParams(extra);
+      return params.size === 0 ? path : `${path}?${params}`;
     },
     required,
     idempotent: true,

@@ -8,13 +8,13 @@ import {
   abortable,
   type BranchContext,
   BranchTimeoutError,
-  childSignal,
   type FailurePolicy,
   fanOut,
   type FanOutResult,
   isBranchError,
   isDeadlineError,
 } from "../executor/mod.ts";
+import { type BranchCall, BranchDeadlines } from "./_branch_deadlines.ts";
 import type { BranchRegistry, BranchSpec } from "./branch_registry.ts";
 import {
   type BranchResultKind,
@@ -177,27 +177,70 @@ export interface GatherOptions {
   limiter?: Limiter;
 }
 
+/** One branch of one request as it went; every field is set by the time it is reported. */
 interface Trace {
-  startMs?: number;
-  endMs?: number;
-  deadlineMs?: number;
-  attempts?: number;
-  hedged?: boolean;
-  retries?: number;
-  winner?: number;
-  outcome?: BranchResultKind;
-  reason?: string;
-  value?: unknown;
+  startMs: number | undefined;
+  endMs: number | undefined;
+  deadlineMs: number | undefined;
+  attempts: number | undefined;
+  hedged: boolean | undefined;
+  retries: number | undefined;
+  winner: number | undefined;
+  outcome: BranchResultKind | undefined;
+  reason: string | undefined;
+  value: unknown;
+}
+
+/** A trace with every field present from the start, so that all traces share one shape. */
+function newTrace(): Trace {
+  return {
+    startMs: undefined,
+    endMs: undefined,
+    deadlineMs: undefined,
+    attempts: undefined,
+    hedged: undefined,
+    retries: undefined,
+    winner: undefined,
+    outcome: undefined,
+    reason: undefined,
+    value: undefined,
+  };
+}
+
+/** What every request over one registry shares, worked out once per registry. */
+interface Plan {
+  /** Whether any branch is hedged. */
+  hedged: boolean;
+  /** Whether any branch is retried. */
+  retried: boolean;
+  /** The shortest own time limit of any branch. */
+  leadMs: number;
+}
+
+const plans = new WeakMap<BranchRegistry, Plan>();
+
+function planOf(registry: BranchRegistry): Plan {
+  let plan = plans.get(registry);
+  if (plan === undefined) {
+    plan = {
+      hedged: registry.some((spec) => spec.hedge !== undefined),
+      retried: registry.some((spec) => spec.retry !== undefined),
+      leadMs: Math.min(...registry.map((spec) => spec.timeoutMs)),
+    };
+    plans.set(registry, plan);
+  }
+  return plan;
 }
 
 /**
  * Calls every branch of `registry` for `id` with at most `limit` in flight, then reports.
  *
- * Each branch gets the request's signal, plus its own timer when its `timeoutMs` ends before
- * the request's budget does (one controller and one timer, disposed when the branch ends).
- * Each downstream request carries the branch's remaining time in {@linkcode BUDGET_HEADER}.
- * Every response that is not used (late, non-2xx, or arriving after an abort) has its body
- * cancelled.
+ * Each branch gets a signal of its own that aborts at the earliest of the request's signal and
+ * the branch's own `timeoutMs`, when that ends before the request's budget does; one listener
+ * and one timer serve all branches of a request, and each downstream call settles as soon as its
+ * signal aborts, whether or not the downstream heeds it. Each downstream request carries the
+ * branch's remaining time in {@linkcode BUDGET_HEADER}. Every response that is not used (late,
+ * non-2xx, or arriving after an abort) has its body cancelled.
  *
  * Never rejects for a branch's failure (failFast's is reported in `decidedBy`); rejects with the
  * caller's abort reason when `signal` aborts.
@@ -228,49 +271,51 @@ export async function scatterGather(
     limiter,
   }: GatherOptions,
 ): Promise<GatherReport> {
-  const traces: Trace[] = registry.map(() => ({}));
+  const plan = planOf(registry);
+  const traces: Trace[] = [];
+  for (let i = 0; i < registry.length; i++) traces.push(newTrace());
+  const deadlines = new BranchDeadlines({ leadMs: plan.leadMs });
   let sealed = false;
+  // A full admission queue aborts every branch and rejects the gather with its error.
+  let rejected: { error: unknown } | undefined;
   const inFlight = metrics?.branchesInFlight;
-  const hedges = registry.some((spec) => spec.hedge !== undefined) && metrics !== undefined
-    ? hedgeMetrics(metrics.registry)
-    : undefined;
-  const retries = registry.some((spec) => spec.retry !== undefined) && metrics !== undefined
+  const hedges = plan.hedged && metrics !== undefined ? hedgeMetrics(metrics.registry) : undefined;
+  const retries = plan.retried && metrics !== undefined
     ? retryMetrics(metrics.registry)
     : undefined;
   // Calls of this request in flight, hedges included: a hedge must not open a connection
   // beyond `limit` (on Workers, the seventh would wait where no deadline sees it).
   let calls = 0;
-  const seats: SpareCapacity = {
-    tryAcquire: function trySeat() {
-      if (calls >= limit) return undefined;
-      const permit = spare === undefined ? { release() {} } : spare.tryAcquire();
-      if (permit === undefined) return undefined;
-      calls++;
-      let held = true;
-      return {
-        release() {
-          if (held) (calls--, permit.release());
-          held = false;
-        },
-      };
-    },
-  };
+  const seats: SpareCapacity | undefined = plan.hedged
+    ? {
+      tryAcquire: function trySeat() {
+        if (calls >= limit) return undefined;
+        const permit = spare === undefined ? { release() {} } : spare.tryAcquire();
+        if (permit === undefined) return undefined;
+        calls++;
+        let held = true;
+        return {
+          release() {
+            if (held) (calls--, permit.release());
+            held = false;
+          },
+        };
+      },
+    }
+    : undefined;
 
-  // A full admission queue aborts every branch and rejects the gather with its error.
-  const admission = limiter && new AbortController();
-  const admit = async (spec: BranchSpec, context: BranchContext): Promise<Permit> => {
+  const admit = async (spec: BranchSpec, context: BranchContext, call: BranchCall) => {
     const deadline = Math.min(performance.now() + spec.timeoutMs, context.deadline);
     try {
-      return await limiter!.acquire(1, { signal: context.signal, deadline });
+      return await limiter!.acquire(1, { signal: call.signal, deadline });
     } catch (error) {
-      if (!sealed && !context.signal.aborted) {
+      if (!sealed && !context.signal.aborted && rejected === undefined) {
         if (isPermitDeadlineError(error)) {
-          Object.assign(traces[context.index], {
-            outcome: "skipped",
-            reason: "skipped: no permit before the branch's deadline",
-          });
+          traces[context.index].outcome = "skipped";
+          traces[context.index].reason = "skipped: no permit before the branch's deadline";
         } else if (isAdmissionRejectedError(error)) {
-          admission!.abort(error);
+          rejected = { error };
+          deadlines.abortAll(error);
         }
       }
       throw error;
@@ -278,20 +323,26 @@ export async function scatterGather(
   };
 
   const callTraced = async (spec: BranchSpec, context: BranchContext): Promise<unknown> => {
+    if (rejected !== undefined) throw rejected.error;
     // An open breaker fails the branch here: no permit taken, no request sent.
     const ticket = enterBranchCircuit(spec, context);
-    if (limiter === undefined) return await callAdmitted(spec, context, ticket);
-    let permit: Permit;
+    const call = deadlines.open(context.index, context.signal);
     try {
-      permit = await admit(spec, context);
-    } catch (error) {
-      ticket?.release();
-      throw error;
-    }
-    try {
-      return await callAdmitted(spec, context, ticket);
+      if (limiter === undefined) return await callAdmitted(spec, context, call, ticket);
+      let permit: Permit;
+      try {
+        permit = await admit(spec, context, call);
+      } catch (error) {
+        ticket?.release();
+        throw error;
+      }
+      try {
+        return await callAdmitted(spec, context, call, ticket);
+      } finally {
+        await permit.release();
+      }
     } finally {
-      await permit.release();
+      deadlines.end(call);
     }
   };
 
@@ -299,7 +350,8 @@ export async function scatterGather(
     try {
       return enterCircuit(spec.name, spec.breaker);
     } catch (error) {
-      Object.assign(traces[context.index], { outcome: "circuit-open", reason: "circuit-open" });
+      traces[context.index].outcome = "circuit-open";
+      traces[context.index].reason = "circuit-open";
       throw error;
     }
   };
@@ -307,26 +359,34 @@ export async function scatterGather(
   const callAdmitted = async (
     spec: BranchSpec,
     context: BranchContext,
+    call: BranchCall,
     ticket: CircuitTicket | undefined,
   ): Promise<unknown> => {
     const trace = traces[context.index];
     const startedAt = performance.now();
+    const ownDeadline = startedAt + spec.timeoutMs;
+    const deadline = Math.min(ownDeadline, context.deadline);
     trace.startMs = startedAt - origin;
-    trace.deadlineMs = Math.min(startedAt + spec.timeoutMs, context.deadline) - origin;
+    trace.deadlineMs = deadline - origin;
+    // Only a branch whose own limit ends first needs a deadline of its own.
+    if (ownDeadline < context.deadline) {
+      deadlines.arm(call, { deadline: ownDeadline, timeoutMs: spec.timeoutMs });
+    }
     calls++;
     try {
-      const url = new URL(spec.path(id), DOWNSTREAM_ORIGIN);
-      for (const [name, value] of Object.entries(query?.(spec.name) ?? {})) {
-        url.searchParams.set(name, value);
-      }
-      const hedging = spec.hedge !== undefined && spec.idempotent
+      const url = branchUrl(spec, id, query);
+      const name = spec.name;
+      const hedging = seats !== undefined && spec.hedge !== undefined && spec.idempotent
         ? {
           seats,
           onHedge: () => {
-            if (!sealed) Object.assign(trace, { attempts: trace.attempts! + 1, hedged: true });
-            hedges?.sent.inc({ branch: spec.name });
+            if (!sealed) {
+              trace.attempts = trace.attempts! + 1;
+              trace.hedged = true;
+            }
+            hedges?.sent.inc({ branch: name });
           },
-          onDeclined: (reason: string) => hedges?.declined.inc({ branch: spec.name, reason }),
+          onDeclined: (reason: string) => hedges?.declined.inc({ branch: name, reason }),
         }
         : undefined;
       if (hedging !== undefined || spec.retry !== undefined) trace.attempts = 1;
@@ -334,23 +394,34 @@ export async function scatterGather(
         ticket,
         onRetry: (attempt: number) => {
           if (!sealed) {
-            Object.assign(trace, { attempts: attempt, retries: (trace.retries ?? 0) + 1 });
+            trace.attempts = attempt;
+            trace.retries = (trace.retries ?? 0) + 1;
           }
-          retries?.sent.inc({ branch: spec.name });
+          retries?.sent.inc({ branch: name });
         },
-        onRetryDeclined: (reason: string) => retries?.declined.inc({ branch: spec.name, reason }),
+        onRetryDeclined: (reason: string) => retries?.declined.inc({ branch: name, reason }),
       };
-      const { value, winner, hedgeWon } = await callBranch(spec, url, context, hedging, guard);
-      if (hedgeWon) hedges?.won.inc({ branch: spec.name });
+      const { value, winner, hedgeWon } = await callBranch(spec, url, {
+        context,
+        call,
+        deadline,
+        hedging,
+        guard,
+      });
+      if (hedgeWon) hedges?.won.inc({ branch: name });
       if (!sealed) {
-        Object.assign(trace, { outcome: "ok", value, winner, endMs: performance.now() - origin });
+        trace.outcome = "ok";
+        trace.value = value;
+        trace.winner = winner;
+        trace.endMs = performance.now() - origin;
       }
       return value;
     } catch (error) {
-      // A branch cut by the request itself (budget, failFast, client) is classified from the
-      // fan-out's own account once it settles, not from whatever its fetch threw.
-      if (!sealed && !context.signal.aborted) {
-        Object.assign(trace, { ...classify(error), endMs: performance.now() - origin });
+      // A branch cut by the request itself (budget, failFast, client, admission) is classified
+      // from the fan-out's own account once it settles, not from whatever its fetch threw.
+      if (!sealed && !context.signal.aborted && rejected === undefined) {
+        classify(trace, error);
+        trace.endMs = performance.now() - origin;
       }
       throw error;
     } finally {
@@ -365,35 +436,60 @@ export async function scatterGather(
       policy,
       budgetMs,
       limit,
-      signal: admission === undefined
-        ? signal
-        : signal === undefined
-        ? admission.signal
-        : AbortSignal.any([signal, admission.signal]),
+      signal,
       hooks: inFlight && {
         onStart: () => inFlight.inc(),
         onSettle: (_index, outcome) => outcome !== "skipped" && inFlight.dec(),
       },
     });
   } catch (error) {
-    if (isBranchError(error) && error.partial !== undefined) {
+    if (rejected === undefined && isBranchError(error) && error.partial !== undefined) {
       result = error.partial as FanOutResult<unknown>;
       decidedBy = { kind: "branch", branch: registry[error.index].name };
-    } else if (isDeadlineError(error) && error.partial !== undefined) {
+    } else if (rejected === undefined && isDeadlineError(error) && error.partial !== undefined) {
       result = error.partial as FanOutResult<unknown>;
       decidedBy = { kind: "budget" };
     } else {
-      sealed = true;
-      settleUnfinished(traces, new Map(), performance.now() - origin);
-      record(metrics, registry, traces);
-      throw error;
+      rejected ??= { error };
     }
+  } finally {
+    deadlines.close();
   }
   sealed = true;
-  const abandoned = new Map(result.abandoned.map(({ index, reason }) => [index, reason]));
+  if (rejected !== undefined) {
+    settleUnfinished(traces, new Map(), performance.now() - origin);
+    record(metrics, registry, traces);
+    throw rejected.error;
+  }
+  const abandoned = new Map(result!.abandoned.map(({ index, reason }) => [index, reason]));
   settleUnfinished(traces, abandoned, performance.now() - origin);
   record(metrics, registry, traces);
   return report(registry, traces, decidedBy);
+}
+
+/**
+ * The URL of `spec`'s call for `id`: its path on {@linkcode DOWNSTREAM_ORIGIN}, with the
+ * request's extra query parameters (which replace those of the same name in the path).
+ */
+function branchUrl(
+  spec: BranchSpec,
+  id: string,
+  query: GatherOptions["query"],
+): string {
+  const path = spec.path(id);
+  const extra = query?.(spec.name);
+  // The common case, a rooted path and no extra parameters, needs no URL object.
+  if (path.startsWith("/") && (extra === undefined || isEmpty(extra))) {
+    return DOWNSTREAM_ORIGIN + path;
+  }
+  const url = new URL(path, DOWNSTREAM_ORIGIN);
+  for (const name in extra) url.searchParams.set(name, extra[name]);
+  return url.href;
+}
+
+function isEmpty(record: Record<string, string>): boolean {
+  for (const _ in record) return false;
+  return true;
 }
 
 /** How a hedged branch sends its hedges and reports them. */
@@ -404,30 +500,28 @@ interface Hedging {
   onDeclined(reason: string): void;
 }
 
+/** What {@linkcode callBranch} needs besides the branch and its URL. */
+interface BranchCallOptions {
+  context: BranchContext;
+  /** The branch's own signal and race. */
+  call: BranchCall;
+  /** The earliest of the branch's own deadline and the request's. */
+  deadline: number;
+  hedging: Hedging | undefined;
+  guard: (GuardEvents & { ticket?: CircuitTicket }) | undefined;
+}
+
 /**
- * One branch: send the request (hedged when `hedging` is given), wait under the branch's
- * deadline, parse the JSON. A hedge carries `attempt=<n - 1>`, so the simulated downstream
- * draws it a latency of its own.
+ * One branch: send the request (hedged when `hedging` is given, through its breaker and retries
+ * when `guard` is), wait under the branch's deadline, parse the JSON. A hedge or a retry carries
+ * `attempt=<n - 1>`, so the simulated downstream draws it a latency of its own.
  */
 async function callBranch(
   spec: BranchSpec,
-  url: URL,
-  context: BranchContext,
-  hedging: Hedging | undefined,
-  guard: (GuardEvents & { ticket?: CircuitTicket }) | undefined,
+  url: string,
+  { context, call, deadline, hedging, guard }: BranchCallOptions,
 ): Promise<{ value: unknown; winner?: number; hedgeWon?: boolean }> {
-  const now = performance.now();
-  const ownDeadline = now + spec.timeoutMs;
-  // Only a branch whose own limit ends first pays for a controller and a timer.
-  const own = ownDeadline < context.deadline
-    ? childSignal(
-      context.signal,
-      spec.timeoutMs,
-      new BranchTimeoutError(context.index, spec.timeoutMs),
-    )
-    : undefined;
-  const signal = own?.signal ?? context.signal;
-  const deadline = Math.min(ownDeadline, context.deadline);
+  const signal = call.signal;
   // One try: a single call, or a hedged one whose extra attempts come out of `attempts`.
   const once = async (trySignal: AbortSignal, attempts?: Attempts) => {
     // Attempt numbers run on across retries and hedges, so each one redraws downstream.
@@ -436,15 +530,16 @@ async function callBranch(
       if (n === 1) return url;
       const again = new URL(url);
       again.searchParams.set("attempt", String(n - 1));
-      return again;
+      return again.href;
     };
     if (hedging === undefined || spec.hedge === undefined) {
-      return { value: await callOnce(spec, urlOf(first), trySignal, deadline), winner: first };
+      const value = await callOnce(spec, urlOf(first), trySignal, { deadline, call });
+      return { value, winner: first };
     }
     const { value, winner } = await hedge((attemptSignal, attempt) => {
       if (attempt > 1) attempts?.take();
       const n = attempt === 1 ? first : attempts?.sent ?? attempt;
-      return callOnce(spec, urlOf(n), attemptSignal, deadline);
+      return callOnce(spec, urlOf(n), attemptSignal, { deadline, call });
     }, {
       ...spec.hedge,
       maxAttempts: attempts === undefined
@@ -457,22 +552,36 @@ async function callBranch(
     });
     return { value, winner: first - 1 + winner, hedgeWon: winner > 1 };
   };
-  try {
-    if (guard === undefined) return await once(signal);
-    return await guardedCall(
-      { ...spec, hedgeMaxAttempts: spec.hedge?.maxAttempts },
-      once,
-      { ...guard, signal, deadline, requestSignal: context.signal },
-    );
-  } finally {
-    own?.dispose();
-  }
+  if (guard === undefined) return await once(signal);
+  return await guardedCall(
+    { ...spec, hedgeMaxAttempts: spec.hedge?.maxAttempts },
+    once,
+    { ...guard, signal, deadline, requestSignal: context.signal },
+  );
 }
 
-/** One attempt: the downstream's JSON, with what is left until `deadline` in its budget header. */
-async function callOnce(
+/**
+ * One attempt: the downstream's JSON, with what is left until `deadline` in its budget header.
+ * It settles as soon as `signal` aborts: through the branch's own race when `signal` is the
+ * branch's, else (a hedge's attempt) through a listener of its own.
+ */
+function callOnce(
   spec: BranchSpec,
-  url: URL,
+  url: string,
+  signal: AbortSignal,
+  { deadline, call }: { deadline: number; call: BranchCall },
+): Promise<unknown> {
+  const work = fetchJson(spec, url, signal, deadline);
+  return signal === call.signal ? call.race(work) : abortable(work, signal, () => {});
+}
+
+/**
+ * Sends the request and parses the answer. It keeps going after `signal` aborts only as far as
+ * the downstream does, and then cancels a response that arrives late.
+ */
+async function fetchJson(
+  spec: BranchSpec,
+  url: string,
   signal: AbortSignal,
   deadline: number,
 ): Promise<unknown> {
@@ -481,16 +590,16 @@ async function callOnce(
     headers: { [BUDGET_HEADER]: String(remainingMs), accept: "application/json" },
     signal,
   });
-  const response = await abortable(
-    Promise.resolve(spec.fetcher.fetch(request)),
-    signal,
-    cancelBody,
-  );
+  const response = await spec.fetcher.fetch(request);
+  if (signal.aborted) {
+    cancelBody(response);
+    throw signal.reason;
+  }
   if (!response.ok) {
     await cancelBody(response);
     throw new DownstreamError(spec.name, response.status, retryAfterMs(response));
   }
-  return await abortable(response.json(), signal, () => {});
+  return await response.json();
 }
 
 /** `Retry-After` in delay-seconds, as ms; an HTTP date or anything else is ignored. */
@@ -503,13 +612,18 @@ function cancelBody(response: Response): Promise<void> {
   return response.body?.cancel().catch(() => {}) ?? Promise.resolve();
 }
 
-function classify(error: unknown): Pick<Trace, "outcome" | "reason"> {
-  if (error instanceof BranchTimeoutError) return { outcome: "timeout", reason: "timeout" };
-  if (error instanceof DownstreamError && error.status === 504) {
-    return { outcome: "timeout", reason: "timeout" };
+function classify(trace: Trace, error: unknown): void {
+  if (
+    error instanceof BranchTimeoutError ||
+    error instanceof DownstreamError && error.status === 504
+  ) {
+    trace.outcome = "timeout";
+    trace.reason = "timeout";
+    return;
   }
   const message = error instanceof Error ? error.message : String(error);
-  return { outcome: "error", reason: `error: ${message}` };
+  trace.outcome = "error";
+  trace.reason = `error: ${message}`;
 }
 
 /** Branches the fan-out gave up on or never started get their outcome from its account. */
@@ -521,15 +635,14 @@ function settleUnfinished(
   traces.forEach((trace, index) => {
     if (trace.outcome !== undefined) return;
     if (trace.startMs === undefined) {
-      Object.assign(trace, { outcome: "skipped", reason: "skipped" });
+      trace.outcome = "skipped";
+      trace.reason = "skipped";
       return;
     }
     const timedOut = abandoned.get(index) === "deadline";
-    Object.assign(trace, {
-      outcome: timedOut ? "timeout" : "aborted",
-      reason: timedOut ? "timeout" : "aborted",
-      endMs: nowMs,
-    });
+    trace.outcome = timedOut ? "timeout" : "aborted";
+    trace.reason = timedOut ? "timeout" : "aborted";
+    trace.endMs = nowMs;
   });
 }
 
@@ -560,13 +673,14 @@ function report(
       index,
     ) => {
       const { name, required, hedge } = registry[index];
-      gathered.branches[name] = { outcome: outcome!, reason, startMs, endMs, deadlineMs };
+      const branch: BranchReport = { outcome: outcome!, reason, startMs, endMs, deadlineMs };
       if (attempts !== undefined) {
-        if (hedge !== undefined) gathered.branches[name].hedged = hedged === true;
-        gathered.branches[name].attempts = attempts;
-        if (retries !== undefined) gathered.branches[name].retries = retries;
-        if (outcome === "ok") gathered.branches[name].winner = winner ?? 1;
+        if (hedge !== undefined) branch.hedged = hedged === true;
+        branch.attempts = attempts;
+        if (retries !== undefined) branch.retries = retries;
+        if (outcome === "ok") branch.winner = winner ?? 1;
       }
+      gathered.branches[name] = branch;
       if (outcome === "ok") gathered.data[name] = value;
       else if (required) gathered.failedRequired.push(name);
     },

@@ -212,6 +212,12 @@ export class PermitLedger {
   #inUse = 0;
   #leases = new Map<string, Lease>();
   #waiters: Waiter[] = [];
+  // Lower bounds of the next lease expiry and the next waiter deadline: every operation applies
+  // the passage of time, and a scan of every lease and waiter per acquire and release was most
+  // of a busy gateway's limiter cost (bench:overhead). Leases that never expire (a
+  // LocalLimiter's) keep the first bound at Infinity, so their ledger never scans.
+  #expiryBound = Infinity;
+  #deadlineBound = Infinity;
   #events: LedgerEvent[] = [];
   #counters: LedgerCounters = {
     granted: 0,
@@ -262,6 +268,7 @@ export class PermitLedger {
     ledger.#counters = { ...state.counters };
     for (const { id, holder, weight, expiresAt } of state.leases) {
       ledger.#leases.set(id, { id, holder, weight, expiresAt: expiresAt ?? Infinity });
+      ledger.#expiryBound = Math.min(ledger.#expiryBound, expiresAt ?? Infinity);
       ledger.#inUse += weight;
     }
     return ledger;
@@ -333,6 +340,7 @@ export class PermitLedger {
     }
     const id = `w-${++this.#sequence}`;
     this.#waiters.push({ id, holder, weight, ttlMs, deadline });
+    if (deadline < this.#deadlineBound) this.#deadlineBound = deadline;
     return { kind: "queued", waiterId: id };
   }
 
@@ -388,6 +396,7 @@ export class PermitLedger {
     }
     const renewed = { ...lease, expiresAt: this.#now + ttlMs };
     this.#leases.set(leaseId, renewed);
+    if (renewed.expiresAt < this.#expiryBound) this.#expiryBound = renewed.expiresAt;
     return renewed;
   }
 
@@ -402,8 +411,12 @@ export class PermitLedger {
    */
   nextWakeAt(): number {
     let next = Infinity;
-    for (const lease of this.#leases.values()) next = Math.min(next, lease.expiresAt);
-    for (const waiter of this.#waiters) next = Math.min(next, waiter.deadline);
+    if (this.#expiryBound !== Infinity) {
+      for (const lease of this.#leases.values()) next = Math.min(next, lease.expiresAt);
+    }
+    if (this.#deadlineBound !== Infinity) {
+      for (const waiter of this.#waiters) next = Math.min(next, waiter.deadline);
+    }
     return next;
   }
 
@@ -451,22 +464,36 @@ export class PermitLedger {
     if (now > this.#now) this.#now = now;
     now = this.#now;
     let freed = false;
-    for (const lease of this.#leases.values()) {
-      if (lease.expiresAt > now) continue;
-      this.#leases.delete(lease.id);
-      this.#inUse -= lease.weight;
-      this.#counters.reclaimed++;
-      this.#counters.reclaimedWeight += lease.weight;
-      this.#events.push({ type: "expired", lease });
-      freed = true;
+    if (now >= this.#expiryBound) {
+      let bound = Infinity;
+      for (const lease of this.#leases.values()) {
+        if (lease.expiresAt > now) {
+          if (lease.expiresAt < bound) bound = lease.expiresAt;
+          continue;
+        }
+        this.#leases.delete(lease.id);
+        this.#inUse -= lease.weight;
+        this.#counters.reclaimed++;
+        this.#counters.reclaimedWeight += lease.weight;
+        this.#events.push({ type: "expired", lease });
+        freed = true;
+      }
+      this.#expiryBound = bound;
     }
     const before = this.#waiters.length;
-    this.#waiters = this.#waiters.filter((waiter) => {
-      if (waiter.deadline > now) return true;
-      this.#counters.timedOut++;
-      this.#events.push({ type: "timedOut", waiterId: waiter.id });
-      return false;
-    });
+    if (now >= this.#deadlineBound) {
+      let bound = Infinity;
+      this.#waiters = this.#waiters.filter((waiter) => {
+        if (waiter.deadline > now) {
+          if (waiter.deadline < bound) bound = waiter.deadline;
+          return true;
+        }
+        this.#counters.timedOut++;
+        this.#events.push({ type: "timedOut", waiterId: waiter.id });
+        return false;
+      });
+      this.#deadlineBound = bound;
+    }
     if (freed || this.#waiters.length !== before) this.#grantHead();
   }
 
@@ -483,6 +510,7 @@ export class PermitLedger {
   #grant(holder: string, weight: number, ttlMs: number): Lease {
     const lease = { id: `l-${++this.#sequence}`, holder, weight, expiresAt: this.#now + ttlMs };
     this.#leases.set(lease.id, lease);
+    if (lease.expiresAt < this.#expiryBound) this.#expiryBound = lease.expiresAt;
     this.#inUse += weight;
     this.#counters.granted++;
     this.#counters.grantedWeight += weight;

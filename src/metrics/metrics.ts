@@ -82,13 +82,28 @@ export interface HistogramSample {
   readonly sum: number;
 }
 
+/** One series: its labels rendered, its label values, and its live state. */
+interface SeriesEntry<S> {
+  labels: string;
+  values: Labels;
+  state: S;
+}
+
+/** Series by label value, one level per label name. */
+type SeriesIndex<S> = Map<string, SeriesIndex<S> | SeriesEntry<S>>;
+
 /** What every metric shares. */
 abstract class Metric<S> {
   readonly name: string;
   readonly help: string;
   readonly labelNames: readonly string[];
   abstract readonly type: "counter" | "gauge" | "histogram";
-  #series = new Map<string, { labels: string; values: Labels; state: S }>();
+  /** Every series in the order it was first recorded, which is the order it renders in. */
+  #series: SeriesEntry<S>[] = [];
+  /** Series by label values, one level of maps per label name (the last level holds entries). */
+  #index: SeriesIndex<S> = new Map();
+  /** The one series of a metric without labels. */
+  #only: SeriesEntry<S> | undefined;
 
   constructor(name: string, help: string, labelNames: readonly string[]) {
     if (!METRIC_NAME.test(name)) {
@@ -110,33 +125,53 @@ abstract class Metric<S> {
 
   protected abstract initial(): S;
 
-  /** The state of the series for `labels`, created on first use. */
+  /**
+   * The state of the series for `labels`, created on first use. Looked up through one map per
+   * label, by value: recording on a hot path builds no key string.
+   */
   protected series(labels: Labels): S {
-    const key = this.labelNames.map((name) => {
-      const value = labels[name];
-      if (typeof value !== "string") {
-        throw new TypeError(
-          `Cannot record metric '${this.name}' as label '${name}' must be a string: current value is ${value}`,
-        );
-      }
-      return value;
-    });
-    const id = JSON.stringify(key);
-    let entry = this.#series.get(id);
+    const names = this.labelNames;
+    if (names.length === 0) return (this.#only ??= this.#create([])).state;
+    let level = this.#index;
+    const last = names.length - 1;
+    for (let i = 0; i < last; i++) {
+      const value = this.#labelValue(labels, names[i]);
+      let next = level.get(value) as SeriesIndex<S> | undefined;
+      if (next === undefined) level.set(value, next = new Map());
+      level = next;
+    }
+    const value = this.#labelValue(labels, names[last]);
+    let entry = level.get(value) as SeriesEntry<S> | undefined;
     if (entry === undefined) {
-      const rendered = this.labelNames.map((name, i) => `${name}="${escapeLabel(key[i])}"`);
-      const values = Object.freeze(
-        Object.fromEntries(this.labelNames.map((name, i) => [name, key[i]])),
-      );
-      entry = { labels: rendered.join(","), values, state: this.initial() };
-      this.#series.set(id, entry);
+      entry = this.#create(names.map((name) => labels[name]));
+      level.set(value, entry);
     }
     return entry.state;
   }
 
+  #labelValue(labels: Labels, name: string): string {
+    const value = labels[name];
+    if (typeof value !== "string") {
+      throw new TypeError(
+        `Cannot record metric '${this.name}' as label '${name}' must be a string: current value is ${value}`,
+      );
+    }
+    return value;
+  }
+
+  #create(key: string[]): SeriesEntry<S> {
+    const rendered = this.labelNames.map((name, i) => `${name}="${escapeLabel(key[i])}"`);
+    const values = Object.freeze(
+      Object.fromEntries(this.labelNames.map((name, i) => [name, key[i]])),
+    );
+    const entry = { labels: rendered.join(","), values, state: this.initial() };
+    this.#series.push(entry);
+    return entry;
+  }
+
   /** Every series recorded so far: its labels and its live state (read, do not change). */
   protected allSeries(): { labels: Labels; state: Readonly<S> }[] {
-    return [...this.#series.values()].map(({ values, state }) => ({ labels: values, state }));
+    return this.#series.map(({ values, state }) => ({ labels: values, state }));
   }
 
   /** The exposition lines of this metric, HELP and TYPE first. */
@@ -145,7 +180,7 @@ abstract class Metric<S> {
       `# HELP ${this.name} ${escapeHelp(this.help)}`,
       `# TYPE ${this.name} ${this.type}`,
     ];
-    for (const { labels, state } of this.#series.values()) this.renderSeries(lines, labels, state);
+    for (const { labels, state } of this.#series) this.renderSeries(lines, labels, state);
     return lines;
   }
 
@@ -283,8 +318,13 @@ export class Histogram extends Metric<HistogramState> {
   observe(labels: Labels, value: number): void {
     const state = this.series(labels);
     // Buckets are cumulative when rendered; here each observation lands in its first bucket.
-    const bucket = this.buckets.findIndex((bound) => value <= bound);
-    if (bucket !== -1) state.counts[bucket]++;
+    const buckets = this.buckets;
+    for (let i = 0; i < buckets.length; i++) {
+      if (value <= buckets[i]) {
+        state.counts[i]++;
+        break;
+      }
+    }
     state.sum += value;
     state.count++;
   }

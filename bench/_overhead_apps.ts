@@ -1,0 +1,109 @@
+/**
+ * The three apps of the overhead benchmark (`bench/overhead.ts`), shared by its in-process runs
+ * and its loopback processes (`bench/_overhead_serve.ts`): a trivial downstream, a hand-written
+ * Hono gateway, and the fanfare gateway with the `npm start` defaults off or on.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import { createApp } from "../routes/app.ts";
+import { defaultRegistry, type Fetcher, hedgeOptionalReads } from "../src/gateway/mod.ts";
+import { limiterFromEnv } from "../src/limits/mod.ts";
+
+/** The default registry's branches, in its order: what both gateways fan out to. */
+export const BRANCHES = ["price", "inventory", "reviews", "recommendations", "shipping"] as const;
+
+/** The hand-written handler's one timeout, the fanfare gateway's default budget. */
+const BUDGET_MS = 1000;
+
+/** The gateways the benchmark compares, in the order each round runs them. */
+export const GATEWAYS = ["naive", "fanfare", "fanfare-defaults"] as const;
+
+/** One of {@linkcode GATEWAYS}. */
+export type GatewayId = typeof GATEWAYS[number];
+
+/** What each gateway is, in words for the printout and the report. */
+export const GATEWAY_LABELS: Record<GatewayId, string> = {
+  naive: "hand-written Hono handler (Promise.allSettled, one AbortSignal.timeout)",
+  fanfare: "fanfare createApp, no limiter, no hedging",
+  "fanfare-defaults":
+    "fanfare createApp as npm start: 64-permit LocalLimiter, hedged optional reads",
+};
+
+/**
+ * A downstream that answers every `GET /:branch/:id` at once with a small JSON.
+ *
+ * @example
+ * ```ts
+ * import { trivialDownstream } from "./_overhead_apps.ts";
+ * const response = await trivialDownstream().request("/price/sku-1");
+ * ```
+ */
+export function trivialDownstream(): Hono {
+  return new Hono().get(
+    "/:branch/:id",
+    (c) => c.json({ branch: c.req.param("branch"), id: c.req.param("id"), value: 42 }),
+  );
+}
+
+/**
+ * The baseline a new user would write: `GET /product/:id` calls the five branches at
+ * `<base>/<branch>/<id>` through `downstream` under one `AbortSignal.timeout`, waits for all
+ * with `Promise.allSettled`, and merges the JSON of those that answered 2xx.
+ *
+ * @example
+ * ```ts
+ * import { naiveGateway, trivialDownstream } from "./_overhead_apps.ts";
+ * const gateway = naiveGateway(trivialDownstream(), "http://downstream.internal");
+ * const { product } = await (await gateway.request("/product/sku-1")).json();
+ * ```
+ */
+export function naiveGateway(downstream: Fetcher, base: string): Hono {
+  return new Hono().get("/product/:id", async function naiveProduct(c) {
+    const id = c.req.param("id");
+    const signal = AbortSignal.timeout(BUDGET_MS);
+    const settled = await Promise.allSettled(BRANCHES.map(async (name) => {
+      const response = await downstream.fetch(new Request(`${base}/${name}/${id}`, { signal }));
+      if (!response.ok) throw new Error(`${name} answered ${response.status}`);
+      return await response.json();
+    }));
+    const product: Record<string, unknown> = {};
+    settled.forEach((outcome, i) => {
+      if (outcome.status === "fulfilled") product[BRANCHES[i]] = outcome.value;
+    });
+    return c.json({ id, product });
+  });
+}
+
+/**
+ * `createApp` over `downstream` with the default registry; with `defaults`, configured as
+ * `npm start` configures it (`LIMITER_CAPACITY=64`, `HEDGE=optional-reads`).
+ *
+ * @example
+ * ```ts
+ * import { fanfareGateway, trivialDownstream } from "./_overhead_apps.ts";
+ * const gateway = fanfareGateway(trivialDownstream(), { defaults: true });
+ * const response = await gateway.request("/product/sku-1");
+ * ```
+ */
+export function fanfareGateway(downstream: Fetcher, { defaults }: { defaults: boolean }): Hono {
+  if (!defaults) return createApp({ registry: defaultRegistry(downstream) });
+  return createApp({
+    registry: defaultRegistry(downstream, { hedge: hedgeOptionalReads() }),
+    limiter: limiterFromEnv({ LIMITER_CAPACITY: "64" }),
+  });
+}
+
+/**
+ * The gateway `id` in front of `downstream`, whose requests name `base` as their origin.
+ *
+ * @example
+ * ```ts
+ * import { gatewayById, trivialDownstream } from "./_overhead_apps.ts";
+ * const gateway = gatewayById("naive", trivialDownstream(), "http://downstream.internal");
+ * ```
+ */
+export function gatewayById(id: GatewayId, downstream: Fetcher, base: string): Hono {
+  if (id === "naive") return naiveGateway(downstream, base);
+  return fanfareGateway(downstream, { defaults: id === "fanfare-defaults" });
+}

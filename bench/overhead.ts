@@ -1,0 +1,428 @@
+/**
+ * Gateway overhead benchmark: what fanfare adds to a product request, against the handler a new
+ * user would write by hand (a Hono route doing `Promise.allSettled` of five calls under one
+ * `AbortSignal.timeout`, `bench/_overhead_apps.ts`), on the runtime that runs this file.
+ *
+ * Three gateways over the same trivial downstream (`GET /:branch/:id` answers a small JSON at
+ * once): the hand-written handler, `createApp({ registry: defaultRegistry(downstream) })`, and
+ * the same as `npm start` configures it (64-permit `LocalLimiter`, hedged optional reads).
+ *
+ * 1. In process: gateway and downstream are apps in this process, called through their `fetch`;
+ *    32 callers in a closed loop send `GET /product/<id>` (ids from a seeded xorshift) until
+ *    `--requests` have answered. One untimed warm-up round, then `--rounds` rounds alternating
+ *    the three gateways (each round rotates who goes first; a full GC before each run where the
+ *    runtime exposes one). Figure: wall µs per request, median over the rounds, and its ratio to
+ *    the hand-written handler's. Target: ≤ 1.5×. The process's CPU time per request is recorded
+ *    beside it: on a loaded machine it moves less than the wall time.
+ * 2. Over loopback: the downstream and each gateway in a process of their own on 127.0.0.1
+ *    (`bench/_overhead_serve.ts`, this runtime), loaded by `wrk -t1 -c32` for `--seconds` per
+ *    run, after a 2 s warm-up each, `--loopback-rounds` alternating rounds. Figure: requests/s,
+ *    median over the rounds, as a share of the hand-written handler's. Target: ≥ 85 %. Needs
+ *    `wrk` (Debian: `apt-get install wrk`); without it this part is skipped and says so.
+ *
+ * Writes `bench/results/overhead-<runtime>.json`; `deno task report` turns both runtimes' files
+ * into a section of `bench/REPORT.md`. On a shared 2-core machine the figures move with the
+ * load average, which is printed and recorded: read the ratios, taken side by side.
+ *
+ * ```sh
+ * deno task bench:overhead                    # Deno
+ * deno task bench:overhead:bun                # the same file on Bun
+ * deno task bench:overhead --mode=in-process --rounds=3
+ * ```
+ *
+ * @module
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import process from "node:process";
+import { parseArgs } from "node:util";
+import {
+  GATEWAY_LABELS,
+  gatewayById,
+  type GatewayId,
+  GATEWAYS,
+  trivialDownstream,
+} from "./_overhead_apps.ts";
+import { writeResult } from "./_experiment.ts";
+import { median } from "./_quantiles.ts";
+import { currentRuntime, garbageCollector, loadAverage, machine } from "./_runtime.ts";
+
+const SEED = 14;
+const CONCURRENCY = 32;
+const IN_PROCESS_TARGET = 1.5;
+const LOOPBACK_TARGET = 0.85;
+const WARMUP_SECONDS = 2;
+const DOWNSTREAM_ORIGIN = "http://downstream.internal";
+
+const { values: flags } = parseArgs({
+  args: process.argv.slice(2),
+  options: {
+    mode: { type: "string", default: "both" },
+    requests: { type: "string", default: "4000" },
+    rounds: { type: "string", default: "7" },
+    seconds: { type: "string", default: "5" },
+    "loopback-rounds": { type: "string", default: "3" },
+  },
+});
+
+function positiveInteger(name: string): number {
+  const text = flags[name as keyof typeof flags] as string;
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(
+      `Cannot run the overhead benchmark as '--${name}' must be a positive integer: current value is ${text}`,
+    );
+  }
+  return value;
+}
+
+const requests = positiveInteger("requests");
+const rounds = positiveInteger("rounds");
+const seconds = positiveInteger("seconds");
+const loopbackRounds = positiveInteger("loopback-rounds");
+if (!["both", "in-process", "loopback"].includes(flags.mode)) {
+  throw new RangeError(
+    `Cannot run the overhead benchmark as '--mode' must be both, in-process or loopback: current value is ${flags.mode}`,
+  );
+}
+
+const runtime = currentRuntime();
+const command = runtime.name === "bun"
+  ? "deno task bench:overhead:bun"
+  : "deno task bench:overhead";
+const gc = garbageCollector();
+const startedAt = performance.now();
+const loadAtStart = loadAverage();
+
+function log(message: string): void {
+  const s = ((performance.now() - startedAt) / 1000).toFixed(1);
+  console.log(`[overhead ${s}s] ${message}`);
+}
+
+/** Gateway order of round `round`: the three rotated, so no gateway always runs first. */
+function order(round: number): GatewayId[] {
+  return GATEWAYS.map((_, i) => GATEWAYS[(i + round) % GATEWAYS.length]);
+}
+
+/** `count` product paths with ids from xorshift32 seeded with {@linkcode SEED}. */
+function productPaths(count: number): string[] {
+  const paths = new Array<string>(count);
+  let s = SEED;
+  for (let i = 0; i < count; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    paths[i] = `/product/sku-${(s >>> 0) % 10_000}`;
+  }
+  return paths;
+}
+
+// ---- in process
+
+interface InProcessRun {
+  wallMs: number;
+  /** CPU time of this process (user + system) during the run: less sensitive to load. */
+  cpuMs: number;
+  statuses: Record<string, number>;
+}
+
+/** `CONCURRENCY` callers send every path in turn through `fetch`, each reading the body. */
+async function closedLoop(
+  fetch: (request: Request) => Response | Promise<Response>,
+  paths: string[],
+): Promise<InProcessRun> {
+  const statuses: Record<string, number> = {};
+  let next = 0;
+  const caller = async () => {
+    while (next < paths.length) {
+      const response = await fetch(new Request(`http://gateway.internal${paths[next++]}`));
+      await response.arrayBuffer();
+      statuses[response.status] = (statuses[response.status] ?? 0) + 1;
+    }
+  };
+  gc?.();
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  await Promise.all(Array.from({ length: CONCURRENCY }, caller));
+  const cpu = process.cpuUsage(cpu0);
+  return { wallMs: performance.now() - t0, cpuMs: (cpu.user + cpu.system) / 1000, statuses };
+}
+
+/** Throws unless `gateway` answers one product with 200 and all five branches. */
+async function checkAnswers(id: GatewayId, fetch: (r: Request) => Response | Promise<Response>) {
+  const response = await fetch(new Request("http://gateway.internal/product/sku-1"));
+  const body = await response.json() as { product?: Record<string, unknown> };
+  const branches = Object.keys(body.product ?? {}).length;
+  if (response.status !== 200 || branches !== 5) {
+    throw new Error(
+      `Cannot benchmark gateway '${id}' as it must answer 200 with 5 branches: current answer is ${response.status} with ${branches}`,
+    );
+  }
+}
+
+async function inProcess() {
+  const downstream = trivialDownstream();
+  const gateways = {} as Record<GatewayId, { fetch(r: Request): Response | Promise<Response> }>;
+  for (const id of GATEWAYS) gateways[id] = gatewayById(id, downstream, DOWNSTREAM_ORIGIN);
+  for (const id of GATEWAYS) await checkAnswers(id, gateways[id].fetch);
+  const paths = productPaths(requests);
+  log(`in process: warm-up, ${requests} requests per gateway, ${CONCURRENCY} concurrent`);
+  for (const id of GATEWAYS) await closedLoop(gateways[id].fetch, paths);
+  const runs: Record<GatewayId, InProcessRun[]> = {
+    naive: [],
+    fanfare: [],
+    "fanfare-defaults": [],
+  };
+  for (let round = 0; round < rounds; round++) {
+    const line: string[] = [];
+    for (const id of order(round)) {
+      const run = await closedLoop(gateways[id].fetch, paths);
+      runs[id].push(run);
+      line.push(
+        `${id} ${(run.wallMs * 1000 / requests).toFixed(1)} µs ` +
+          `(cpu ${(run.cpuMs * 1000 / requests).toFixed(1)})`,
+      );
+    }
+    log(`in process round ${round + 1}/${rounds}: ${line.join(", ")}`);
+  }
+  const usPer = (run: InProcessRun) => run.wallMs * 1000 / requests;
+  const cpuUsPer = (run: InProcessRun) => run.cpuMs * 1000 / requests;
+  const naive = median(runs.naive.map(usPer));
+  const naiveCpu = median(runs.naive.map(cpuUsPer));
+  const cases = GATEWAYS.map((id) => {
+    const us = runs[id].map(usPer);
+    const statuses: Record<string, number> = {};
+    for (const run of runs[id]) {
+      for (const [status, n] of Object.entries(run.statuses)) {
+        statuses[status] = (statuses[status] ?? 0) + n;
+      }
+    }
+    return {
+      id,
+      label: GATEWAY_LABELS[id],
+      usPerRequest: median(us),
+      requestsPerSecond: 1e6 / median(us),
+      rounds: us,
+      ratio: median(us) / naive,
+      // The same ratio taken within each round, where both ran under the same load.
+      pairedRatio: median(us.map((v, i) => v / usPer(runs.naive[i]))),
+      cpuUsPerRequest: median(runs[id].map(cpuUsPer)),
+      cpuRatio: median(runs[id].map(cpuUsPer)) / naiveCpu,
+      statuses,
+    };
+  });
+  return { requestsPerRound: requests, rounds, concurrency: CONCURRENCY, cases };
+}
+
+// ---- loopback
+
+interface Served {
+  url: string;
+  child: ChildProcess;
+}
+
+/** Starts `bench/_overhead_serve.ts` on this runtime and waits for its port. */
+function serve(args: string[]): Promise<Served> {
+  const script = new URL("./_overhead_serve.ts", import.meta.url).pathname;
+  const runtimeArgs = runtime.name === "deno"
+    ? ["run", "-A", "--unstable-no-legacy-abort", script, ...args]
+    : [script, ...args];
+  const child = spawn(process.execPath, runtimeArgs, { stdio: ["ignore", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    let output = "";
+    child.once(
+      "exit",
+      (code) =>
+        reject(new Error(`Cannot start '${args.join(" ")}' as it exited with ${code}: ${output}`)),
+    );
+    child.stdout!.on("data", (chunk) => {
+      output += chunk;
+      const line = /^(\{.*\})$/m.exec(output)?.[1];
+      if (line !== undefined) {
+        child.removeAllListeners("exit");
+        child.stdout!.removeAllListeners("data");
+        child.stdout!.resume();
+        resolve({ url: `http://127.0.0.1:${JSON.parse(line).port}`, child });
+      }
+    });
+  });
+}
+
+function stop({ child }: Served): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once("exit", () => resolve());
+    child.kill("SIGTERM");
+  });
+}
+
+interface WrkRun {
+  requestsPerSecond: number;
+  requests: number;
+  non2xx: number;
+  socketErrors: string | undefined;
+  latencyMs: { p50: number; p99: number };
+}
+
+function ms(text: string | undefined): number {
+  const match = /^([\d.]+)(us|ms|s)$/.exec(text ?? "");
+  if (match === null) return NaN;
+  const scale = { us: 0.001, ms: 1, s: 1000 }[match[2] as "us" | "ms" | "s"];
+  return Number(match[1]) * scale;
+}
+
+/** `wrk -t1 -c32 --latency -d<seconds>s <url>`, parsed. */
+function wrk(url: string, durationS: number): WrkRun {
+  const run = spawnSync(
+    "wrk",
+    ["-t1", `-c${CONCURRENCY}`, "--latency", `-d${durationS}s`, url],
+    { encoding: "utf8" },
+  );
+  if (run.status !== 0) {
+    throw new Error(`Cannot run wrk against ${url}: exit ${run.status}, ${run.stderr}`);
+  }
+  const out = run.stdout;
+  return {
+    requestsPerSecond: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
+    requests: Number(/(\d+) requests in/.exec(out)?.[1]),
+    non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
+    socketErrors: /Socket errors: (.*)/.exec(out)?.[1],
+    latencyMs: {
+      p50: ms(/^\s+50%\s+(\S+)/m.exec(out)?.[1]),
+      p99: ms(/^\s+99%\s+(\S+)/m.exec(out)?.[1]),
+    },
+  };
+}
+
+async function loopback() {
+  const found = spawnSync("wrk", ["--version"], { encoding: "utf8" });
+  if (found.error !== undefined) {
+    const reason = "wrk not found (Debian: apt-get install wrk)";
+    log(`loopback skipped: ${reason}`);
+    return { skipped: reason };
+  }
+  const downstream = await serve(["downstream"]);
+  const gateways = {} as Record<GatewayId, Served>;
+  try {
+    for (const id of GATEWAYS) gateways[id] = await serve([id, downstream.url]);
+    const url = (id: GatewayId) => `${gateways[id].url}/product/sku-42`;
+    for (const id of GATEWAYS) {
+      const response = await fetch(url(id));
+      const body = await response.json() as { product?: Record<string, unknown> };
+      if (response.status !== 200 || Object.keys(body.product ?? {}).length !== 5) {
+        throw new Error(
+          `Cannot benchmark gateway '${id}' over loopback as it must answer 200 with 5 branches: current answer is ${response.status}`,
+        );
+      }
+    }
+    log(`loopback: warm-up ${WARMUP_SECONDS} s per gateway, then wrk -t1 -c${CONCURRENCY}`);
+    for (const id of GATEWAYS) wrk(url(id), WARMUP_SECONDS);
+    const runs: Record<GatewayId, WrkRun[]> = { naive: [], fanfare: [], "fanfare-defaults": [] };
+    for (let round = 0; round < loopbackRounds; round++) {
+      const line: string[] = [];
+      for (const id of order(round)) {
+        const run = wrk(url(id), seconds);
+        runs[id].push(run);
+        line.push(`${id} ${run.requestsPerSecond.toFixed(0)} req/s`);
+      }
+      log(`loopback round ${round + 1}/${loopbackRounds}: ${line.join(", ")}`);
+    }
+    const naive = median(runs.naive.map((r) => r.requestsPerSecond));
+    const cases = GATEWAYS.map((id) => {
+      const rps = runs[id].map((r) => r.requestsPerSecond);
+      return {
+        id,
+        label: GATEWAY_LABELS[id],
+        requestsPerSecond: median(rps),
+        rounds: rps,
+        share: median(rps) / naive,
+        pairedShare: median(rps.map((v, i) => v / runs.naive[i].requestsPerSecond)),
+        latencyMs: {
+          p50: median(runs[id].map((r) => r.latencyMs.p50)),
+          p99: median(runs[id].map((r) => r.latencyMs.p99)),
+        },
+        non2xx: runs[id].reduce((n, r) => n + r.non2xx, 0),
+        socketErrors: runs[id].map((r) => r.socketErrors).filter((e) => e !== undefined),
+      };
+    });
+    return {
+      tool: `wrk -t1 -c${CONCURRENCY} -d${seconds}s`,
+      secondsPerRun: seconds,
+      rounds: loopbackRounds,
+      connections: CONCURRENCY,
+      downstream: `trivial downstream, its own ${runtime.name} process`,
+      cases,
+    };
+  } finally {
+    await Promise.all([downstream, ...Object.values(gateways)].map(stop));
+  }
+}
+
+// ---- run
+
+log(
+  `${runtime.name} ${runtime.version}, seed ${SEED}, ${machine().cores} cores, ` +
+    `1-min load ${loadAtStart.toFixed(2)}${gc === undefined ? ", no GC exposed" : ""}`,
+);
+const inProcessResult = flags.mode === "loopback" ? undefined : await inProcess();
+const loopbackResult = flags.mode === "in-process" ? undefined : await loopback();
+const loopbackCases = loopbackResult?.cases ?? [];
+
+const targets = [
+  ...(inProcessResult?.cases.filter((c) => c.id !== "naive").map((c) => ({
+    name: `in process, ${c.id}: µs per request ≤ ${IN_PROCESS_TARGET}× the hand-written handler's`,
+    value: c.ratio,
+    unit: "×",
+    pass: c.ratio <= IN_PROCESS_TARGET,
+  })) ?? []),
+  ...loopbackCases.filter((c) => c.id !== "naive").map((c) => ({
+    name: `loopback, ${c.id}: requests/s ≥ ${LOOPBACK_TARGET * 100} % of the hand-written's`,
+    value: c.share,
+    unit: "",
+    pass: c.share >= LOOPBACK_TARGET,
+  })),
+];
+
+console.log();
+if (inProcessResult !== undefined) {
+  console.log(`In process (${CONCURRENCY} concurrent, median of ${rounds} rounds):`);
+  for (const c of inProcessResult.cases) {
+    console.log(
+      `  ${c.id.padEnd(17)} ${c.usPerRequest.toFixed(1).padStart(7)} µs/request  ` +
+        `${c.ratio.toFixed(2)}× (paired ${c.pairedRatio.toFixed(2)}×)  cpu ` +
+        `${c.cpuUsPerRequest.toFixed(1)} µs ${c.cpuRatio.toFixed(2)}×  ${
+          JSON.stringify(c.statuses)
+        }`,
+    );
+  }
+}
+if (loopbackCases.length > 0) {
+  console.log(`Loopback (${loopbackResult?.tool}, median of ${loopbackRounds} rounds):`);
+  for (const c of loopbackCases) {
+    console.log(
+      `  ${c.id.padEnd(17)} ${c.requestsPerSecond.toFixed(0).padStart(7)} req/s  ` +
+        `${(c.share * 100).toFixed(1)} % (paired ${(c.pairedShare * 100).toFixed(1)} %)  ` +
+        `p50 ${c.latencyMs.p50} ms, p99 ${c.latencyMs.p99} ms, non-2xx ${c.non2xx}`,
+    );
+  }
+}
+for (const t of targets) {
+  console.log(`  ${t.pass ? "pass" : "MISS"}  ${t.name}: ${t.value.toFixed(2)}${t.unit}`);
+}
+const loadAtEnd = loadAverage();
+console.log(`1-min load ${loadAtStart.toFixed(2)} → ${loadAtEnd.toFixed(2)}`);
+
+const file = writeResult(`overhead-${runtime.name}.json`, {
+  experiment: "overhead",
+  command,
+  seed: SEED,
+  runtime: runtime.name,
+  version: runtime.version,
+  date: new Date().toISOString(),
+  machine: machine(),
+  loadAverage: { start: loadAtStart, end: loadAtEnd },
+  wallSeconds: (performance.now() - startedAt) / 1000,
+  inProcess: inProcessResult,
+  loopback: loopbackResult,
+  targets,
+});
+console.log(`wrote ${file}`);
