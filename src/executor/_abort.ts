@@ -1,46 +1,8 @@
 /**
- * Private cancellation helpers of the gateway's branch calls.
+ * Cancellation helpers shared by the executor, the limiters and the gateway.
  *
  * @module
  */
-
-/**
- * A child signal that aborts with `reason` after `ms`, or with the parent's reason when the
- * parent aborts first. `dispose` clears the timer and the parent listener; call it in a
- * `finally` (the helper never outlives its branch).
- *
- * @example
- * ```ts
- * import { childSignal } from "./_abort.ts";
- * const child = childSignal(new AbortController().signal, 50, new Error("timed out"));
- * try {
- *   // ... use child.signal ...
- * } finally {
- *   child.dispose();
- * }
- * ```
- */
-export function childSignal(
-  parent: AbortSignal,
-  ms: number,
-  reason: unknown,
-): { signal: AbortSignal; dispose(): void } {
-  const controller = new AbortController();
-  if (parent.aborted) {
-    controller.abort(parent.reason);
-    return { signal: controller.signal, dispose() {} };
-  }
-  const onParentAbort = () => controller.abort(parent.reason);
-  const timer = setTimeout(() => controller.abort(reason), ms);
-  parent.addEventListener("abort", onParentAbort, { once: true });
-  return {
-    signal: controller.signal,
-    dispose() {
-      clearTimeout(timer);
-      parent.removeEventListener("abort", onParentAbort);
-    },
-  };
-}
 
 /**
  * Settles like `promise`, or rejects with `signal.reason` as soon as `signal` aborts. A value

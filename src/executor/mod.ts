@@ -40,5 +40,5 @@ export {
 export { type AcquireOptions, Semaphore, type SemaphoreRunOptions } from "./semaphore.ts";
 export { Group, type GroupOptions } from "./group.ts";
 export { runWorkers, type RunWorkersOptions } from "./pool.ts";
-export { abortable, childSignal } from "./_abort.ts";
+export { abortable } from "./_abort.ts";
 export { DeadlineTimer } from "./_deadline_timer.ts";

@@ -3,7 +3,7 @@
  * aborts at the earliest of the request's signal and the branch's own deadline, served by one
  * listener on the request's signal and one timer for all its branches.
  *
- * Why not a child controller, a timer and a listener per branch (`childSignal`) plus an
+ * Why not a child controller, a timer and a listener per branch plus an
  * `abortable` race around each await: that is three listeners, a timer and an eagerly built
  * timeout error per branch, and `bench:overhead` found them a fifth of the gateway's cost.
  *
