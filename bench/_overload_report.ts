@@ -77,6 +77,30 @@ export async function overloadSection(json: Json): Promise<string[]> {
       } | ${num(s.loadAverage, 1)} |`;
     }),
   ].join("\n"));
+  const counted = steps.filter((s) => s.counters !== undefined && s.multiplier >= 1);
+  if (counted.length > 0) {
+    body.push(
+      "Where the answers came from, by the gateway's own counters over each step (read once it " +
+        "drained; the 4× step's include the 0.5× recovery step after it): outcomes of the " +
+        "required branches (price, inventory; `skipped` is a branch whose global permit would " +
+        "have come after its deadline, `error` includes a bulkhead turning the call away), and " +
+        "calls turned away by the bulkheads and requests by the admission limit, by reason:",
+      [
+        "| protection | × capacity | required branches | bulkhead sheds | admission sheds |",
+        "| --- | --- | --- | --- | --- |",
+        ...counted.map((s) => {
+          const pick = (prefix: string) =>
+            Object.entries(s.counters as Record<string, number>)
+              .filter(([k]) => k.startsWith(prefix))
+              .map(([k, v]) => `${k.slice(prefix.length)} ${v}`)
+              .join(", ") || "–";
+          return `| ${s.protection} | ${s.multiplier} | ${pick("required:")} | ${
+            pick("bulkhead:")
+          } | ${pick("admission:")} |`;
+        }),
+      ].join("\n"),
+    );
+  }
   const points = steps.map((s) => ({
     protection: s.protection,
     offered: s.offeredPerSecond,

@@ -21,6 +21,11 @@
  *    fast latency comes back (p50 per 500 ms against the earlier 0.5× step's p90). The gateway's
  *    `/metrics` is polled every 100 ms for its admission limit.
  *
+ * Each step also reads the gateway's own counters from `/metrics` before it and once the gateway
+ * has drained after it (the 4× step's therefore include its recovery step): the outcomes of the
+ * required and of the optional branches, and the sheds of the admission limit and of the
+ * bulkheads by reason — where the 502s and 503s came from.
+ *
  * Goodput is 200 answers per second of the step. "Admitted" requests are all but the 503s (and
  * the requests that got no answer at all); their p99 is against the 1000 ms budget.
  *
@@ -72,6 +77,11 @@ interface StepFigures {
   peakRssBytes: number;
   /** The gateway's admission limit, polled (adaptive only): [ms since step start, limit]. */
   limitSeries: [number, number][];
+  /**
+   * The gateway's own counters over the step (read after it drained): outcomes of the required
+   * branches (`price`, `inventory`) and of the others, admission and bulkhead sheds by reason.
+   */
+  counters: Record<string, number>;
   loadAverage: number;
 }
 
@@ -133,6 +143,47 @@ async function drained(target: LoadTarget): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, 500));
 }
 
+const COUNTED = [
+  "fanfare_branch_outcomes_total",
+  "fanfare_admission_shed_total",
+  "fanfare_bulkhead_shed_total",
+];
+const REQUIRED = new Set(["price", "inventory"]);
+
+/**
+ * The counters of `COUNTED` from the gateway's `/metrics`, summed by one label each: branch
+ * outcomes as `required:<outcome>` / `optional:<outcome>`, sheds as `admission:<reason>` /
+ * `bulkhead:<reason>`.
+ */
+async function counters(target: LoadTarget): Promise<Record<string, number>> {
+  let text = "";
+  try {
+    text = await (await fetch(`${target.url}metrics`, { signal: AbortSignal.timeout(5000) }))
+      .text();
+  } catch {
+    // Still too busy after its drain: this step goes without counters.
+  }
+  const sums: Record<string, number> = {};
+  for (const match of text.matchAll(/^(fanfare_\w+)\{([^}]*)\} (\S+)$/gm)) {
+    const [, name, labelText, value] = match;
+    if (!COUNTED.includes(name)) continue;
+    const labels = Object.fromEntries(
+      [...labelText.matchAll(/(\w+)="([^"]*)"/g)].map(([, k, v]) => [k, v]),
+    );
+    const key = name === "fanfare_branch_outcomes_total"
+      ? `${REQUIRED.has(labels.branch) ? "required" : "optional"}:${labels.outcome}`
+      : `${name.includes("bulkhead") ? "bulkhead" : "admission"}:${labels.reason}`;
+    sums[key] = (sums[key] ?? 0) + Number(value);
+  }
+  return sums;
+}
+
+function difference(after: Record<string, number>, before: Record<string, number>) {
+  return Object.fromEntries(
+    Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]).filter(([, v]) => v !== 0),
+  );
+}
+
 /** Runs one open-loop step while polling RSS and the admission limit. */
 async function step(
   target: LoadTarget,
@@ -176,6 +227,7 @@ function figures(
   rate: number,
   capacity: number,
   { samples, peakRss, limits }: Awaited<ReturnType<typeof step>>,
+  gatewayCounters: Record<string, number>,
 ): StepFigures {
   const statuses: Record<string, number> = {};
   for (const s of samples) statuses[s.status] = (statuses[s.status] ?? 0) + 1;
@@ -200,6 +252,7 @@ function figures(
     badGatewayShare: admitted.length === 0 ? 0 : (statuses["502"] ?? 0) / admitted.length,
     peakRssBytes: peakRss,
     limitSeries: limits.map(([t, l]) => [Math.round(t), l]),
+    counters: gatewayCounters,
     loadAverage: loadAverage(),
   };
 }
@@ -241,7 +294,9 @@ function line(f: StepFigures): string {
       : `${Math.min(...f.limitSeries.map((p) => p[1]))}–${
         Math.max(...f.limitSeries.map((p) => p[1]))
       }`
-  }; load ${f.loadAverage.toFixed(1)}`;
+  }; load ${f.loadAverage.toFixed(1)}\n    gateway: ${
+    Object.entries(f.counters).map(([k, v]) => `${k}×${v}`).join(" ")
+  }`;
 }
 
 // All three gateways run side by side, each in front of its own downstream, and every load
@@ -268,18 +323,26 @@ try {
   for (const multiplier of MULTIPLIERS) {
     for (const [protection, target] of targets) {
       const rate = capacity * multiplier;
+      const before = await counters(target);
+      const ran = await step(target, rate, STEP_SECONDS);
+      // The recovery step must follow the 4× step at once: its counters include the recovery
+      // step's (at 0.5×, a few hundred requests); every other step's are read once it drained.
+      const after = multiplier === 4
+        ? await step(target, capacity * 0.5, RECOVERY_SECONDS)
+        : undefined;
+      await drained(target);
       const f = figures(
         protection,
         multiplier,
         rate,
         capacity,
-        await step(target, rate, STEP_SECONDS),
+        ran,
+        difference(await counters(target), before),
       );
       steps.push(f);
       exp.log(line(f));
       if (multiplier === 0.5) baselineP90.set(protection, f.admittedLatencyMs.p90);
-      if (multiplier === 4) {
-        const after = await step(target, capacity * 0.5, RECOVERY_SECONDS);
+      if (after !== undefined) {
         const base = baselineP90.get(protection)!;
         const r = recovery(protection, base, after.samples, capacity * 0.5);
         recoveries.push(r);
@@ -289,9 +352,6 @@ try {
           } ms (baseline p90 ${base.toFixed(0)}); back from ${r.backToBaselineMs ?? "never"} ms`,
         );
       }
-      // A collapsed gateway works off its backlog for seconds after its step ends, on the same
-      // cores as the next step's gateway: wait until it holds nothing before going on.
-      await drained(target);
     }
   }
 } finally {

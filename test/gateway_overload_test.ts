@@ -216,3 +216,40 @@ Deno.test("fast 502s from a failing downstream do not shrink the admission limit
   }
   assert.equal(admission.stats().limit, 4);
 });
+
+Deno.test("a call over its bulkhead's limit waits past the inbound queue's 25 ms bound while its deadline allows, and starts when a permit frees", async () => {
+  let now = 0;
+  const bulkheads = new Bulkheads({ maxLimit: 1, clock: () => now });
+  const price = bulkheads.limiterFor("price");
+  const holder = await price.acquire(1, { deadline: 1000 });
+  const waiter = price.acquire(1, { deadline: 1000 });
+  now = 100;
+  // A third call makes the limiter expire its waiters at 100 ms: the second must still wait.
+  const leaving = new AbortController();
+  const third = price.acquire(1, { signal: leaving.signal, deadline: 1000 });
+  assert.equal(price.stats().waiting, 2);
+  assert.equal(price.stats().shed, 0);
+  await holder.release();
+  const permit = await waiter;
+  assert.equal(price.stats().inFlight, 1);
+  leaving.abort(new Error("test over"));
+  await assert.rejects(third, /test over/);
+  await permit.release();
+});
+
+Deno.test("a bulkhead still turns a waiting call away once its own deadline leaves no time to start", async () => {
+  let now = 0;
+  const bulkheads = new Bulkheads({ maxLimit: 1, clock: () => now });
+  const price = bulkheads.limiterFor("price");
+  const holder = await price.acquire(1, { deadline: 1000 });
+  const waiter = price.acquire(1, { deadline: 50 });
+  const rejected = assert.rejects(waiter, { name: "AdmissionRejectedError" });
+  now = 60;
+  const leaving = new AbortController();
+  const third = price.acquire(1, { signal: leaving.signal, deadline: 1000 });
+  await rejected;
+  assert.equal(price.stats().turnedAway.budget, 1);
+  leaving.abort(new Error("test over"));
+  await assert.rejects(third, /test over/);
+  await holder.release();
+});

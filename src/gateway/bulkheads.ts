@@ -57,13 +57,32 @@ export class BulkheadRejectedError extends Error {
 export type BulkheadOptions = AdaptiveLimiterOptions;
 
 /**
+ * A bulkhead's default sojourn bound in ms, under overload and otherwise: the longest default
+ * branch timeout (300 ms), so that in practice a call's own deadline decides how long it waits.
+ *
+ * @example
+ * ```ts
+ * import { BULKHEAD_SOJOURN_MS } from "./bulkheads.ts";
+ * BULKHEAD_SOJOURN_MS; // 300
+ * ```
+ */
+export const BULKHEAD_SOJOURN_MS = 300;
+
+/**
  * One `AdaptiveLimiter` per branch name, and the registry wrapper that puts each branch behind
  * its own.
  *
  * Defaults differ from the inbound limiter's: a ceiling of 32 calls per downstream (half the
  * default global ceiling of 64, so a stuck downstream holds at most half of it), an initial limit
  * at that ceiling (a healthy downstream is never the bottleneck; only latency brings the limit
- * down), and a queue of 8.
+ * down), a queue of 8, and a sojourn bound of {@linkcode BULKHEAD_SOJOURN_MS} instead of the
+ * inbound queue's 5–25 ms: a call waits while it can still start within its own deadline.
+ * Turning a request away at the door costs nothing and gives a fast 503; turning one of its
+ * calls away here throws away the work of its other branches and, for a required branch, makes
+ * a 502 — measured at 2× and 4× capacity, bulkhead sojourn sheds of required branches were
+ * nearly all the 502s. Waiting longer makes the request slower instead, and that latency is
+ * what brings the inbound limit down; the queue bound (8) still caps the global permits a slow
+ * downstream's waiters can hold.
  *
  * The permit is held from the call to its response's headers, not while its body is read: that
  * is the downstream's latency, and reading a small JSON body is the gateway's own work.
@@ -88,6 +107,8 @@ export class Bulkheads {
     const maxLimit = options.maxLimit ?? 32;
     this.#options = {
       maxQueue: 8,
+      targetMs: Math.min(BULKHEAD_SOJOURN_MS, options.intervalMs ?? BULKHEAD_SOJOURN_MS),
+      intervalMs: Math.max(BULKHEAD_SOJOURN_MS, options.targetMs ?? 0),
       ...options,
       maxLimit,
       initialLimit: options.initialLimit ?? maxLimit,
