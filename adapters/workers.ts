@@ -25,6 +25,7 @@
  *
  * @module
  */
+import { waitUntil } from "cloudflare:workers";
 import { createApp } from "../routes/app.ts";
 import { createDownstream } from "../sim/downstream.ts";
 import { simulateWork } from "../sim/job_work.ts";
@@ -95,8 +96,13 @@ function appFor(env: Env): ReturnType<typeof createApp> {
       blockSize: Number(env.LIMITER_BLOCK_SIZE ?? 8),
       safeShare: Number(env.LIMITER_SAFE_SHARE ?? 0),
       ttlMs: Number(env.LIMITER_TTL_MS ?? 30_000),
-      // A timer outliving its request may never fire on Workers: give idle blocks back at once.
-      lingerMs: 0,
+      // The blocks are the isolate's, but every call to the object, and the linger timer, runs
+      // in whichever request happened to start it; the runtime drops such work once that
+      // request has answered unless it is handed to waitUntil.
+      keepAlive: waitUntil,
+      // A waiter resumed from another request's turn can run inside that request and fail on
+      // its own signal: each waiter settles in its own turn, looking every 5 ms.
+      ownTurnMs: 5,
       holder: `isolate-${crypto.randomUUID()}`,
     });
     // Per isolate: the inbound limit and the bulkheads guard this isolate's own event loop;

@@ -39,9 +39,27 @@ export interface BlockLeasingOptions extends BlockPoolOptions {
    * How long the isolate keeps its blocks once nothing is in use or waiting, in ms; 100 by
    * default. Then it gives them all back, so a quiet isolate does not sit on capacity that a
    * busy one is queueing for. 0 gives them back at once, with no timer: use it on Workers,
-   * where a timer set while serving a request may never fire after the response.
+   * where a timer set while serving a request may never fire after the response (unless it
+   * is handed to `keepAlive`).
    */
   lingerMs?: number;
+  /**
+   * Called with every call to the service and every linger wait the limiter starts, so that a
+   * host that drops a request's pending work once it has answered lets them finish. On Workers
+   * pass `waitUntil` from `cloudflare:workers`: without it, a block request started while
+   * serving a request that then answers is cancelled, never counted back (so the pool stops
+   * asking for blocks), and its lease, if granted, stays lost until its TTL.
+   */
+  keepAlive?: (work: Promise<unknown>) => void;
+  /**
+   * When set, a queued acquire is settled only by a timer of its own, which looks every
+   * `ownTurnMs` ms whether the pool has assigned it a permit (or an error): the pool never
+   * resolves a waiter, clears its timer or touches its signal from another caller's turn. Use
+   * it on Workers, where a waiter resumed from another request's turn may run inside that
+   * request and then fail on the first touch of its own signal. Absent (the default), a waiter
+   * is settled at once, from whichever turn frees its permit.
+   */
+  ownTurnMs?: number;
 }
 
 /**
@@ -65,7 +83,9 @@ interface Waiter {
   weight: number;
   deadline: number;
   allowedMs: number;
+  /** Hands it a permit; it leaves the queue at once (settled now, or in its own turn). */
   grant(permit: Permit): void;
+  /** Hands it an error; it leaves the queue at once (settled now, or in its own turn). */
   fail(error: unknown): void;
 }
 
@@ -105,7 +125,11 @@ export class BlockLeasingLimiter implements Limiter {
   #calls = new Set<Promise<void>>();
   #serviceCalls = 0;
   #lingerMs: number;
+  #keepAlive: ((work: Promise<unknown>) => void) | undefined;
+  #ownTurnMs: number | undefined;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  #idleEnded: (() => void) | undefined;
+  #idleSince: number | undefined;
 
   /** Leases blocks from `service`. */
   constructor(
@@ -116,9 +140,16 @@ export class BlockLeasingLimiter implements Limiter {
       retryAfterMs = 1000,
       maxBlockWaitMs = 1000,
       lingerMs = 100,
+      keepAlive,
+      ownTurnMs,
       ...pool
     }: BlockLeasingOptions,
   ) {
+    if (ownTurnMs !== undefined && !(ownTurnMs > 0 && Number.isFinite(ownTurnMs))) {
+      throw new RangeError(
+        `Cannot create a block-leasing limiter as 'ownTurnMs' must be a positive finite number of ms: current value is ${ownTurnMs}`,
+      );
+    }
     this.#pool = new BlockPool(pool);
     this.#service = service;
     this.#holder = holder;
@@ -126,6 +157,8 @@ export class BlockLeasingLimiter implements Limiter {
     this.#retryAfterMs = retryAfterMs;
     this.#maxBlockWaitMs = maxBlockWaitMs;
     this.#lingerMs = lingerMs;
+    this.#keepAlive = keepAlive;
+    this.#ownTurnMs = ownTurnMs;
   }
 
   /** Resolves with `weight` permits (at most one block's worth) from the local blocks. */
@@ -150,6 +183,18 @@ export class BlockLeasingLimiter implements Limiter {
     if (this.#queue.length >= this.#maxWaiters) {
       return Promise.reject(new AdmissionRejectedError(this.#queue.length, this.#retryAfterMs));
     }
+    return this.#ownTurnMs === undefined
+      ? this.#wait(weight, deadline, now, signal)
+      : this.#waitOwnTurn(weight, deadline, now, signal, this.#ownTurnMs);
+  }
+
+  /** Queues an acquire that is settled from whichever turn frees its permit. */
+  #wait(
+    weight: number,
+    deadline: number,
+    now: number,
+    signal: AbortSignal | undefined,
+  ): Promise<Permit> {
     return new Promise<Permit>((resolve, reject) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const onAbort = () => {
@@ -167,8 +212,7 @@ export class BlockLeasingLimiter implements Limiter {
       const done = () => {
         clearTimeout(timer);
         signal?.removeEventListener("abort", onAbort);
-        const index = this.#queue.indexOf(waiter);
-        if (index !== -1) this.#queue.splice(index, 1);
+        this.#leave(waiter);
       };
       if (deadline !== Infinity) {
         timer = setTimeout(() => {
@@ -183,6 +227,64 @@ export class BlockLeasingLimiter implements Limiter {
     });
   }
 
+  /**
+   * Queues an acquire that settles only in its own turns: its timer (every `everyMs`), its
+   * signal's abort, or this call. Whoever frees a permit only assigns it.
+   */
+  #waitOwnTurn(
+    weight: number,
+    deadline: number,
+    now: number,
+    signal: AbortSignal | undefined,
+    everyMs: number,
+  ): Promise<Permit> {
+    return new Promise<Permit>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      let outcome: { permit: Permit } | { error: unknown } | undefined;
+      const waiter: Waiter = {
+        weight,
+        deadline,
+        allowedMs: deadline - now,
+        grant: (permit) => (outcome ??= { permit }, this.#leave(waiter)),
+        fail: (error) => (outcome ??= { error }, this.#leave(waiter)),
+      };
+      const settle = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+        if (outcome !== undefined && "permit" in outcome) resolve(outcome.permit);
+        else reject(outcome?.error);
+      };
+      const onAbort = () => {
+        // A permit assigned but not yet taken goes back to the pool.
+        if (outcome !== undefined && "permit" in outcome) void outcome.permit.release();
+        outcome = { error: signal!.reason };
+        this.#leave(waiter);
+        settle();
+        this.#pump();
+      };
+      const look = () => {
+        timer = undefined;
+        if (outcome === undefined && waiter.deadline <= performance.now()) {
+          waiter.fail(new PermitDeadlineError(waiter.allowedMs));
+        }
+        // Pumping here grants in this caller's own turn whatever fits.
+        this.#pump();
+        if (outcome !== undefined) return settle();
+        timer = setTimeout(look, Math.max(0, Math.min(everyMs, deadline - performance.now())));
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#queue.push(waiter);
+      this.#pump();
+      if (outcome !== undefined) return settle();
+      timer = setTimeout(look, Math.max(0, Math.min(everyMs, deadline - now)));
+    });
+  }
+
+  #leave(waiter: Waiter): void {
+    const index = this.#queue.indexOf(waiter);
+    if (index !== -1) this.#queue.splice(index, 1);
+  }
+
   /** The pool, the local queue and the calls made so far. */
   stats(): BlockLeasingStats {
     return {
@@ -194,9 +296,12 @@ export class BlockLeasingLimiter implements Limiter {
 
   /** Waits for calls in flight, then gives every block back. Local permits still held stay valid until their blocks' TTL. */
   async close(): Promise<void> {
+    while (this.#calls.size > 0) await Promise.allSettled([...this.#calls]);
+    // After the calls: one that ends may have found the pool idle and armed the timer.
     clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
-    while (this.#calls.size > 0) await Promise.allSettled([...this.#calls]);
+    this.#idleEnded?.();
+    this.#idleSince = undefined;
     await Promise.allSettled(
       this.#pool.drain().map((id) => this.#call(() => this.#service.release(id))),
     );
@@ -228,23 +333,37 @@ export class BlockLeasingLimiter implements Limiter {
     this.#watchIdle(demand);
   }
 
-  /** Gives every block back once the isolate has been idle for `lingerMs`. */
+  /**
+   * Gives every block back once the isolate has been idle for `lingerMs`. Activity does not
+   * clear the timer (on Workers it may have been set in another request, whose timers another
+   * request cannot clear): the timer looks again when it fires.
+   */
   #watchIdle(demand: number): void {
     const idle = demand === 0 && this.#pool.inUse === 0 && this.#pool.blocks > 0;
     if (!idle) {
-      clearTimeout(this.#idleTimer);
-      this.#idleTimer = undefined;
+      this.#idleSince = undefined;
     } else if (this.#lingerMs === 0) {
       // No timer: on Workers a timer set by a request may never fire once it has answered.
       for (const id of this.#pool.drain()) this.#giveBack(id);
-    } else if (this.#idleTimer === undefined) {
-      this.#idleTimer = setTimeout(() => {
-        this.#idleTimer = undefined;
-        if (this.#pool.inUse === 0 && this.#queue.length === 0) {
-          for (const id of this.#pool.drain()) this.#giveBack(id);
-        }
-      }, this.#lingerMs);
+    } else {
+      this.#idleSince ??= performance.now();
+      if (this.#idleTimer === undefined) this.#armIdle(this.#lingerMs);
     }
+  }
+
+  #armIdle(ms: number): void {
+    const ended = new Promise<void>((resolve) => this.#idleEnded = resolve);
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      this.#idleEnded?.();
+      const idleSince = this.#idleSince;
+      if (idleSince === undefined || this.#pool.inUse > 0 || this.#queue.length > 0) return;
+      const idleForMs = performance.now() - idleSince;
+      if (idleForMs < this.#lingerMs) return this.#armIdle(this.#lingerMs - idleForMs);
+      this.#idleSince = undefined;
+      for (const id of this.#pool.drain()) this.#giveBack(id);
+    }, ms);
+    this.#keepAlive?.(ended);
   }
 
   #giveBack(leaseId: string): void {
@@ -288,7 +407,10 @@ export class BlockLeasingLimiter implements Limiter {
 
   #call<T>(send: () => Promise<T>): Promise<T> {
     this.#serviceCalls++;
-    return send();
+    const call = send();
+    // Kept alive without its outcome: the caller handles that.
+    this.#keepAlive?.(Promise.resolve(call).catch(() => {}));
+    return call;
   }
 
   #track(call: Promise<void>): void {
