@@ -100,9 +100,6 @@ function appFor(env: Env): ReturnType<typeof createApp> {
       // in whichever request happened to start it; the runtime drops such work once that
       // request has answered unless it is handed to waitUntil.
       keepAlive: waitUntil,
-      // A waiter resumed from another request's turn can run inside that request and fail on
-      // its own signal: each waiter settles in its own turn, looking every 5 ms.
-      ownTurnMs: 5,
       holder: `isolate-${crypto.randomUUID()}`,
     });
     // Per isolate: the inbound limit and the bulkheads guard this isolate's own event loop;

@@ -51,15 +51,6 @@ export interface BlockLeasingOptions extends BlockPoolOptions {
    * asking for blocks), and its lease, if granted, stays lost until its TTL.
    */
   keepAlive?: (work: Promise<unknown>) => void;
-  /**
-   * When set, a queued acquire is settled only by a timer of its own, which looks every
-   * `ownTurnMs` ms whether the pool has assigned it a permit (or an error): the pool never
-   * resolves a waiter, clears its timer or touches its signal from another caller's turn. Use
-   * it on Workers, where a waiter resumed from another request's turn may run inside that
-   * request and then fail on the first touch of its own signal. Absent (the default), a waiter
-   * is settled at once, from whichever turn frees its permit.
-   */
-  ownTurnMs?: number;
 }
 
 /**
@@ -83,9 +74,7 @@ interface Waiter {
   weight: number;
   deadline: number;
   allowedMs: number;
-  /** Hands it a permit; it leaves the queue at once (settled now, or in its own turn). */
   grant(permit: Permit): void;
-  /** Hands it an error; it leaves the queue at once (settled now, or in its own turn). */
   fail(error: unknown): void;
 }
 
@@ -126,7 +115,6 @@ export class BlockLeasingLimiter implements Limiter {
   #serviceCalls = 0;
   #lingerMs: number;
   #keepAlive: ((work: Promise<unknown>) => void) | undefined;
-  #ownTurnMs: number | undefined;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #idleEnded: (() => void) | undefined;
   #idleSince: number | undefined;
@@ -141,15 +129,9 @@ export class BlockLeasingLimiter implements Limiter {
       maxBlockWaitMs = 1000,
       lingerMs = 100,
       keepAlive,
-      ownTurnMs,
       ...pool
     }: BlockLeasingOptions,
   ) {
-    if (ownTurnMs !== undefined && !(ownTurnMs > 0 && Number.isFinite(ownTurnMs))) {
-      throw new RangeError(
-        `Cannot create a block-leasing limiter as 'ownTurnMs' must be a positive finite number of ms: current value is ${ownTurnMs}`,
-      );
-    }
     this.#pool = new BlockPool(pool);
     this.#service = service;
     this.#holder = holder;
@@ -158,7 +140,6 @@ export class BlockLeasingLimiter implements Limiter {
     this.#maxBlockWaitMs = maxBlockWaitMs;
     this.#lingerMs = lingerMs;
     this.#keepAlive = keepAlive;
-    this.#ownTurnMs = ownTurnMs;
   }
 
   /** Resolves with `weight` permits (at most one block's worth) from the local blocks. */
@@ -183,18 +164,6 @@ export class BlockLeasingLimiter implements Limiter {
     if (this.#queue.length >= this.#maxWaiters) {
       return Promise.reject(new AdmissionRejectedError(this.#queue.length, this.#retryAfterMs));
     }
-    return this.#ownTurnMs === undefined
-      ? this.#wait(weight, deadline, now, signal)
-      : this.#waitOwnTurn(weight, deadline, now, signal, this.#ownTurnMs);
-  }
-
-  /** Queues an acquire that is settled from whichever turn frees its permit. */
-  #wait(
-    weight: number,
-    deadline: number,
-    now: number,
-    signal: AbortSignal | undefined,
-  ): Promise<Permit> {
     return new Promise<Permit>((resolve, reject) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const onAbort = () => {
@@ -224,59 +193,6 @@ export class BlockLeasingLimiter implements Limiter {
       signal?.addEventListener("abort", onAbort, { once: true });
       this.#queue.push(waiter);
       this.#pump();
-    });
-  }
-
-  /**
-   * Queues an acquire that settles only in its own turns: its timer (every `everyMs`), its
-   * signal's abort, or this call. Whoever frees a permit only assigns it.
-   */
-  #waitOwnTurn(
-    weight: number,
-    deadline: number,
-    now: number,
-    signal: AbortSignal | undefined,
-    everyMs: number,
-  ): Promise<Permit> {
-    return new Promise<Permit>((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      let outcome: { permit: Permit } | { error: unknown } | undefined;
-      const waiter: Waiter = {
-        weight,
-        deadline,
-        allowedMs: deadline - now,
-        grant: (permit) => (outcome ??= { permit }, this.#leave(waiter)),
-        fail: (error) => (outcome ??= { error }, this.#leave(waiter)),
-      };
-      const settle = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-        if (outcome !== undefined && "permit" in outcome) resolve(outcome.permit);
-        else reject(outcome?.error);
-      };
-      const onAbort = () => {
-        // A permit assigned but not yet taken goes back to the pool.
-        if (outcome !== undefined && "permit" in outcome) void outcome.permit.release();
-        outcome = { error: signal!.reason };
-        this.#leave(waiter);
-        settle();
-        this.#pump();
-      };
-      const look = () => {
-        timer = undefined;
-        if (outcome === undefined && waiter.deadline <= performance.now()) {
-          waiter.fail(new PermitDeadlineError(waiter.allowedMs));
-        }
-        // Pumping here grants in this caller's own turn whatever fits.
-        this.#pump();
-        if (outcome !== undefined) return settle();
-        timer = setTimeout(look, Math.max(0, Math.min(everyMs, deadline - performance.now())));
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.#queue.push(waiter);
-      this.#pump();
-      if (outcome !== undefined) return settle();
-      timer = setTimeout(look, Math.max(0, Math.min(everyMs, deadline - now)));
     });
   }
 

@@ -111,36 +111,3 @@ Deno.test("BlockLeasingLimiter hands every call it makes to the service to keepA
   await Promise.all(kept);
   assertEquals((await host.stats()).inUse, 0);
 });
-
-Deno.test("BlockLeasingLimiter with ownTurnMs never settles a waiter from the releasing caller's turn", async () => {
-  const host = new LedgerHost(new PermitLedger({ capacity: 1 }));
-  const limiter = new BlockLeasingLimiter(host, { blockSize: 1, ttlMs: 60_000, ownTurnMs: 1 });
-  const first = await limiter.acquire(1);
-  let settled = false;
-  const second = limiter.acquire(1).then((permit) => (settled = true, permit));
-  await flush();
-  await first.release();
-  // The permit is the waiter's from here on, but only the waiter's own timer hands it over.
-  for (let i = 0; i < 100; i++) await null;
-  assertEquals(settled, false);
-  assertEquals(limiter.stats().inUse, 1);
-  await (await second).release();
-  await limiter.close();
-});
-
-Deno.test("BlockLeasingLimiter with ownTurnMs returns a permit assigned to a waiter that gave up", async () => {
-  const host = new LedgerHost(new PermitLedger({ capacity: 1 }));
-  const limiter = new BlockLeasingLimiter(host, { blockSize: 1, ttlMs: 60_000, ownTurnMs: 50 });
-  const first = await limiter.acquire(1);
-  const client = new AbortController();
-  const waiting = rejectionOf(limiter.acquire(1, { signal: client.signal }));
-  await flush();
-  await first.release(); // assigned to the waiter, which has not had its turn yet
-  client.abort(new Error("client gone"));
-  assertEquals(String(await waiting), "Error: client gone");
-  assertEquals(limiter.stats().inUse, 0, "the assigned permit is back in the pool");
-  const third = await limiter.acquire(1);
-  await third.release();
-  await limiter.close();
-  assertEquals((await host.stats()).inUse, 0);
-});
