@@ -1,15 +1,16 @@
 /**
  * The status of a product answer that is not a 200: what happened, said by the status code.
  *
- * | what happened                                                      | status | body          |
- * | ------------------------------------------------------------------ | ------ | ------------- |
- * | the client went away first                                         | 499    | none (logged) |
- * | the gateway's own ceiling kept a required branch from running      | 503    | JSON, `Retry-After` |
- * | a required branch's downstream failed or did not answer in its time | 502    | JSON          |
- * | the request's budget ran out before a required branch answered     | 504    | JSON          |
+ * | what happened                                                        | status | body                |
+ * | -------------------------------------------------------------------- | ------ | ------------------- |
+ * | the client went away first                                           | 499    | none (logged)       |
+ * | the gateway's own ceiling kept a required branch from running        | 503    | JSON, `Retry-After` |
+ * | the gateway cut a required branch itself, the client still waiting   | 503    | JSON, `Retry-After` |
+ * | a required branch's downstream failed or did not answer in its time  | 502    | JSON                |
+ * | the request's budget ran out before a required branch answered       | 504    | JSON                |
  *
  * When required branches failed for different reasons, a downstream failure decides (502), then
- * the budget (504), then the ceiling (503).
+ * the budget (504), then the gateway's own reasons (503).
  *
  * @module
  */
@@ -30,7 +31,7 @@ const NO_PERMIT = "skipped: no permit";
  * const cause: FailureCause = "ceiling";
  * ```
  */
-export type FailureCause = "ceiling" | "downstream" | "budget";
+export type FailureCause = "ceiling" | "gateway" | "downstream" | "budget";
 
 /**
  * A failed answer's status and the words that go with it.
@@ -52,7 +53,9 @@ export interface FailureStatus {
 /**
  * Why `branch` gave no data: skipped for want of a permit → `ceiling`; never started for lack of
  * budget, or cut when the request's budget ended (its deadline was the budget's end) →
- * `budget`; anything else (an error, a non-2xx, its own timeout) → `downstream`.
+ * `budget`; `aborted` otherwise (the gateway cut it while the client still waited, see the
+ * README's known gaps) → `gateway`; anything else (an error, a non-2xx, its own timeout) →
+ * `downstream`.
  *
  * @example
  * ```ts
@@ -67,6 +70,7 @@ export function failureCause(branch: BranchReport, budgetMs: number): FailureCau
   if ((branch.outcome === "timeout" || branch.outcome === "aborted") && cutByBudget) {
     return "budget";
   }
+  if (branch.outcome === "aborted") return "gateway";
   return "downstream";
 }
 
@@ -97,5 +101,8 @@ export function failureStatus(
   const error = decidedBy?.kind === "branch" ? "branch failed" : "required branch failed";
   if (causes.has("downstream")) return { status: 502, error };
   if (causes.has("budget")) return { status: 504, error: "budget exhausted" };
+  if (causes.has("gateway")) {
+    return { status: 503, error: "branch cut by the gateway", retryAfterS };
+  }
   return { status: 503, error: "no capacity", retryAfterS };
 }

@@ -40,6 +40,15 @@ Deno.test("a required branch whose downstream failed or timed out on its own is 
   assertEquals(failureStatus(gathered({ price: slow }), options)?.status, 502);
 });
 
+Deno.test("a required branch the gateway cut itself while the client waited is a 503, not a 502", () => {
+  const cut = { outcome: "aborted", reason: "aborted", startMs: 1, deadlineMs: 301 } as const;
+  assertEquals(failureStatus(gathered({ price: cut }), options), {
+    status: 503,
+    error: "branch cut by the gateway",
+    retryAfterS: 1,
+  });
+});
+
 Deno.test("a downstream failure decides over the ceiling when required branches failed both ways", () => {
   const report = gathered({
     price: { outcome: "skipped", reason: NO_PERMIT },
