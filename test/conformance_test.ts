@@ -310,7 +310,9 @@ const CASES: Case[] = [
         return { status: response.status, retryAfter: response.headers.get("retry-after"), body };
       }),
     );
-    const shed = replies.filter((r) => r.status === 503);
+    // On workerd an admitted request may also meet the global ceiling (64 permits): a required
+    // branch skipped for want of a permit is a 503 "no capacity", which is not shedding.
+    const shed = replies.filter((r) => r.status === 503 && r.body.error !== "no capacity");
     const admitted = replies.length - shed.length;
     assert.ok(shed.length > 0, `no 503 among ${JSON.stringify(replies.map((r) => r.status))}`);
     for (const reply of shed) {
