@@ -29,6 +29,12 @@ export interface DurableObjectState {
   blockConcurrencyWhile<T>(callback: () => Promise<T>): Promise<T>;
 }
 
+/**
+ * Extends the current request's lifetime until `promise` settles, from anywhere in its code
+ * (the module-level form of `ctx.waitUntil`).
+ */
+export declare function waitUntil(promise: Promise<unknown>): void;
+
 /** Base class of Durable Objects with RPC methods; `ctx` and `env` as the runtime passes them. */
 export declare abstract class DurableObject<Env = unknown> {
   protected ctx: DurableObjectState;

@@ -21,14 +21,13 @@ import { downstreamFaults, faultFields, rejectUnknownFaults } from "./faults.ts"
 import type { FailurePolicy } from "../src/executor/mod.ts";
 import type { SpareCapacity } from "../src/hedging/mod.ts";
 import { isAdmissionRejectedError, type Limiter } from "../src/limits/mod.ts";
+import { CLIENT_CLOSED_REQUEST, failureStatus } from "./product_status.ts";
 
 /** Smallest and largest `budget` a caller may ask for, in ms. */
 export const BUDGET_RANGE_MS = Object.freeze({ min: 10, max: 10_000 });
 
 /** The route label of the product route in metrics. */
 const PRODUCT_ROUTE = "/product/:id";
-/** Status for a client that went away first, after nginx's convention; nobody reads it. */
-const CLIENT_CLOSED_REQUEST = 499 as ContentfulStatusCode;
 
 /**
  * Options of {@linkcode createGateway}.
@@ -94,9 +93,11 @@ export interface InvalidRequestBody {
  * Answers: 200 `{ id, policy, product, degraded, reasons, timings, budgetMs }` (each timing has
  * `startMs`, `endMs`, `deadlineMs` and `outcome`, in ms since the request arrived, and a hedged
  * branch's also `hedged`, `attempts` and, when ok, `winner`) when every
- * required branch answered (collectAll adds `errors`); 502 naming the required branches that
- * did not (bestEffort, collectAll) or the first branch that failed (failFast); 504 when the
- * budget ran out under failFast before any branch failed; 503 `{ error: "overloaded" }` with
+ * required branch answered (collectAll adds `errors`); otherwise the status says why (see
+ * `routes/product_status.ts`): 502 when a required branch's downstream failed (naming the
+ * required branches, or failFast's first failed `branch`), 504 when the budget ran out, 503
+ * with `Retry-After` when the gateway's own ceiling kept a required branch from running, and
+ * 499 with no body when the client went away; 503 `{ error: "overloaded" }` with
  * `Retry-After` when the `limiter`'s admission queue is full; 400 naming each bad field of the
  * first invalid part (query, then path, then headers).
  *
@@ -205,12 +206,12 @@ export function createGateway(
             c.header("retry-after", String(retryAfterS));
             return c.json({ error: "overloaded", retryAfterS, waiting: error.waiting }, 503);
           }
-          if (signal.aborted) {
-            return c.json({ error: "client closed request" }, CLIENT_CLOSED_REQUEST);
-          }
+          // Nobody reads it: the status is for the logs and metrics, with no body.
+          if (signal.aborted) return c.body(null, CLIENT_CLOSED_REQUEST as ContentfulStatusCode);
           throw error;
         }
         const [status, body] = answer(id, policy, budgetMs, gathered);
+        if (typeof body.retryAfterS === "number") c.header("retry-after", String(body.retryAfterS));
         if (status === 200 && (body.degraded as string[]).length > 0) metrics.degraded.inc();
         return c.json(body, status);
       },
@@ -259,23 +260,19 @@ function answer(
     timings[name] = timing;
   }
   const degraded = Object.keys(reasons);
-  if (decidedBy?.kind === "budget") {
-    return [504, { error: "budget exhausted", id, policy, reasons, timings, budgetMs }];
-  }
-  if (decidedBy?.kind === "branch") {
-    const branch = decidedBy.branch;
-    return [502, { error: "branch failed", branch, id, policy, reasons, timings, budgetMs }];
-  }
-  if (failedRequired.length > 0) {
-    return [502, {
-      error: "required branch failed",
-      branches: failedRequired,
-      id,
-      policy,
-      reasons,
-      timings,
-      budgetMs,
-    }];
+  const failure = failureStatus({ data, branches, failedRequired, decidedBy }, { budgetMs });
+  if (failure !== undefined) {
+    const { status, error, retryAfterS } = failure;
+    const body: Record<string, unknown> = { error };
+    if (decidedBy?.kind === "branch") body.branch = decidedBy.branch;
+    else if (decidedBy === undefined) body.branches = failedRequired;
+    if (retryAfterS !== undefined) body.retryAfterS = retryAfterS;
+    body.id = id;
+    body.policy = policy;
+    body.reasons = reasons;
+    body.timings = timings;
+    body.budgetMs = budgetMs;
+    return [status, body];
   }
   const body: Record<string, unknown> = {
     id,

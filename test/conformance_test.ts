@@ -182,6 +182,32 @@ const CASES: Case[] = [
       assert.ok(timing.endMs <= body.budgetMs, `${name} ended at ${timing.endMs} ms`);
     }
   }],
+  [
+    "16 keep-alive connections in a closed loop all answer 200 and no branch is aborted",
+    async (s) => {
+      const abortedBefore = outcomeCount(await metricsText(s), "aborted");
+      const statuses = new Map<number, number>();
+      let firstFailure: string | undefined;
+      const loops = Array.from({ length: 16 }, (_, loop) => loop);
+      const get = (loop: number, i: number) =>
+        fetch(`${s.gateway.url}product/ka-${loop}-${i}?budget=1000`);
+      // One request per connection first, not counted, and all of them before the loops start:
+      // on a busy machine 80 cold connects at once (the gateway's to the downstream too) can
+      // outlast a branch's 200 ms timeout, and cold connects are not what this case is about.
+      await Promise.all(loops.map(async (loop) => void await (await get(loop, -1)).text()));
+      // Each loop awaits its answer before the next request, so fetch reuses its connection.
+      await Promise.all(loops.map(async (loop) => {
+        for (let i = 0; i < 4; i++) {
+          const response = await get(loop, i);
+          const body = await response.text();
+          if (response.status !== 200) firstFailure ??= body;
+          statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
+        }
+      }));
+      assert.deepEqual(Object.fromEntries(statuses), { 200: 16 * 4 }, firstFailure);
+      assert.equal(outcomeCount(await metricsText(s), "aborted") - abortedBefore, 0);
+    },
+  ],
   [CLIENT_DISCONNECT, async (s) => {
     // Earlier cases may leave a cut branch finishing at the downstream; start from quiet.
     await pollUntil("downstream idle", () => downstreamStats(s), (c) => total(c, "inFlight") === 0);
@@ -284,7 +310,9 @@ const CASES: Case[] = [
         return { status: response.status, retryAfter: response.headers.get("retry-after"), body };
       }),
     );
-    const shed = replies.filter((r) => r.status === 503);
+    // On workerd an admitted request may also meet the global ceiling (64 permits): a required
+    // branch skipped for want of a permit is a 503 "no capacity", which is not shedding.
+    const shed = replies.filter((r) => r.status === 503 && r.body.error !== "no capacity");
     const admitted = replies.length - shed.length;
     assert.ok(shed.length > 0, `no 503 among ${JSON.stringify(replies.map((r) => r.status))}`);
     for (const reply of shed) {

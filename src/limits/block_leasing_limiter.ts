@@ -39,9 +39,18 @@ export interface BlockLeasingOptions extends BlockPoolOptions {
    * How long the isolate keeps its blocks once nothing is in use or waiting, in ms; 100 by
    * default. Then it gives them all back, so a quiet isolate does not sit on capacity that a
    * busy one is queueing for. 0 gives them back at once, with no timer: use it on Workers,
-   * where a timer set while serving a request may never fire after the response.
+   * where a timer set while serving a request may never fire after the response (unless it
+   * is handed to `keepAlive`).
    */
   lingerMs?: number;
+  /**
+   * Called with every call to the service and every linger wait the limiter starts, so that a
+   * host that drops a request's pending work once it has answered lets them finish. On Workers
+   * pass `waitUntil` from `cloudflare:workers`: without it, a block request started while
+   * serving a request that then answers is cancelled, never counted back (so the pool stops
+   * asking for blocks), and its lease, if granted, stays lost until its TTL.
+   */
+  keepAlive?: (work: Promise<unknown>) => void;
 }
 
 /**
@@ -105,7 +114,10 @@ export class BlockLeasingLimiter implements Limiter {
   #calls = new Set<Promise<void>>();
   #serviceCalls = 0;
   #lingerMs: number;
+  #keepAlive: ((work: Promise<unknown>) => void) | undefined;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  #idleEnded: (() => void) | undefined;
+  #idleSince: number | undefined;
 
   /** Leases blocks from `service`. */
   constructor(
@@ -116,6 +128,7 @@ export class BlockLeasingLimiter implements Limiter {
       retryAfterMs = 1000,
       maxBlockWaitMs = 1000,
       lingerMs = 100,
+      keepAlive,
       ...pool
     }: BlockLeasingOptions,
   ) {
@@ -126,6 +139,7 @@ export class BlockLeasingLimiter implements Limiter {
     this.#retryAfterMs = retryAfterMs;
     this.#maxBlockWaitMs = maxBlockWaitMs;
     this.#lingerMs = lingerMs;
+    this.#keepAlive = keepAlive;
   }
 
   /** Resolves with `weight` permits (at most one block's worth) from the local blocks. */
@@ -167,8 +181,7 @@ export class BlockLeasingLimiter implements Limiter {
       const done = () => {
         clearTimeout(timer);
         signal?.removeEventListener("abort", onAbort);
-        const index = this.#queue.indexOf(waiter);
-        if (index !== -1) this.#queue.splice(index, 1);
+        this.#leave(waiter);
       };
       if (deadline !== Infinity) {
         timer = setTimeout(() => {
@@ -183,6 +196,11 @@ export class BlockLeasingLimiter implements Limiter {
     });
   }
 
+  #leave(waiter: Waiter): void {
+    const index = this.#queue.indexOf(waiter);
+    if (index !== -1) this.#queue.splice(index, 1);
+  }
+
   /** The pool, the local queue and the calls made so far. */
   stats(): BlockLeasingStats {
     return {
@@ -194,9 +212,12 @@ export class BlockLeasingLimiter implements Limiter {
 
   /** Waits for calls in flight, then gives every block back. Local permits still held stay valid until their blocks' TTL. */
   async close(): Promise<void> {
+    while (this.#calls.size > 0) await Promise.allSettled([...this.#calls]);
+    // After the calls: one that ends may have found the pool idle and armed the timer.
     clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
-    while (this.#calls.size > 0) await Promise.allSettled([...this.#calls]);
+    this.#idleEnded?.();
+    this.#idleSince = undefined;
     await Promise.allSettled(
       this.#pool.drain().map((id) => this.#call(() => this.#service.release(id))),
     );
@@ -228,23 +249,37 @@ export class BlockLeasingLimiter implements Limiter {
     this.#watchIdle(demand);
   }
 
-  /** Gives every block back once the isolate has been idle for `lingerMs`. */
+  /**
+   * Gives every block back once the isolate has been idle for `lingerMs`. Activity does not
+   * clear the timer (on Workers it may have been set in another request, whose timers another
+   * request cannot clear): the timer looks again when it fires.
+   */
   #watchIdle(demand: number): void {
     const idle = demand === 0 && this.#pool.inUse === 0 && this.#pool.blocks > 0;
     if (!idle) {
-      clearTimeout(this.#idleTimer);
-      this.#idleTimer = undefined;
+      this.#idleSince = undefined;
     } else if (this.#lingerMs === 0) {
       // No timer: on Workers a timer set by a request may never fire once it has answered.
       for (const id of this.#pool.drain()) this.#giveBack(id);
-    } else if (this.#idleTimer === undefined) {
-      this.#idleTimer = setTimeout(() => {
-        this.#idleTimer = undefined;
-        if (this.#pool.inUse === 0 && this.#queue.length === 0) {
-          for (const id of this.#pool.drain()) this.#giveBack(id);
-        }
-      }, this.#lingerMs);
+    } else {
+      this.#idleSince ??= performance.now();
+      if (this.#idleTimer === undefined) this.#armIdle(this.#lingerMs);
     }
+  }
+
+  #armIdle(ms: number): void {
+    const ended = new Promise<void>((resolve) => this.#idleEnded = resolve);
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      this.#idleEnded?.();
+      const idleSince = this.#idleSince;
+      if (idleSince === undefined || this.#pool.inUse > 0 || this.#queue.length > 0) return;
+      const idleForMs = performance.now() - idleSince;
+      if (idleForMs < this.#lingerMs) return this.#armIdle(this.#lingerMs - idleForMs);
+      this.#idleSince = undefined;
+      for (const id of this.#pool.drain()) this.#giveBack(id);
+    }, ms);
+    this.#keepAlive?.(ended);
   }
 
   #giveBack(leaseId: string): void {
@@ -288,7 +323,10 @@ export class BlockLeasingLimiter implements Limiter {
 
   #call<T>(send: () => Promise<T>): Promise<T> {
     this.#serviceCalls++;
-    return send();
+    const call = send();
+    // Kept alive without its outcome: the caller handles that.
+    this.#keepAlive?.(Promise.resolve(call).catch(() => {}));
+    return call;
   }
 
   #track(call: Promise<void>): void {

@@ -93,3 +93,21 @@ Deno.test("BlockLeasingLimiter fails closed with no safe share when the ledger c
   assert(isPermitDeadlineError(error), String(error));
   await limiter.close();
 });
+
+Deno.test("BlockLeasingLimiter hands every call it makes to the service to keepAlive", async () => {
+  const host = new LedgerHost(new PermitLedger({ capacity: 8 }));
+  const kept: Promise<unknown>[] = [];
+  const limiter = new BlockLeasingLimiter(host, {
+    blockSize: 2,
+    ttlMs: 60_000,
+    lingerMs: 0,
+    keepAlive: (work) => void kept.push(work),
+  });
+  const permits = await Promise.all([1, 2, 3].map(() => limiter.acquire(1)));
+  await Promise.all(permits.map((permit) => permit.release()));
+  await limiter.close();
+  // Every block request and every give-back, whichever caller's turn started it.
+  assertEquals(kept.length, limiter.stats().serviceCalls);
+  await Promise.all(kept);
+  assertEquals((await host.stats()).inUse, 0);
+});
