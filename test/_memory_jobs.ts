@@ -23,10 +23,8 @@ export function memoryJobBackend({ bound }: { bound: number }) {
   const admission = new JobAdmission({ bound });
   const jobs = new Map<string, { join: JobJoin; spec: JobSpec; leaseId: string }>();
   const sent: SubTaskMessage[] = [];
-  const finish = (jobId: string) => {
-    const job = jobs.get(jobId)!;
-    admission.release(job.leaseId, Date.now());
-  };
+  // As the join object does: a job that is over gives back every lease its id holds.
+  const finish = (jobId: string) => admission.releaseHolder(jobId, Date.now());
   const backend: JobBackend = {
     admit: (request) => Promise.resolve(admission.admit(request, Date.now())),
     release: (leaseId) => {
@@ -50,7 +48,7 @@ export function memoryJobBackend({ bound }: { bound: number }) {
     cancel(jobId) {
       const job = jobs.get(jobId);
       if (job === undefined) return Promise.resolve(undefined);
-      if (job.join.cancel(Date.now()) && job.join.status !== "running") finish(jobId);
+      if (job.join.cancel(Date.now())) finish(jobId);
       return Promise.resolve(job.join.view());
     },
     spec: (jobId) => Promise.resolve(jobs.get(jobId)?.spec),

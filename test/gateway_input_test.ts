@@ -23,7 +23,7 @@ function countingApp() {
     },
   }, { query: () => ({ latencyMs: "0" }) });
   const { backend } = memoryJobBackend({ bound: 100 });
-  return { app: createApp({ registry, jobs: backend }), calls };
+  return { app: createApp({ registry, jobs: { backend } }), calls };
 }
 
 Deno.test("malformed JSON on POST /jobs and /resend is a 400 naming the body", async () => {
