@@ -104,7 +104,8 @@ export interface InvalidRequestBody {
  * branch's also `hedged`, `attempts` and, when ok, `winner`) when every
  * required branch answered (collectAll adds `errors`); otherwise the status says why (see
  * `routes/product_status.ts`): 502 when a required branch's downstream failed (naming the
- * required branches, or failFast's first failed `branch`), 504 when the budget ran out, 503
+ * required branches, or failFast's first failed `branch`), 504 when the budget ran out (at once, with no downstream called, when it was
+ * spent before any branch could start), 503
  * with `Retry-After` when the gateway's own ceiling kept a required branch from running, and
  * 499 with no body when the client went away; 503 `{ error: "overloaded" }` with
  * `Retry-After` when the `limiter`'s admission queue is full; 400 naming each bad field of the
@@ -202,6 +203,10 @@ export function createGateway(
         const receivedAt = c.get("receivedAt");
         const budgetMs = Math.min(budget, callerBudgetMs ?? Infinity);
         const remainingMs = Math.max(0, budgetMs - (performance.now() - receivedAt));
+        if (remainingMs < 1) {
+          // Nothing can start (fanOut's least budget is 1 ms): say so, rather than blame branches.
+          return c.json({ error: "budget exhausted", id, policy, budgetMs }, 504);
+        }
         const signal = c.req.raw.signal;
         let gathered: GatherReport;
         try {

@@ -69,3 +69,13 @@ Deno.test("a 400 for thousands of unknown fault fields stays small and counts wh
   assertEquals(body.fields.length, 10);
   assertEquals(body.omitted, 3990);
 });
+
+Deno.test("a budget of 0 answers 504 at once without calling a downstream", async () => {
+  const { app, calls } = countingApp();
+  const response = await app.request("/product/sku-42", {
+    headers: { "x-fanfare-budget-ms": "0" },
+  });
+  assertEquals(response.status, 504);
+  assertEquals((await response.json()).error, "budget exhausted");
+  assertEquals(calls.count, 0);
+});
