@@ -1,4 +1,8 @@
-import { AnswerError, DownstreamError, readAnswer } from "../../src/gateway/read_answer.ts";
+import {
+  type AnswerError,
+  type DownstreamError,
+  readAnswer,
+} from "../../src/gateway/read_answer.ts";
 import { assertEquals } from "../_assert.ts";
 import { rejectionOf } from "../_deferred.ts";
 
