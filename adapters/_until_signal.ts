@@ -12,8 +12,14 @@
  * @module
  */
 
+/** The part of a server {@linkcode serveUntilSignal} needs (`Deno.HttpServer` has it). */
+export interface DrainableServer {
+  readonly finished: Promise<void>;
+  shutdown(): Promise<void>;
+}
+
 /** Resolves when every server has finished, after a SIGINT or SIGTERM asked them to drain. */
-export async function serveUntilSignal(servers: readonly Deno.HttpServer[]): Promise<void> {
+export async function serveUntilSignal(servers: readonly DrainableServer[]): Promise<void> {
   const shutdown = () => {
     Deno.removeSignalListener("SIGINT", shutdown);
     Deno.removeSignalListener("SIGTERM", shutdown);

@@ -65,8 +65,13 @@ if (baseUrl === undefined) {
 // LIMITER_CAPACITY (one process) or LIMITER_URL + LIMITER_SECRET (a fleet): a global ceiling.
 // HEDGE=optional-reads hedges reviews, recommendations and shipping on the ceiling's spare permits.
 const hedge = process.env.HEDGE === "optional-reads" ? hedgeOptionalReads() : {};
+// Bun's fetch inflates a compressed body on its one HTTP thread, stalling every other branch's
+// call while a gzip bomb inflates; the gateway asks for identity and takes what comes as sent.
+const downstream = urlFetcher(baseUrl, {
+  fetch: (request) => fetch(request, { decompress: false } as RequestInit),
+});
 const app = createApp({
-  registry: defaultRegistry(urlFetcher(baseUrl), { hedge }),
+  registry: defaultRegistry(downstream, { hedge }),
   limiter: limiterFromEnv(process.env),
   ...overload,
 });

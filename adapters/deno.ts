@@ -3,7 +3,9 @@
  *
  * `PORT` (default 8787) is the gateway's port. With `DOWNSTREAM_URL` set, branches go there over
  * HTTP; without it, this process also serves the simulated downstream on `DOWNSTREAM_PORT`
- * (default 8788) and the gateway calls it over HTTP. SIGINT or SIGTERM drains and exits.
+ * (default 8788) and the gateway calls it over HTTP. SIGINT or SIGTERM drains and exits. When
+ * the process runs out of file descriptors the gateway logs it and serves again
+ * (`_resilient_serve.ts`); Deno.serve itself offers no idle timeout or connection cap.
  *
  * @example
  * ```sh
@@ -22,13 +24,14 @@ import {
   urlFetcher,
 } from "../src/gateway/mod.ts";
 import { limiterFromEnv } from "../src/limits/mod.ts";
-import { serveUntilSignal } from "./_until_signal.ts";
+import { serveResilient } from "./_resilient_serve.ts";
+import { type DrainableServer, serveUntilSignal } from "./_until_signal.ts";
 
 const port = Number(Deno.env.get("PORT") ?? 8787);
 // ADMISSION* and BULKHEAD* (see overloadFromEnv): read first, so a bad value stops the start.
 const overload = overloadFromEnv(Deno.env.toObject());
 const downstreamUrl = Deno.env.get("DOWNSTREAM_URL");
-const servers: Deno.HttpServer[] = [];
+const servers: DrainableServer[] = [];
 
 let baseUrl = downstreamUrl;
 if (baseUrl === undefined) {
@@ -50,7 +53,8 @@ const app = createApp({
   limiter: limiterFromEnv(Deno.env.toObject()),
   ...overload,
 });
-servers.push(Deno.serve({
+// Out of file descriptors, Deno.serve closes its listener for good: this one serves again.
+servers.push(serveResilient({
   hostname: "127.0.0.1",
   port,
   onListen: ({ hostname, port }) =>

@@ -15,9 +15,13 @@
  * a restart of the local runtime.
  *
  * HTTP API (under `/limiter/`, JSON bodies, `authorization: Bearer <LIMITER_SECRET>`):
- * `POST acquire {holder, weight, ttlMs, waitMs?}`, `POST release {leaseId}`,
- * `POST renew {leaseId, ttlMs}`, `GET stats`. Without the secret, or with a wrong one: 401 and
- * nothing changes. A bad body: 400 naming each field.
+ * `POST acquire {holder, weight, ttlMs, waitMs?}`, `POST release {leaseId, holder}`,
+ * `POST renew {leaseId, holder, ttlMs}`, `GET stats`. Without the secret, or with a wrong one:
+ * 401 on the header alone (the body is never read) and nothing changes. A body holds at most
+ * {@linkcode MAX_BODY_BYTES} (else 413); a bad body is a 400 naming each field
+ * (`_permit_http_api.ts`). Lease ids carry 128 random bits, and only the holder named at acquire may release or
+ * renew one. No acquire waits longer than `LIMITER_MAX_WAIT_MS` (RPC or HTTP, with or without
+ * `waitMs`), and an HTTP waiter leaves the queue when its caller disconnects.
  *
  * @example
  * ```toml
@@ -37,8 +41,7 @@ import { DurableObject } from "cloudflare:workers";
  * (which miniflare's types bring into a program that also checks the tests).
  */
 type DurableObjectState = ConstructorParameters<typeof DurableObject>[0];
-import { AutoRouter, error, type IRequest, json } from "itty-router";
-import type * as z from "zod/mini";
+import { boundedWait, LIMITER_PATH, MAX_BODY_BYTES, permitHttpApi } from "./_permit_http_api.ts";
 import {
   type AcquireReply,
   AUTHORIZATION_HEADER,
@@ -46,7 +49,6 @@ import {
   LedgerHost,
   type LedgerState,
   type LedgerStats,
-  permitApiSchemas,
   PermitLedger,
   type PermitRequest,
   type PermitService,
@@ -54,8 +56,7 @@ import {
 
 /** Storage key of the ledger's state. */
 const STATE_KEY = "ledger";
-/** Path prefix of the HTTP API. */
-export const LIMITER_PATH = "/limiter";
+export { LIMITER_PATH, MAX_BODY_BYTES };
 
 /**
  * Bindings the object reads.
@@ -73,6 +74,8 @@ export interface PermitObjectEnv {
   LIMITER_MAX_WAITERS?: string;
   /** Shared secret of the HTTP API; without it the HTTP API answers 401 to everyone. */
   LIMITER_SECRET?: string;
+  /** Longest any acquire waits in the queue, in ms, whatever it asks; 10000 when unset. */
+  LIMITER_MAX_WAIT_MS?: string;
 }
 
 /**
@@ -101,21 +104,27 @@ export interface PermitObjectStats extends LedgerStats {
  */
 export class PermitObject extends DurableObject<PermitObjectEnv> implements PermitService {
   #host: LedgerHost | undefined;
+  #maxWaitMs: number;
   #alarmAt = Infinity;
   #alarmRuns = { runs: 0, reclaimed: 0 };
-  #router = createRouter(this, (request) => this.#authenticated(request));
+  #api = permitHttpApi(() => this.#ledger(), {
+    authenticated: (request) => this.#authenticated(request),
+    maxWaitMs: () => this.#maxWaitMs,
+    stats: () => this.stats(),
+  });
 
   /** Loads the ledger before the first call is let in. */
   constructor(ctx: DurableObjectState, env: PermitObjectEnv) {
     super(ctx, env);
+    this.#maxWaitMs = positiveInteger("LIMITER_MAX_WAIT_MS", env.LIMITER_MAX_WAIT_MS, 10_000);
     ctx.blockConcurrencyWhile(async () => {
       const capacity = positiveInteger("LIMITER_CAPACITY", env.LIMITER_CAPACITY, 64);
       const maxWaiters = positiveInteger("LIMITER_MAX_WAITERS", env.LIMITER_MAX_WAITERS, 1024);
       const stored = await ctx.storage.get<LedgerState>(STATE_KEY);
       this.#alarmAt = (await ctx.storage.getAlarm()) ?? Infinity;
       const ledger = stored === undefined
-        ? new PermitLedger({ capacity, maxWaiters })
-        : PermitLedger.fromState(stored, { capacity });
+        ? new PermitLedger({ capacity, maxWaiters, leaseIdSuffix: randomHex })
+        : PermitLedger.fromState(stored, { capacity, leaseIdSuffix: randomHex });
       this.#host = new LedgerHost(ledger, { onChange: (changed) => this.#persist(changed) });
       // Leases that expired while the object was away are reclaimed before anyone asks.
       this.#host.advance();
@@ -124,7 +133,7 @@ export class PermitObject extends DurableObject<PermitObjectEnv> implements Perm
 
   /** RPC: grants, queues until granted or `waitMs` ends, or turns away at once. */
   acquire(request: PermitRequest): Promise<AcquireReply> {
-    return this.#ledger().acquire(request);
+    return this.#ledger().acquire(boundedWait(request, this.#maxWaitMs));
   }
 
   /** RPC: returns a lease; `false` when it was not held. */
@@ -148,7 +157,7 @@ export class PermitObject extends DurableObject<PermitObjectEnv> implements Perm
 
   /** The HTTP API. */
   override fetch(request: Request): Promise<Response> {
-    return this.#router.fetch(request);
+    return this.#api.fetch(request);
   }
 
   /** Reclaims expired leases; running twice, or late, does no harm. */
@@ -188,72 +197,10 @@ export class PermitObject extends DurableObject<PermitObjectEnv> implements Perm
   }
 }
 
-function createRouter(
-  object: PermitService,
-  authenticated: (request: Request) => Promise<boolean>,
-) {
-  const withBody = <S extends z.ZodMiniType>(schema: S) => async (request: IRequest) => {
-    let body: unknown;
-    try {
-      body = await request.json();
-    } catch {
-      return invalid([{ field: "body", message: "must be a JSON object" }]);
-    }
-    const parsed = schema.safeParse(body);
-    if (!parsed.success) {
-      return invalid(parsed.error.issues.map((issue) => ({
-        field: issue.path.map(String).join(".") || "body",
-        message: issue.message,
-      })));
-    }
-    request.content = parsed.data;
-  };
-  return AutoRouter({
-    base: LIMITER_PATH,
-    before: [async function authenticate(request: IRequest) {
-      if (!(await authenticated(request as unknown as Request))) {
-        // Read the body first: answering before it is read makes the client's connection reset
-        // (seen from miniflare's dispatchFetch as ECONNRESET) instead of giving it the 401.
-        await (request as unknown as Request).arrayBuffer().catch(() => undefined);
-        return error(401, {
-          error: "unauthenticated",
-          hint: "send 'authorization: Bearer <LIMITER_SECRET>'",
-        });
-      }
-    }],
-    // AutoRouter calls it with the (absent) response, not the request.
-    missing: () => error(404, { error: "not found" }),
-    catch: (thrown: unknown) => {
-      // The ledger throws RangeError/TypeError for a request it cannot serve (weight over capacity).
-      if (thrown instanceof RangeError || thrown instanceof TypeError) {
-        const field = thrown.message.match(/'(\w+)'/)?.[1] ?? "body";
-        return invalid([{ field, message: thrown.message }]);
-      }
-      console.error(thrown);
-      return error(500, { error: "internal error" });
-    },
-  })
-    .post(
-      "/acquire",
-      withBody(permitApiSchemas.acquire),
-      async (request) => json(await object.acquire(request.content)),
-    )
-    .post(
-      "/release",
-      withBody(permitApiSchemas.release),
-      async (request) => json({ released: await object.release(request.content.leaseId) }),
-    )
-    .post(
-      "/renew",
-      withBody(permitApiSchemas.renew),
-      async (request) =>
-        json({ lease: await object.renew(request.content.leaseId, request.content.ttlMs) }),
-    )
-    .get("/stats", async () => json(await object.stats()));
-}
-
-function invalid(fields: { field: string; message: string }[]): Response {
-  return json({ error: "invalid request", fields }, { status: 400 });
+/** 128 random bits as hex: the unguessable part of a lease id. */
+function randomHex(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
 /** Compares two secrets in time independent of where they differ: both are hashed first. */

@@ -77,6 +77,10 @@ interface Env extends Partial<JobsEnv>, PermitObjectEnv {
   BULKHEADS?: string;
   BULKHEAD_MAX_LIMIT?: string;
   BULKHEAD_MAX_QUEUE?: string;
+  /** `"on"` lets `POST /jobs` take the `faults` testing aid; off otherwise (as in wrangler.toml). */
+  JOBS_FAULTS?: string;
+  /** When set (a secret), `/jobs` needs `authorization: Bearer <JOBS_TOKEN>`. */
+  JOBS_TOKEN?: string;
 }
 
 /** The part of Workers' `ExportedHandler` used here. */
@@ -91,7 +95,13 @@ function appFor(env: Env): ReturnType<typeof createApp> {
   if (app === undefined) {
     const downstream = env.DOWNSTREAM ??
       (env.DOWNSTREAM_URL ? urlFetcher(env.DOWNSTREAM_URL) : createDownstream());
-    const jobs = hasJobBindings(env) ? workersJobBackend(env) : undefined;
+    const jobs = hasJobBindings(env)
+      ? {
+        backend: workersJobBackend(env),
+        allowFaults: env.JOBS_FAULTS === "on",
+        token: env.JOBS_TOKEN || undefined,
+      }
+      : undefined;
     const limiter = env.LIMITER && new BlockLeasingLimiter(limiterService(env.LIMITER), {
       blockSize: Number(env.LIMITER_BLOCK_SIZE ?? 8),
       safeShare: Number(env.LIMITER_SAFE_SHARE ?? 0),

@@ -160,7 +160,8 @@ export class JobJoinObject {
     })
     .post("/cancel", async () => {
       const join = await this.#current();
-      if (join.cancel(Date.now())) await this.#persist([]);
+      // A cancelled job is over: its room under the bound goes back, its waiters wake.
+      if (join.cancel(Date.now())) await this.#finished([]);
       return join.view();
     });
 
@@ -270,9 +271,12 @@ export class JobJoinObject {
     await this.#persist(recorded);
     await this.#state.storage.deleteAlarm();
     // Room first, then the clients: a client told "over" may at once submit its next job.
-    if (this.#leaseId !== undefined) {
+    // Every lease held by the job's id goes: its own and those its resends took.
+    if (this.#join !== undefined) {
       try {
-        await call(admissionStub(this.#env), "POST", "release", { leaseId: this.#leaseId });
+        await call(admissionStub(this.#env), "POST", "release-holder", {
+          holder: this.#join.jobId,
+        });
       } catch (error) {
         // The lease expires by itself shortly after the job's deadline.
         console.error(`Cannot release the admission of job ${this.#join?.jobId}:`, error);
@@ -287,7 +291,7 @@ export class JobJoinObject {
  * One request per job, not per sub-task, so a single object is not on the hot path.
  *
  * HTTP API (internal): `POST /admit {jobId, subTasks, ttlMs}`, `POST /release {leaseId}`,
- * `GET /stats`.
+ * `POST /release-holder {holder}` (every lease of one job), `GET /stats`.
  *
  * @example
  * ```ts
@@ -307,6 +311,12 @@ export class JobAdmissionObject {
     .post("/release", async (request) => {
       const { leaseId } = await request.json() as { leaseId: string };
       const released = this.#admission.release(leaseId, Date.now());
+      await this.#persist();
+      return { released };
+    })
+    .post("/release-holder", async (request) => {
+      const { holder } = await request.json() as { holder: string };
+      const released = this.#admission.releaseHolder(holder, Date.now());
       await this.#persist();
       return { released };
     })

@@ -17,8 +17,7 @@ import {
 } from "../src/gateway/mod.ts";
 import type { AdaptiveLimiter } from "../src/limits/mod.ts";
 import { admission as admissionMiddleware } from "./admission.ts";
-import type { JobBackend } from "../src/jobs/mod.ts";
-import { createJobsRoute } from "./jobs.ts";
+import { createJobsRoute, type JobsRouteOptions } from "./jobs.ts";
 import { createDashboardRoute } from "./dashboard.ts";
 import { createMetricsRoute } from "./metrics.ts";
 import { createGateway, type GatewayOptions, internalError, notFound } from "./product.ts";
@@ -37,8 +36,8 @@ import { createGateway, type GatewayOptions, internalError, notFound } from "./p
  */
 export type AppOptions = Omit<GatewayOptions, "metrics"> & {
   registry: BranchRegistry;
-  /** When given, the distributed jobs routes (`/jobs`, see `routes/jobs.ts`) over it. */
-  jobs?: JobBackend;
+  /** When given, the distributed jobs routes (`/jobs`, see `routes/jobs.ts`) with these options. */
+  jobs?: JobsRouteOptions;
   /**
    * The inbound adaptive limit: every `/product/*` request is admitted through it before
    * anything else runs, or answered 503 with `Retry-After` (see `routes/admission.ts`). None
@@ -108,6 +107,6 @@ export function createApp({ jobs, admission, bulkheads, ...options }: AppOptions
     .route("/", createDashboardRoute({ stats, registry: options.registry }))
     .notFound(notFound)
     .onError(internalError);
-  if (jobs !== undefined) app.route("/", createJobsRoute({ backend: jobs }));
+  if (jobs !== undefined) app.route("/", createJobsRoute(jobs));
   return app;
 }

@@ -7,6 +7,7 @@
  */
 import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
+import { bearerAuth } from "hono/bearer-auth";
 import * as z from "zod/mini";
 import { type JobBackend, type JobSpec, splitJob } from "../src/jobs/mod.ts";
 import { invalidRequest, reportInvalid } from "./product.ts";
@@ -34,9 +35,31 @@ export interface JobsRouteOptions {
   backend: JobBackend;
   /** A fresh correlation key; `crypto.randomUUID` by default. */
   newJobId?: () => string;
+  /**
+   * Whether `POST /jobs` accepts the `faults` testing aid; `false` by default, so that no
+   * client of a live deployment can hold admission shut with sub-tasks it never sends.
+   */
+  allowFaults?: boolean;
+  /** When set, every `/jobs` call must send `authorization: Bearer <token>` (else 401). */
+  token?: string;
 }
 
-const indexList = z.array(z.int().check(z.minimum(0))).check(z.maxLength(MAX_JOB_ITEMS));
+const indexList = z.array(z.int().check(z.minimum(0))).check(
+  z.maxLength(MAX_JOB_ITEMS),
+  z.superRefine((indexes, context) => {
+    const seen = new Set<number>();
+    indexes.forEach((index, position) => {
+      if (seen.has(index)) {
+        context.addIssue({
+          code: "custom",
+          path: [position],
+          message: `must name each sub-task once: ${index} is repeated`,
+        });
+      }
+      seen.add(index);
+    });
+  }),
+);
 
 const jobSchema = z.strictObject({
   items: z.array(
@@ -86,13 +109,19 @@ const resendSchema = z.strictObject({ subTasks: indexList.check(z.minLength(1)) 
  * - `POST /jobs` `{ items, deadlineMs?, seed?, errorRate?, faults?: { crash?, unsent? } }` →
  *   202 `{ jobId, total, sent, deadlineAt }` with `Location`; 503 with `Retry-After` when the
  *   job's sub-tasks do not fit under the bound on outstanding sub-tasks; 400 naming the field
- *   (also when the job alone is larger than the bound). `faults` is a testing aid: `crash`
- *   makes the consumer throw on those sub-tasks, `unsent` keeps the producer from sending them.
+ *   (also when the job alone is larger than the bound). `faults` is a testing aid, refused
+ *   unless `allowFaults`: `crash` makes the consumer throw on those sub-tasks, `unsent` keeps
+ *   the producer from sending them.
  * - `GET /jobs/:id?waitMs=` → 200 with the join's view, after waiting up to `waitMs` (at most
  *   {@linkcode MAX_WAIT_MS}) for the job to be over.
- * - `POST /jobs/:id/cancel` → 202 with the view; consumers skip sub-tasks they get from now on.
- * - `POST /jobs/:id/resend` `{ subTasks: [index…] }` → 202 `{ sent }`: sends those sub-tasks
- *   again (the join counts each once); 409 when the job is over.
+ * - `POST /jobs/:id/cancel` → 202 with the view: the job is over (`cancelled`), its room under
+ *   the bound is given back, and consumers skip the sub-tasks they get from now on.
+ * - `POST /jobs/:id/resend` `{ subTasks: [index…] }` (each index once) → 202 `{ sent }`: sends
+ *   those sub-tasks again (the join counts each once), as admission allows: they take room
+ *   under the bound until the job is over (503 with `Retry-After` when there is none); 409 when
+ *   the job is over.
+ *
+ * Indexes in `faults` and `subTasks` must be distinct. With `token`, every route needs it.
  *
  * @example
  * ```ts
@@ -109,11 +138,21 @@ const resendSchema = z.strictObject({ subTasks: indexList.check(z.minLength(1)) 
  * ```
  */
 export function createJobsRoute(
-  { backend, newJobId = () => crypto.randomUUID() }: JobsRouteOptions,
+  { backend, newJobId = () => crypto.randomUUID(), allowFaults = false, token }: JobsRouteOptions,
 ): Hono {
-  return new Hono()
+  const app = new Hono();
+  if (token !== undefined) {
+    app.use("/jobs", bearerAuth({ token })).use("/jobs/*", bearerAuth({ token }));
+  }
+  return app
     .post("/jobs", zValidator("json", jobSchema, reportInvalid), async function acceptJob(c) {
       const body = c.req.valid("json");
+      if (!allowFaults && body.faults.crash.length + body.faults.unsent.length > 0) {
+        return invalidRequest(c, [{
+          field: "faults",
+          message: "must be absent: fault injection is off on this deployment",
+        }]);
+      }
       const jobId = newJobId();
       const admission = await backend.admit({
         jobId,
@@ -205,6 +244,21 @@ export function createJobsRoute(
             message:
               `Cannot resend sub-tasks of job ${id} as it must be running: it is ${view?.status}`,
           }, 409);
+        }
+        const admission = await backend.admit({
+          jobId: id,
+          subTasks: subTasks.length,
+          ttlMs: Math.max(0, spec.deadlineAt - Date.now()) + LEASE_GRACE_MS,
+        });
+        if (admission.kind !== "admitted") {
+          const retryAfterMs = admission.kind === "refused" ? admission.retryAfterMs : 1000;
+          c.header("Retry-After", String(Math.ceil(retryAfterMs / 1000)));
+          return c.json({
+            error: "overloaded",
+            message:
+              `Cannot resend ${subTasks.length} sub-tasks as at most ${admission.bound} may be outstanding`,
+            bound: admission.bound,
+          }, 503);
         }
         await backend.send(splitJob(spec, subTasks));
         return c.json({ jobId: id, sent: subTasks.length }, 202);

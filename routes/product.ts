@@ -5,6 +5,7 @@
  * @module
  */
 import { type Context, Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import * as z from "zod/mini";
 import {
@@ -25,6 +26,11 @@ import { CLIENT_CLOSED_REQUEST, failureStatus } from "./product_status.ts";
 
 /** Smallest and largest `budget` a caller may ask for, in ms. */
 export const BUDGET_RANGE_MS = Object.freeze({ min: 10, max: 10_000 });
+
+/** Most fields a 400 names; the rest are only counted, so that the answer stays small. */
+export const MAX_REPORTED_FIELDS = 10;
+/** Longest field name a 400 repeats back, in characters; a longer one is cut. */
+const MAX_FIELD_NAME = 64;
 
 /** The route label of the product route in metrics. */
 const PRODUCT_ROUTE = "/product/:id";
@@ -76,7 +82,10 @@ export interface GatewayOptions {
  */
 export interface InvalidRequestBody {
   error: "invalid request";
+  /** At most {@linkcode MAX_REPORTED_FIELDS}, in the order found. */
   fields: { field: string; message: string }[];
+  /** Bad fields found beyond those named; absent when every one is named. */
+  omitted?: number;
 }
 
 /**
@@ -95,7 +104,8 @@ export interface InvalidRequestBody {
  * branch's also `hedged`, `attempts` and, when ok, `winner`) when every
  * required branch answered (collectAll adds `errors`); otherwise the status says why (see
  * `routes/product_status.ts`): 502 when a required branch's downstream failed (naming the
- * required branches, or failFast's first failed `branch`), 504 when the budget ran out, 503
+ * required branches, or failFast's first failed `branch`), 504 when the budget ran out (at once, with no downstream called, when it was
+ * spent before any branch could start), 503
  * with `Retry-After` when the gateway's own ceiling kept a required branch from running, and
  * 499 with no body when the client went away; 503 `{ error: "overloaded" }` with
  * `Retry-After` when the `limiter`'s admission queue is full; 400 naming each bad field of the
@@ -156,6 +166,13 @@ export function createGateway(
   });
 
   return new Hono<{ Variables: { receivedAt: number } }>()
+    // Hono answers HEAD by running GET and dropping the body: here that would be a whole fan-out
+    // to send no product. The headers of a GET depend on that fan-out, so HEAD is refused.
+    .use(PRODUCT_ROUTE, async function refuseHead(c, next) {
+      if (c.req.method !== "HEAD") return await next();
+      c.header("allow", "GET");
+      return c.json({ error: "method not allowed", allow: "GET" }, 405);
+    })
     .use(PRODUCT_ROUTE, async function countRequests(c, next) {
       // Set by the admission middleware when there is one: the budget counts its queue too.
       const receivedAt = (c.get("receivedAt") as number | undefined) ?? performance.now();
@@ -186,6 +203,10 @@ export function createGateway(
         const receivedAt = c.get("receivedAt");
         const budgetMs = Math.min(budget, callerBudgetMs ?? Infinity);
         const remainingMs = Math.max(0, budgetMs - (performance.now() - receivedAt));
+        if (remainingMs < 1) {
+          // Nothing can start (fanOut's least budget is 1 ms): say so, rather than blame branches.
+          return c.json({ error: "budget exhausted", id, policy, budgetMs }, 504);
+        }
         const signal = c.req.raw.signal;
         let gathered: GatherReport;
         try {
@@ -330,6 +351,8 @@ export function reportInvalid(
 
 /**
  * A 400 whose JSON body names each bad field: the one shape of every "invalid request" answer.
+ * Bounded whatever the request: the first {@linkcode MAX_REPORTED_FIELDS} fields, each name cut
+ * to 64 characters, and a count of the rest in `omitted`.
  *
  * @example
  * ```ts
@@ -340,7 +363,14 @@ export function reportInvalid(
  * ```
  */
 export function invalidRequest(c: Context, fields: InvalidRequestBody["fields"]): Response {
-  const body: InvalidRequestBody = { error: "invalid request", fields };
+  const body: InvalidRequestBody = {
+    error: "invalid request",
+    fields: fields.slice(0, MAX_REPORTED_FIELDS).map(({ field, message }) => ({
+      field: field.length > MAX_FIELD_NAME ? `${field.slice(0, MAX_FIELD_NAME)}…` : field,
+      message,
+    })),
+  };
+  if (fields.length > MAX_REPORTED_FIELDS) body.omitted = fields.length - MAX_REPORTED_FIELDS;
   return c.json(body, 400);
 }
 
@@ -359,7 +389,9 @@ export function notFound(c: Context): Response {
 }
 
 /**
- * JSON 500 for anything thrown; the message stays in the log, not in the answer.
+ * JSON 500 for anything thrown; the message stays in the log, not in the answer. An
+ * `HTTPException` keeps its status: a 400 (Hono's validators throw one for a body that is not
+ * JSON) names the body as invalid, any other answers `{ error: message }`.
  *
  * @example
  * ```ts
@@ -369,6 +401,12 @@ export function notFound(c: Context): Response {
  * ```
  */
 export function internalError(error: Error, c: Context): Response {
+  if (error instanceof HTTPException && error.status < 500) {
+    if (error.status === 400) {
+      return invalidRequest(c, [{ field: "body", message: `must be valid: ${error.message}` }]);
+    }
+    return c.json({ error: error.message || "request refused" }, error.status);
+  }
   console.error(error);
   return c.json({ error: "internal error" }, 500);
 }

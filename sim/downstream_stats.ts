@@ -38,6 +38,15 @@ export interface BranchCounters {
  */
 export class DownstreamStats {
   #branches = new Map<string, BranchCounters>();
+  #maxBranches: number;
+
+  /**
+   * Counters for at most `maxBranches` branch names (64 by default); calls to any further name
+   * are counted under `(other)`, so that requests naming junk branches cannot grow the map.
+   */
+  constructor({ maxBranches = 64 }: { maxBranches?: number } = {}) {
+    this.#maxBranches = maxBranches;
+  }
 
   /** Records that a call to `branch` began. */
   start(branch: string): void {
@@ -75,6 +84,9 @@ export class DownstreamStats {
   }
 
   #counters(branch: string): BranchCounters {
+    if (!this.#branches.has(branch) && this.#branches.size >= this.#maxBranches) {
+      branch = OTHER;
+    }
     let counters = this.#branches.get(branch);
     if (counters === undefined) {
       counters = { served: 0, inFlight: 0, aborted: 0 };
@@ -83,3 +95,6 @@ export class DownstreamStats {
     return counters;
   }
 }
+
+/** Where calls to branch names past the bound are counted. */
+const OTHER = "(other)";

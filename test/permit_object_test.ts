@@ -74,7 +74,10 @@ interface World {
   capacity: number;
 }
 
-function start({ scriptPath, persist, downstreamUrl, capacity }: World): Miniflare {
+function start(
+  { scriptPath, persist, downstreamUrl, capacity }: World,
+  extra: Record<string, string> = {},
+): Miniflare {
   return new Miniflare({
     modules: true,
     scriptPath,
@@ -90,6 +93,7 @@ function start({ scriptPath, persist, downstreamUrl, capacity }: World): Minifla
       LIMITER_TTL_MS: "2000",
       LIMITER_SECRET: SECRET,
       DOWNSTREAM_URL: downstreamUrl,
+      ...extra,
     },
   });
 }
@@ -282,7 +286,8 @@ Deno.test({
         assertEquals(one.json.granted, true);
         assert(!leases.includes((one.json.lease as { id: string }).id), "a lease id was reused");
         for (const id of leases) {
-          assertEquals((await api(mf, "release", { body: { leaseId: id } })).json, {
+          const holder = ["a", "b", "c"][leases.indexOf(id)];
+          assertEquals((await api(mf, "release", { body: { leaseId: id, holder } })).json, {
             released: true,
           });
         }
@@ -311,7 +316,7 @@ Deno.test({
         assertEquals((overCapacity.json.fields as { field: string }[])[0].field, "weight");
         const notJson = await api(mf, "release", { body: "{" });
         assertEquals([notJson.status, notJson.json.error], [400, "invalid request"]);
-        const badTtl = await api(mf, "renew", { body: { leaseId: "l-1", ttlMs: -5 } });
+        const badTtl = await api(mf, "renew", { body: { leaseId: "l-1", holder: "a", ttlMs: -5 } });
         assertEquals((badTtl.json.fields as { field: string }[])[0].field, "ttlMs");
         const unknown = await api(mf, "nope");
         assertEquals([unknown.status, unknown.json.error], [404, "not found"]);
@@ -336,8 +341,8 @@ Deno.test({
         for (const secret of [null, "wrong-secret"]) {
           const calls = [
             api(mf, "acquire", { body: { holder: "x", weight: 1, ttlMs: 100 }, secret }),
-            api(mf, "release", { body: { leaseId }, secret }),
-            api(mf, "renew", { body: { leaseId, ttlMs: 100 }, secret }),
+            api(mf, "release", { body: { leaseId, holder: "a" }, secret }),
+            api(mf, "renew", { body: { leaseId, holder: "a", ttlMs: 100 }, secret }),
             api(mf, "stats", { secret }),
           ];
           for (const { status, json } of await Promise.all(calls)) {
@@ -345,6 +350,48 @@ Deno.test({
           }
         }
         assertEquals(await stats(mf), before);
+      } finally {
+        await mf.dispose();
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "An acquire over HTTP without waitMs waits no longer than the object's maximum",
+  ...MINIFLARE_LEAKS,
+  fn: async () => {
+    await withWorld(1, async (world) => {
+      const mf = start(world, { LIMITER_MAX_WAIT_MS: "200" });
+      try {
+        await api(mf, "acquire", { body: { holder: "a", weight: 1, ttlMs: 60_000 } });
+        const late = await api(mf, "acquire", { body: { holder: "b", weight: 1, ttlMs: 60_000 } });
+        assertEquals(late.json, { granted: false, reason: "deadline" });
+        assertEquals((await stats(mf)).waiting, 0);
+      } finally {
+        await mf.dispose();
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "Lease ids are unguessable and only their holder may renew or release them",
+  ...MINIFLARE_LEAKS,
+  fn: async () => {
+    await withWorld(2, async (world) => {
+      const mf = start(world);
+      try {
+        const held = await api(mf, "acquire", { body: { holder: "a", weight: 1, ttlMs: 60_000 } });
+        const leaseId = (held.json.lease as { id: string }).id;
+        assert(/^l-\d+-[0-9a-f]{32}$/.test(leaseId), `lease id ${leaseId} is guessable`);
+        const stolen = await api(mf, "release", { body: { leaseId, holder: "mallory" } });
+        assertEquals(stolen.json, { released: false });
+        const renewed = await api(mf, "renew", { body: { leaseId, holder: "mallory", ttlMs: 5 } });
+        assertEquals(renewed.json, { lease: null });
+        assertEquals((await stats(mf)).inUse, 1);
+        const own = await api(mf, "release", { body: { leaseId, holder: "a" } });
+        assertEquals(own.json, { released: true });
       } finally {
         await mf.dispose();
       }

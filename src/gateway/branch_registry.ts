@@ -7,6 +7,7 @@ import { AdaptiveDelay, HedgeBudget, type HedgeDelay } from "../hedging/mod.ts";
 import type { CircuitBreaker } from "../resilience/mod.ts";
 import type { BranchRetry } from "./branch_resilience.ts";
 import type { Fetcher } from "./fetcher.ts";
+import type { AnswerLimits } from "./read_answer.ts";
 
 /**
  * How a branch is hedged: after `delay` ms (fixed, or an `AdaptiveDelay` kept for this
@@ -37,8 +38,9 @@ export interface BranchHedging {
 }
 
 /**
- * One branch of the scatter-gather: where to send it, whether the page can do without it, and
- * how long it may take.
+ * One branch of the scatter-gather: where to send it, whether the page can do without it, how
+ * long it may take, and what of its answer the gateway accepts (`maxBodyBytes`, `maxDepth`,
+ * `accept`: see `read_answer.ts`; small by default).
  *
  * @example
  * ```ts
@@ -55,7 +57,7 @@ export interface BranchHedging {
  * };
  * ```
  */
-export interface BranchSpec {
+export interface BranchSpec extends AnswerLimits {
   /** Key of the branch's data in the joined product, e.g. `"price"`. */
   readonly name: string;
   /** Who answers the branch. */
@@ -137,6 +139,14 @@ export function defineRegistry(branches: readonly BranchSpec[]): BranchRegistry 
       throw new RangeError(
         `Cannot define a branch registry as 'timeoutMs' of branch '${branch.name}' must be a positive finite number: current value is ${branch.timeoutMs}`,
       );
+    }
+    for (const field of ["maxBodyBytes", "maxDepth"] as const) {
+      const value = branch[field];
+      if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) {
+        throw new RangeError(
+          `Cannot define a branch registry as '${field}' of branch '${branch.name}' must be a positive integer: current value is ${value}`,
+        );
+      }
     }
     for (const repeats of ["hedge", "retry"] as const) {
       if (branch[repeats] !== undefined && branch.idempotent !== true) {

@@ -24,6 +24,15 @@ export {
   hedgeOptionalReads,
 } from "./branch_registry.ts";
 export {
+  type AnswerBranch,
+  AnswerError,
+  type AnswerLimits,
+  type AnswerRefusal,
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_MAX_DEPTH,
+  readAnswer,
+} from "./read_answer.ts";
+export {
   type BranchReport,
   BUDGET_HEADER,
   DownstreamError,

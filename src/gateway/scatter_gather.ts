@@ -23,8 +23,9 @@ import {
   retryMetrics,
 } from "./gateway_metrics.ts";
 import { enterCircuit, guardedCall, type GuardEvents } from "./branch_resilience.ts";
-import type { Attempts, CircuitTicket } from "../resilience/mod.ts";
+import { type Attempts, type CircuitTicket, isCircuitOpenError } from "../resilience/mod.ts";
 import { hedge, type SpareCapacity } from "../hedging/mod.ts";
+import { AnswerError, cancelBody, DownstreamError, readAnswer } from "./read_answer.ts";
 import {
   isAdmissionRejectedError,
   isPermitDeadlineError,
@@ -50,33 +51,7 @@ export const WORKERS_CONNECTION_LIMIT = 6;
 /** Origin of the requests handed to fetchers: `urlFetcher` rebases it, in-process apps ignore it. */
 const DOWNSTREAM_ORIGIN = "http://downstream.internal";
 
-/**
- * A downstream answered with a non-2xx status. A 504 counts as a timeout (the downstream ran
- * out of the budget it was given), any other status as an error.
- *
- * @example
- * ```ts
- * import { DownstreamError } from "./scatter_gather.ts";
- * new DownstreamError("reviews", 500).message; // "Downstream 'reviews' answered 500"
- * ```
- */
-export class DownstreamError extends Error {
-  /** Branch name. */
-  readonly branch: string;
-  /** HTTP status the downstream answered. */
-  readonly status: number;
-  /** The downstream's `Retry-After`, in ms, when it sent one in seconds. */
-  readonly retryAfterMs?: number;
-
-  /** Branch `branch` answered `status` (and maybe asked to wait `retryAfterMs`). */
-  constructor(branch: string, status: number, retryAfterMs?: number) {
-    super(`Downstream '${branch}' answered ${status}`);
-    this.name = "DownstreamError";
-    this.branch = branch;
-    this.status = status;
-    if (retryAfterMs !== undefined) this.retryAfterMs = retryAfterMs;
-  }
-}
+export { DownstreamError };
 
 /**
  * How one branch of one request went. Times are ms since the request's `origin`; a branch that
@@ -576,8 +551,9 @@ function callOnce(
 }
 
 /**
- * Sends the request and parses the answer. It keeps going after `signal` aborts only as far as
- * the downstream does, and then cancels a response that arrives late.
+ * Sends the request and reads the answer through `readAnswer` (status, content type, size,
+ * depth, shape checked). It keeps going after `signal` aborts only as far as the downstream
+ * does, and then cancels a response that arrives late.
  */
 async function fetchJson(
   spec: BranchSpec,
@@ -587,7 +563,14 @@ async function fetchJson(
 ): Promise<unknown> {
   const remainingMs = Math.max(0, Math.floor(deadline - performance.now()));
   const request = new Request(url, {
-    headers: { [BUDGET_HEADER]: String(remainingMs), accept: "application/json" },
+    // Identity: a compressed answer's size says nothing of what it inflates to.
+    headers: {
+      [BUDGET_HEADER]: String(remainingMs),
+      accept: "application/json",
+      "accept-encoding": "identity",
+    },
+    // Never followed: a redirect's target is whatever the downstream says, an internal URL too.
+    redirect: "manual",
     signal,
   });
   const response = await spec.fetcher.fetch(request);
@@ -595,21 +578,7 @@ async function fetchJson(
     cancelBody(response);
     throw signal.reason;
   }
-  if (!response.ok) {
-    await cancelBody(response);
-    throw new DownstreamError(spec.name, response.status, retryAfterMs(response));
-  }
-  return await response.json();
-}
-
-/** `Retry-After` in delay-seconds, as ms; an HTTP date or anything else is ignored. */
-function retryAfterMs(response: Response): number | undefined {
-  const value = response.headers.get("retry-after");
-  return value !== null && /^\d+$/.test(value.trim()) ? Number(value) * 1000 : undefined;
-}
-
-function cancelBody(response: Response): Promise<void> {
-  return response.body?.cancel().catch(() => {}) ?? Promise.resolve();
+  return await readAnswer(response, spec, signal);
 }
 
 function classify(trace: Trace, error: unknown): void {
@@ -621,9 +590,21 @@ function classify(trace: Trace, error: unknown): void {
     trace.reason = "timeout";
     return;
   }
-  const message = error instanceof Error ? error.message : String(error);
   trace.outcome = "error";
-  trace.reason = `error: ${message}`;
+  if (error instanceof AnswerError) {
+    trace.reason = error.reason;
+  } else if (
+    error instanceof DownstreamError || isCircuitOpenError(error) ||
+    (error as Error)?.name === "BulkheadRejectedError"
+  ) {
+    // The gateway's own words (a bulkhead's error by name: bulkheads.ts imports this module).
+    trace.reason = `error: ${(error as Error).message}`;
+  } else {
+    // Anything else came from a fetcher (a reset, a refused connection, a parser of the
+    // runtime's): its message may quote the downstream or name internal hosts, so only its
+    // class is told.
+    trace.reason = `error: request failed (${error instanceof Error ? error.name : typeof error})`;
+  }
 }
 
 /** Branches the fan-out gave up on or never started get their outcome from its account. */

@@ -121,6 +121,19 @@ export class JobAdmission {
     return released;
   }
 
+  /**
+   * Returns the room of every lease `holder` holds (a job's own and those of its resends);
+   * how many leases that was.
+   */
+  releaseHolder(holder: string, now: number): number {
+    let released = 0;
+    for (const lease of this.#ledger.leases()) {
+      if (lease.holder === holder && this.#ledger.release(lease.id, now)) released++;
+    }
+    this.#ledger.takeEvents();
+    return released;
+  }
+
   /** The state to persist. */
   toState(): LedgerState {
     return this.#ledger.toState();

@@ -24,13 +24,16 @@ export interface JobBackend {
   admit(request: AdmissionRequest): Promise<AdmissionOutcome>;
   /** Gives an admitted job's room back (idempotent). */
   release(leaseId: string): Promise<void>;
-  /** Creates the job's join, which releases `leaseId` when the job is over. */
+  /**
+   * Creates the job's join, which gives back the room of every lease held by the job's id
+   * (`leaseId` and its resends') when the job is over.
+   */
   start(spec: JobSpec, leaseId: string): Promise<JobView>;
   /** Sends sub-task messages to the queue. */
   send(messages: SubTaskMessage[]): Promise<void>;
   /** The job's view; waits up to `waitMs` for it to be over. `undefined` for an unknown job. */
   view(jobId: string, waitMs: number): Promise<JobView | undefined>;
-  /** Marks the job cancelled; `undefined` for an unknown job. */
+  /** Cancels the job (it is over, its room given back); `undefined` for an unknown job. */
   cancel(jobId: string): Promise<JobView | undefined>;
   /** The job as accepted; `undefined` for an unknown job. */
   spec(jobId: string): Promise<JobSpec | undefined>;

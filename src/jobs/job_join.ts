@@ -68,7 +68,7 @@ export type RecordResult = "recorded" | "duplicate" | "late" | "unknown";
  * const status: JobStatus = "expired";
  * ```
  */
-export type JobStatus = "running" | "complete" | "expired";
+export type JobStatus = "running" | "complete" | "expired" | "cancelled";
 
 /**
  * A join's state apart from its recorded outcomes, as plain JSON (for Durable Object storage,
@@ -109,7 +109,7 @@ export interface JoinMeta {
  * const by: FinishedBy = "alarm";
  * ```
  */
-export type FinishedBy = "reports" | "alarm" | "request";
+export type FinishedBy = "reports" | "alarm" | "request" | "cancel";
 
 /**
  * A recorded outcome as stored: the outcome and the delivery attempt that reported it.
@@ -305,13 +305,15 @@ export class JobJoin {
   }
 
   /**
-   * Marks the job cancelled (advisory: consumers read the mark and skip); returns whether the
-   * mark is new. A job that is over stays as it was.
+   * Cancels the job: it is over at once (status `cancelled`), the sub-tasks that had not
+   * reported count as skipped, consumers skip what they are delivered from now on, and later
+   * reports are late. Returns whether it was running; a job that is over stays as it was.
    */
   cancel(now: number): boolean {
     this.advance(now);
-    if (this.#meta.status !== "running" || this.#meta.cancelled) return false;
+    if (this.#meta.status !== "running") return false;
     this.#meta.cancelled = true;
+    this.#finish("cancelled", now, "cancel");
     return true;
   }
 
@@ -356,7 +358,10 @@ export class JobJoin {
     for (let index = 0; index < meta.total; index++) {
       const id = subTaskId(meta.jobId, index);
       const recorded = this.#outcomes.get(id);
-      if (recorded === undefined) {
+      if (recorded === undefined && meta.status === "cancelled") {
+        counts.skipped++;
+        subTasks.push({ id, attempts: 0, status: "skipped", reason: "cancelled" });
+      } else if (recorded === undefined) {
         const status = meta.status === "expired" ? "lost" : "pending";
         counts[status]++;
         subTasks.push({ id, status });
@@ -381,7 +386,7 @@ export class JobJoin {
     };
   }
 
-  #finish(status: "complete" | "expired", now: number, by: FinishedBy): void {
+  #finish(status: Exclude<JobStatus, "running">, now: number, by: FinishedBy): void {
     this.#meta.status = status;
     this.#meta.finishedAt = now;
     this.#meta.finishedBy = by;

@@ -154,6 +154,11 @@ export interface LedgerOptions {
   capacity: number;
   /** Most acquires queued at once; one more is rejected at once. 1024 by default. */
   maxWaiters?: number;
+  /**
+   * Appended to every lease id after a `-`, to make ids unguessable where a lease id is all a
+   * caller needs to release or renew (an HTTP API); none by default (ids `l-1`, `l-2`, …).
+   */
+  leaseIdSuffix?: () => string;
 }
 
 /**
@@ -207,6 +212,7 @@ export const DEFAULT_MAX_WAITERS = 1024;
 export class PermitLedger {
   #capacity: number;
   #maxWaiters: number;
+  #leaseIdSuffix: (() => string) | undefined;
   #sequence = 0;
   #now = -Infinity;
   #inUse = 0;
@@ -234,11 +240,12 @@ export class PermitLedger {
   };
 
   /** A ledger with `capacity` permits, all free. */
-  constructor({ capacity, maxWaiters = DEFAULT_MAX_WAITERS }: LedgerOptions) {
+  constructor({ capacity, maxWaiters = DEFAULT_MAX_WAITERS, leaseIdSuffix }: LedgerOptions) {
     checkCount("capacity", capacity, 1);
     checkCount("maxWaiters", maxWaiters, 0);
     this.#capacity = capacity;
     this.#maxWaiters = maxWaiters;
+    this.#leaseIdSuffix = leaseIdSuffix;
   }
 
   /**
@@ -253,7 +260,10 @@ export class PermitLedger {
    * ledger.capacity; // 8
    * ```
    */
-  static fromState(state: LedgerState, { capacity }: { capacity?: number } = {}): PermitLedger {
+  static fromState(
+    state: LedgerState,
+    { capacity, leaseIdSuffix }: Partial<Pick<LedgerOptions, "capacity" | "leaseIdSuffix">> = {},
+  ): PermitLedger {
     if (state?.version !== 1) {
       throw new TypeError(
         `Cannot restore a permit ledger as 'version' must be 1: current value is ${state?.version}`,
@@ -262,6 +272,7 @@ export class PermitLedger {
     const ledger = new PermitLedger({
       capacity: capacity ?? state.capacity,
       maxWaiters: state.maxWaiters,
+      leaseIdSuffix,
     });
     ledger.#sequence = state.sequence;
     ledger.#now = state.now;
@@ -292,6 +303,11 @@ export class PermitLedger {
   /** Running totals (a copy). */
   get counters(): LedgerCounters {
     return { ...this.#counters };
+  }
+
+  /** Who holds lease `leaseId` as of the last call (no time applied), or `undefined`. */
+  holderOf(leaseId: string): string | undefined {
+    return this.#leases.get(leaseId)?.holder;
   }
 
   /** The leases held right now, oldest first. */
@@ -508,7 +524,9 @@ export class PermitLedger {
   }
 
   #grant(holder: string, weight: number, ttlMs: number): Lease {
-    const lease = { id: `l-${++this.#sequence}`, holder, weight, expiresAt: this.#now + ttlMs };
+    const suffix = this.#leaseIdSuffix === undefined ? "" : `-${this.#leaseIdSuffix()}`;
+    const id = `l-${++this.#sequence}${suffix}`;
+    const lease = { id, holder, weight, expiresAt: this.#now + ttlMs };
     this.#leases.set(lease.id, lease);
     if (lease.expiresAt < this.#expiryBound) this.#expiryBound = lease.expiresAt;
     this.#inUse += weight;

@@ -73,7 +73,7 @@ export interface PermitService {
 }
 
 const holder = z.string().check(z.minLength(1), z.maxLength(128));
-const leaseId = z.string().check(z.minLength(1), z.maxLength(64));
+const leaseId = z.string().check(z.minLength(1), z.maxLength(96));
 
 /**
  * zod schemas of the HTTP API's request bodies: `POST /acquire`, `/release`, `/renew`.
@@ -81,13 +81,13 @@ const leaseId = z.string().check(z.minLength(1), z.maxLength(64));
  * @example
  * ```ts
  * import { permitApiSchemas } from "./permit_service.ts";
- * permitApiSchemas.release.parse({ leaseId: "l-1" });
+ * permitApiSchemas.release.parse({ leaseId: "l-1", holder: "deno-1" });
  * ```
  */
 export const permitApiSchemas: {
   readonly acquire: z.ZodMiniType<PermitRequest>;
-  readonly release: z.ZodMiniType<{ leaseId: string }>;
-  readonly renew: z.ZodMiniType<{ leaseId: string; ttlMs: number }>;
+  readonly release: z.ZodMiniType<{ leaseId: string; holder: string }>;
+  readonly renew: z.ZodMiniType<{ leaseId: string; holder: string; ttlMs: number }>;
 } = {
   acquire: z.object({
     holder,
@@ -95,9 +95,10 @@ export const permitApiSchemas: {
     ttlMs: z.number().check(z.positive(), z.maximum(MAX_HTTP_TTL_MS)),
     waitMs: z.optional(z.number().check(z.minimum(0), z.maximum(MAX_HTTP_WAIT_MS))),
   }),
-  release: z.object({ leaseId }),
+  release: z.object({ leaseId, holder }),
   renew: z.object({
     leaseId,
+    holder,
     ttlMs: z.number().check(z.positive(), z.maximum(MAX_HTTP_TTL_MS)),
   }),
 } as const;
@@ -125,6 +126,9 @@ export interface HttpPermitServiceOptions {
  * A {@linkcode PermitService} over the HTTP API of a deployed permit object (`POST /acquire`,
  * `/release`, `/renew`, `GET /stats` under `baseUrl`), so Deno and Bun fleets share the ceiling
  * of a Worker. A non-2xx answer rejects with an `Error` naming the call, status and body.
+ * The API lets only a lease's holder release or renew it, so this remembers the holder of each
+ * lease it was granted until it releases it; a lease it was not granted is not held (`false`,
+ * `null`) without a call.
  *
  * @example
  * ```ts
@@ -160,10 +164,27 @@ export function httpPermitService(
     }
     return JSON.parse(text);
   };
+  const holders = new Map<string, string>();
   return {
-    acquire: (request, signal) => call("acquire", request, signal),
-    release: async (id) => (await call("release", { leaseId: id })).released,
-    renew: async (id, ttlMs) => (await call("renew", { leaseId: id, ttlMs })).lease ?? null,
+    acquire: async (request, signal) => {
+      const reply: AcquireReply = await call("acquire", request, signal);
+      if (reply.granted) holders.set(reply.lease.id, reply.lease.holder);
+      return reply;
+    },
+    release: async (id) => {
+      const holder = holders.get(id);
+      if (holder === undefined) return false;
+      const { released } = await call("release", { leaseId: id, holder });
+      holders.delete(id);
+      return released;
+    },
+    renew: async (id, ttlMs) => {
+      const holder = holders.get(id);
+      if (holder === undefined) return null;
+      const { lease } = await call("renew", { leaseId: id, holder, ttlMs });
+      if (lease === null) holders.delete(id);
+      return lease ?? null;
+    },
     stats: () => call("stats"),
   };
 }

@@ -94,18 +94,25 @@ Deno.test("JobJoin marks a running job cancelled once and a finished job never",
   assert(!over.cancelled);
 });
 
-Deno.test("JobJoin completes a cancelled job once the skipped sub-tasks have reported", () => {
+Deno.test("JobJoin ends a cancelled job at once: what had not reported is skipped, later reports are late", () => {
   const join = startJoin(2);
   join.record(ok("job:0"), 1);
   join.cancel(2);
-  join.record({
+  const view = join.view();
+  assertEquals([view.status, view.cancelled, view.finishedBy], ["cancelled", true, "cancel"]);
+  assertEquals(view.counts, { ok: 1, failed: 0, skipped: 1, lost: 0, pending: 0 });
+  assertEquals(view.subTasks[1], {
+    id: "job:1",
+    attempts: 0,
+    status: "skipped",
+    reason: "cancelled",
+  });
+  const late = join.record({
     subTaskId: "job:1",
     outcome: { status: "skipped", reason: "cancelled" },
     attempts: 1,
   }, 3);
-  const view = join.view();
-  assertEquals([view.status, view.cancelled], ["complete", true]);
-  assertEquals(view.counts, { ok: 1, failed: 0, skipped: 1, lost: 0, pending: 0 });
+  assertEquals([late, join.view().late], ["late", 1]);
 });
 
 Deno.test("JobJoin restored from its JSON state answers as before", () => {

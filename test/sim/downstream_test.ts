@@ -190,3 +190,14 @@ Deno.test("downstream serves in-process through its fetch method, as a Workers f
   assertEquals(response.status, 200);
   assertEquals((await response.json()).id, "sku-9");
 });
+
+Deno.test("DownstreamStats keeps at most maxBranches names and counts the rest as (other)", () => {
+  const stats = new DownstreamStats({ maxBranches: 3 });
+  for (let i = 0; i < 1000; i++) {
+    stats.start(`junk-${i}`);
+    stats.finish(`junk-${i}`, "served");
+  }
+  const snapshot = stats.snapshot();
+  assertEquals(Object.keys(snapshot).length, 4);
+  assertEquals(snapshot["(other)"], { served: 997, inFlight: 0, aborted: 0 });
+});
