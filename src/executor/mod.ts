@@ -42,3 +42,4 @@ export { Group, type GroupOptions } from "./group.ts";
 export { runWorkers, type RunWorkersOptions } from "./pool.ts";
 export { abortable } from "./_abort.ts";
 export { DeadlineTimer } from "./_deadline_timer.ts";
+export { CallBudget } from "./call_budget.ts";

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { CallBudget } from "../executor/mod.ts";
 
 /**
  * Options of {@linkcode HedgeBudget}.
@@ -31,7 +32,8 @@ export interface HedgeBudgetOptions {
  *
  * It counts calls, not time, so it needs no clock: pure state, deterministic in tests. gRPC's
  * retry throttling works the same way (`maxTokens`, `tokenRatio`); a separate bucket per
- * downstream keeps one slow downstream from spending another's budget.
+ * downstream keeps one slow downstream from spending another's budget. `refund()` gives back the
+ * token of a hedge that was not sent after all (no spare capacity).
  *
  * @example
  * ```ts
@@ -44,48 +46,9 @@ export interface HedgeBudgetOptions {
  * budget.tryTake(); // true: ten primaries earned one hedge
  * ```
  */
-export class HedgeBudget {
-  #ratio: number;
-  #burst: number;
-  #tokens: number;
-
+export class HedgeBudget extends CallBudget {
   /** A full bucket. */
   constructor({ ratio = 0.05, burst = 10 }: HedgeBudgetOptions = {}) {
-    if (!(ratio >= 0 && ratio <= 1)) {
-      throw new RangeError(
-        `Cannot create a HedgeBudget as 'ratio' must be in [0, 1]: current value is ${ratio}`,
-      );
-    }
-    if (!(burst >= 1) || !Number.isFinite(burst)) {
-      throw new RangeError(
-        `Cannot create a HedgeBudget as 'burst' must be a finite number of at least 1: current value is ${burst}`,
-      );
-    }
-    this.#ratio = ratio;
-    this.#burst = burst;
-    this.#tokens = burst;
-  }
-
-  /** Tokens now; a hedge needs one. */
-  get tokens(): number {
-    return this.#tokens;
-  }
-
-  /** A primary call was made: earn `ratio` tokens, up to `burst`. */
-  deposit(): void {
-    this.#tokens = Math.min(this.#burst, this.#tokens + this.#ratio);
-  }
-
-  /** Takes one token for a hedge; `false` (and nothing taken) when fewer than one is left. */
-  tryTake(): boolean {
-    // Tolerates float drift: twenty deposits of 0.05 must buy a hedge.
-    if (this.#tokens < 1 - 1e-9) return false;
-    this.#tokens -= 1;
-    return true;
-  }
-
-  /** Gives back the token of a hedge that was not sent after all (no spare capacity). */
-  refund(): void {
-    this.#tokens = Math.min(this.#burst, this.#tokens + 1);
+    super("HedgeBudget", { ratio, burst });
   }
 }

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { CallBudget } from "../executor/mod.ts";
 
 /**
  * Options of {@linkcode RetryBudget}; all optional.
@@ -51,43 +52,9 @@ export interface RetryBudgetOptions {
  * budget.tryTake(); // true: ten requests earned one retry
  * ```
  */
-export class RetryBudget {
-  #ratio: number;
-  #burst: number;
-  #tokens: number;
-
+export class RetryBudget extends CallBudget {
   /** A full bucket. */
   constructor({ ratio = 0.2, burst = 10 }: RetryBudgetOptions = {}) {
-    if (!(ratio >= 0 && ratio <= 1)) {
-      throw new RangeError(
-        `Cannot create a RetryBudget as 'ratio' must be in [0, 1]: current value is ${ratio}`,
-      );
-    }
-    if (!(burst >= 1) || !Number.isFinite(burst)) {
-      throw new RangeError(
-        `Cannot create a RetryBudget as 'burst' must be a finite number of at least 1: current value is ${burst}`,
-      );
-    }
-    this.#ratio = ratio;
-    this.#burst = burst;
-    this.#tokens = burst;
-  }
-
-  /** Tokens now; a retry needs one. */
-  get tokens(): number {
-    return this.#tokens;
-  }
-
-  /** A request was made: earn `ratio` tokens, up to `burst`. */
-  deposit(): void {
-    this.#tokens = Math.min(this.#burst, this.#tokens + this.#ratio);
-  }
-
-  /** Takes one token for a retry; `false` (and nothing taken) when fewer than one is left. */
-  tryTake(): boolean {
-    // Tolerates float drift: ten deposits of 0.1 must buy a retry.
-    if (this.#tokens < 1 - 1e-9) return false;
-    this.#tokens -= 1;
-    return true;
+    super("RetryBudget", { ratio, burst });
   }
 }
