@@ -54,3 +54,31 @@ export async function renderChart(name: string, spec: ChartSpec): Promise<string
   writeFileSync(fileURLToPath(new URL(`${name}.svg`, dir)), svg);
   return `plots/${name}.svg`;
 }
+
+/**
+ * Renders one chart of `bench/REPORT.md` (a Vega-Lite unit spec without size or title) at the
+ * report's size and returns its Markdown image link.
+ *
+ * @example
+ * ```ts
+ * import { reportChart } from "./_charts.ts";
+ * const link = await reportChart("demo", "Demo", {
+ *   data: { values: [{ x: 1, y: 2 }] },
+ *   mark: "point",
+ *   encoding: { x: { field: "x", type: "quantitative" }, y: { field: "y", type: "quantitative" } },
+ * });
+ * ```
+ */
+export async function reportChart(
+  name: string,
+  title: string,
+  spec: Record<string, unknown>,
+): Promise<string> {
+  const path = await renderChart(name, {
+    width: 460,
+    height: 240,
+    title,
+    ...spec,
+  } as unknown as ChartSpec);
+  return `![${title}](${path})`;
+}

@@ -5,28 +5,15 @@
  *
  * @module
  */
-import { type ChartSpec, renderChart } from "./_charts.ts";
+import { reportChart as chart } from "./_charts.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
-
-const WIDTH = 460;
-const HEIGHT = 240;
 
 function num(value: unknown, digits = 1): string {
   return typeof value === "number" && Number.isFinite(value)
     ? value.toLocaleString("en", { maximumFractionDigits: digits })
     : "–";
-}
-
-async function chart(name: string, title: string, spec: Record<string, unknown>) {
-  const path = await renderChart(name, {
-    width: WIDTH,
-    height: HEIGHT,
-    title,
-    ...spec,
-  } as unknown as ChartSpec);
-  return `![${title}](${path})`;
 }
 
 /**

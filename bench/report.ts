@@ -13,15 +13,13 @@
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { type ChartSpec, renderChart } from "./_charts.ts";
+import { reportChart as chart } from "./_charts.ts";
 import { bulkheadSection, overloadSection } from "./_overload_report.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
 
 const resultsDir = new URL("./results/", import.meta.url);
-const WIDTH = 460;
-const HEIGHT = 240;
 
 function load(fileName: string): Json | undefined {
   const url = new URL(fileName, resultsDir);
@@ -63,17 +61,6 @@ function provenance(json: Json, command: string, file: string): string {
 
 function notYet(command: string, what: string): string {
   return `**Not yet measured.** ${what} Run \`${command}\`, then \`deno task report\`.`;
-}
-
-/** Renders a chart of the report (a Vega-Lite unit spec without size or title) and links it. */
-async function chart(name: string, title: string, spec: Record<string, unknown>) {
-  const path = await renderChart(name, {
-    width: WIDTH,
-    height: HEIGHT,
-    title,
-    ...spec,
-  } as unknown as ChartSpec);
-  return `![${title}](${path})`;
 }
 
 interface Section {
