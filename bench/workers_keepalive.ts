@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { freePort, type ServedProcess, startProcess } from "../test/_servers.ts";
+import { type ServedProcess, startWranglerDev } from "../test/_servers.ts";
 import { writeResult } from "./_experiment.ts";
 import { loadAverage, machine } from "./_runtime.ts";
 
@@ -52,27 +52,10 @@ interface Round {
 }
 
 function startWorker(name: string, dir: string): Promise<ServedProcess> {
-  const port = freePort();
-  const root = dir.endsWith("/") ? dir : `${dir}/`;
-  return startProcess({
+  return startWranglerDev({
     name,
-    command: `${root}node_modules/.bin/wrangler`,
-    args: [
-      "dev",
-      "--ip",
-      "127.0.0.1",
-      "--port",
-      String(port),
-      "--inspector-port",
-      String(freePort()),
-      "--persist-to",
-      Deno.makeTempDirSync({ prefix: "fanfare-bench-" }),
-      "--show-interactive-dev-session=false",
-    ],
-    url: `http://127.0.0.1:${port}/`,
-    readyPath: "metrics",
-    cwd: root,
-    env: { NO_COLOR: "1", CI: "1", WRANGLER_SEND_METRICS: "false" },
+    persistTo: Deno.makeTempDirSync({ prefix: "fanfare-bench-" }),
+    root: new URL(dir.endsWith("/") ? dir : `${dir}/`, `file://${Deno.cwd()}/`),
   });
 }
 

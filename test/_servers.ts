@@ -174,6 +174,8 @@ export interface WranglerDevOptions {
   vars?: Record<string, string>;
   /** A store directory of its own (`--persist-to`), so no state of an earlier run is seen. */
   persistTo?: string;
+  /** The checkout whose Worker (and wrangler) to run; this one by default. */
+  root?: URL;
 }
 
 /**
@@ -188,10 +190,9 @@ export interface WranglerDevOptions {
  * ```
  */
 export function startWranglerDev(
-  { name, vars = {}, persistTo }: WranglerDevOptions,
+  { name, vars = {}, persistTo, root = new URL("../", import.meta.url) }: WranglerDevOptions,
 ): Promise<ServedProcess> {
   const port = freePort();
-  const root = new URL("../", import.meta.url);
   return startProcess({
     name,
     command: new URL("node_modules/.bin/wrangler", root).pathname,
