@@ -207,6 +207,13 @@ async function readText(
   return await readCapped(branch, response.body, maxBytes, signal);
 }
 
+/**
+ * Decodes every capped body: a decoder is stateless between calls that pass no `stream` option,
+ * and Deno converts the options of each `new TextDecoder()` and each streaming `decode()` through
+ * WebIDL, which `bench:overhead` found the largest cost of reading a small answer.
+ */
+const utf8 = new TextDecoder();
+
 /** Reads `body` chunk by chunk, cancelling it once it passes `maxBytes` or `signal` aborts. */
 async function readCapped(
   branch: string,
@@ -218,25 +225,35 @@ async function readCapped(
   const reader = body.getReader();
   const onAbort = () => reader.cancel(signal.reason).catch(() => {});
   signal.addEventListener("abort", onAbort, { once: true });
-  const decoder = new TextDecoder();
-  let text = "";
+  const chunks: Uint8Array[] = [];
   let size = 0;
   try {
     for (;;) {
       const { done, value } = await reader.read();
       signal.throwIfAborted();
-      if (done) return text + decoder.decode();
+      if (done) return utf8.decode(chunks.length === 1 ? chunks[0] : concat(chunks, size));
       size += value.byteLength;
       if (size > maxBytes) {
         await reader.cancel().catch(() => {});
         throw new AnswerError(branch, "body too large");
       }
-      text += decoder.decode(value, { stream: true });
+      chunks.push(value);
     }
   } finally {
     signal.removeEventListener("abort", onAbort);
     reader.releaseLock();
   }
+}
+
+/** `chunks` (of `size` bytes in all) as one array. */
+function concat(chunks: Uint8Array[], size: number): Uint8Array {
+  const whole = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    whole.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return whole;
 }
 
 const OPEN_BRACKET = 0x5b;
