@@ -110,6 +110,11 @@ function appFor(env: Env): ReturnType<typeof createApp> {
       // happened to start it; the runtime drops such work once that request has answered unless
       // it is handed to waitUntil.
       keepAlive: waitUntil,
+      // A branch that waits for a permit is settled only from its own request's turns (a timer
+      // of its own every ms): settled from another request's release, it was seen running in
+      // that request's context, where its signals throw "Cannot perform I/O on behalf of a
+      // different request", or cancelled as hung with the permits granted to it.
+      handOffMs: 1,
       // Idle blocks go back at once: lingering 100 ms (kept alive the same way) measured more
       // skipped branches under the 32-connection load (bench:workers).
       lingerMs: 0,
