@@ -55,6 +55,15 @@ interface Round {
   outcomes: Record<string, number>;
   /** Lines the runtime logged during the round that name the cross-request failure modes. */
   logged: { differentRequest: number; hung: number };
+  /** CPU time the runtime process used per answer, in ms (with `--workerd` only). */
+  cpuMsPerAnswer?: number;
+}
+
+/** User + system CPU time of process `pid` so far, in ms (Linux `/proc`, 100 ticks a second). */
+function cpuMs(pid: number): number {
+  const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
+  // After the command name: state is field 3, utime 14 and stime 15 (1-based, man 5 proc).
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** Occurrences of the cross-request failure messages in `output` so far. */
@@ -144,6 +153,7 @@ async function round(target: string, worker: ServedProcess, index: number): Prom
   await Deno.writeTextFile(script, WRK_SCRIPT);
   const before = await outcomes(worker);
   const loggedBefore = failureLines(worker.output());
+  const cpuBefore = WORKERD ? cpuMs(worker.pid) : 0;
   const load1 = loadAverage();
   const { stdout } = await new Deno.Command("wrk", {
     args: [
@@ -167,6 +177,7 @@ async function round(target: string, worker: ServedProcess, index: number): Prom
   );
   const requests = Object.values(statuses).reduce((sum, n) => sum + n, 0);
   const loggedAfter = failureLines(worker.output());
+  const cpuUsed = WORKERD ? cpuMs(worker.pid) - cpuBefore : undefined;
   return {
     target,
     round: index,
@@ -179,6 +190,9 @@ async function round(target: string, worker: ServedProcess, index: number): Prom
       differentRequest: loggedAfter.differentRequest - loggedBefore.differentRequest,
       hung: loggedAfter.hung - loggedBefore.hung,
     },
+    cpuMsPerAnswer: cpuUsed === undefined || requests === 0
+      ? undefined
+      : Math.round(cpuUsed / requests * 100) / 100,
   };
 }
 
@@ -201,7 +215,8 @@ try {
       console.log(
         `${target} round ${index}: load ${result.load1.toFixed(2)}, ${result.requests} answers, ` +
           `${result.nonOk} not 200 ${JSON.stringify(result.statuses)}, ` +
-          `branches ${JSON.stringify(result.outcomes)}, logged ${JSON.stringify(result.logged)}`,
+          `branches ${JSON.stringify(result.outcomes)}, logged ${JSON.stringify(result.logged)}` +
+          (result.cpuMsPerAnswer === undefined ? "" : `, ${result.cpuMsPerAnswer} ms CPU/answer`),
       );
     }
   }
