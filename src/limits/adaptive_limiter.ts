@@ -207,9 +207,11 @@ export class AdaptiveLimiter implements Limiter {
     };
     const onAbort = () => {
       if (this.#queue.cancel(id)) {
-        this.#waiting.get(id)?.dispose();
+        const waiting = this.#waiting.get(id);
         this.#waiting.delete(id);
-        reject(signal!.reason);
+        waiting?.dispose();
+        // Through the waiter, so that one settled in its own turns stops taking up too.
+        waiting?.reject(signal!.reason);
       }
     };
     signal?.addEventListener("abort", onAbort, { once: true });

@@ -88,3 +88,19 @@ Deno.test("AdaptiveLimiter gives an admission back when its waiter has not taken
   await permit.release();
   assert.equal(limiter.stats().inFlight, 0);
 });
+
+Deno.test("AdaptiveLimiter with handOffMs ends a queued waiter whose signal aborts, leaving no timer", async () => {
+  const limiter = new AdaptiveLimiter({
+    initialLimit: 1,
+    maxLimit: 1,
+    intervalMs: LONG_MS,
+    handOffMs: 1,
+  });
+  const first = await limiter.acquire();
+  const controller = new AbortController();
+  const waiting = limiter.acquire(1, { signal: controller.signal });
+  controller.abort(new Error("client gone"));
+  assert.equal(String(await rejectionOf(waiting)), "Error: client gone");
+  await first.release();
+  assert.equal(limiter.stats().inFlight, 0);
+});
