@@ -12,7 +12,7 @@
  *
  * Overload protection is per isolate, read from `ADMISSION*` and `BULKHEAD*` vars (see
  * `overloadFromEnv`; on by default): an inbound adaptive limit and one bulkhead per downstream,
- * without queues unless `ADMISSION_MAX_QUEUE` / `BULKHEAD_MAX_QUEUE` ask for one.
+ * with the same queues as on Deno and Bun, their waiters settled in their own requests' turns.
  *
  * Its `queue()` handler consumes the distributed jobs' sub-tasks (see `adapters/workers_jobs.ts`).
  *
@@ -110,24 +110,29 @@ function appFor(env: Env): ReturnType<typeof createApp> {
       // happened to start it; the runtime drops such work once that request has answered unless
       // it is handed to waitUntil.
       keepAlive: waitUntil,
+      // A branch that waits for a permit is settled only from its own request's turns (a timer
+      // of its own every ms): settled from another request's release, it was seen running in
+      // that request's context, where its signals throw "Cannot perform I/O on behalf of a
+      // different request", or cancelled as hung with the permits granted to it.
+      handOffMs: 1,
       // Idle blocks go back at once: lingering 100 ms (kept alive the same way) measured more
       // skipped branches under the 32-connection load (bench:workers).
       lingerMs: 0,
       holder: `isolate-${crypto.randomUUID()}`,
     });
     // Per isolate: the inbound limit and the bulkheads guard this isolate's own event loop;
-    // the PermitObject's ceiling stays the global bound. No queues by default: a waiter would
-    // be woken by another request's release, and workerd cancels a request whose promise only
-    // another request can settle as hung. Over the limit is a 503 at once.
+    // the PermitObject's ceiling stays the global bound. Their queues wait in their own
+    // requests' turns (handOffMs), like the block pool's: a waiter woken from another
+    // request's release could resume in that request or be cancelled as hung.
     const overload = overloadFromEnv({
       ADMISSION: env.ADMISSION,
       ADMISSION_INITIAL_LIMIT: env.ADMISSION_INITIAL_LIMIT,
       ADMISSION_MAX_LIMIT: env.ADMISSION_MAX_LIMIT,
-      ADMISSION_MAX_QUEUE: env.ADMISSION_MAX_QUEUE ?? "0",
+      ADMISSION_MAX_QUEUE: env.ADMISSION_MAX_QUEUE,
       BULKHEADS: env.BULKHEADS,
       BULKHEAD_MAX_LIMIT: env.BULKHEAD_MAX_LIMIT,
-      BULKHEAD_MAX_QUEUE: env.BULKHEAD_MAX_QUEUE ?? "0",
-    });
+      BULKHEAD_MAX_QUEUE: env.BULKHEAD_MAX_QUEUE,
+    }, { handOffMs: 1 });
     app = createApp({ registry: defaultRegistry(downstream), jobs, limiter, ...overload });
   }
   return app;

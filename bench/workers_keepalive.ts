@@ -6,17 +6,21 @@
  *
  * With `--compare <dir>` it serves a second checkout of the project (e.g. a worktree of the
  * parent commit) side by side and alternates rounds between the two, so that both see the same
- * machine load. Needs `wrk` (Debian: `apt-get install wrk`). Writes
- * `bench/results/workers-keepalive.json`.
+ * machine load. With `--workerd` it serves each checkout with plain `workerd serve` instead: the
+ * Worker as `wrangler deploy --dry-run` bundles it, its `[vars]` from that checkout's
+ * `wrangler.toml`, the permit object in memory, and no jobs bindings (so no wrangler dev proxy in
+ * front). Needs `wrk` (Debian: `apt-get install wrk`). Writes
+ * `bench/results/workers-keepalive.json` (or `workers-keepalive-workerd.json`).
  *
  * ```sh
- * deno task bench:workers                       # this checkout, 3 rounds
- * deno task bench:workers --compare ../before   # and another checkout, alternating
+ * deno task bench:workers                                 # this checkout, 3 rounds
+ * deno task bench:workers --compare ../before             # and another checkout, alternating
+ * deno task bench:workers --workerd --compare ../before   # the same under plain workerd serve
  * ```
  *
  * @module
  */
-import { type ServedProcess, startWranglerDev } from "../test/_servers.ts";
+import { freePort, type ServedProcess, startProcess, startWranglerDev } from "../test/_servers.ts";
 import { writeResult } from "./_experiment.ts";
 import { loadAverage, machine } from "./_runtime.ts";
 
@@ -49,13 +53,88 @@ interface Round {
   nonOk: number;
   /** Branch outcomes counted by the gateway during the round. */
   outcomes: Record<string, number>;
+  /** Lines the runtime logged during the round that name the cross-request failure modes. */
+  logged: { differentRequest: number; hung: number };
+  /** CPU time the runtime process used per answer, in ms (with `--workerd` only). */
+  cpuMsPerAnswer?: number;
 }
 
+/** User + system CPU time of process `pid` so far, in ms (Linux `/proc`, 100 ticks a second). */
+function cpuMs(pid: number): number {
+  const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
+  // After the command name: state is field 3, utime 14 and stime 15 (1-based, man 5 proc).
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** Occurrences of the cross-request failure messages in `output` so far. */
+function failureLines(output: string): { differentRequest: number; hung: number } {
+  return {
+    differentRequest: output.split("Cannot perform I/O on behalf of a different request").length -
+      1,
+    hung: output.split("detected that your Worker's code had hung").length - 1,
+  };
+}
+
+const WORKERD = Deno.args.includes("--workerd");
+
 function startWorker(name: string, dir: string): Promise<ServedProcess> {
+  const root = new URL(dir.endsWith("/") ? dir : `${dir}/`, `file://${Deno.cwd()}/`);
+  if (WORKERD) return startWorkerd(name, root);
   return startWranglerDev({
     name,
     persistTo: Deno.makeTempDirSync({ prefix: "fanfare-bench-" }),
-    root: new URL(dir.endsWith("/") ? dir : `${dir}/`, `file://${Deno.cwd()}/`),
+    root,
+  });
+}
+
+/** The checkout's Worker, bundled by wrangler, under plain `workerd serve`. */
+async function startWorkerd(name: string, root: URL): Promise<ServedProcess> {
+  const out = await Deno.makeTempDir({ prefix: "fanfare-bench-workerd-" });
+  const bundled = await new Deno.Command(new URL("node_modules/.bin/wrangler", root).pathname, {
+    args: ["deploy", "--dry-run", "--outdir", out],
+    cwd: root.pathname,
+    env: { NO_COLOR: "1", CI: "1", WRANGLER_SEND_METRICS: "false" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!bundled.success) {
+    throw new Error(
+      `Cannot bundle ${name} as wrangler deploy --dry-run failed: ${
+        new TextDecoder().decode(bundled.stderr)
+      }`,
+    );
+  }
+  const toml = await Deno.readTextFile(new URL("wrangler.toml", root));
+  const vars = toml.split(/^\[vars\]$/m)[1]?.split(/^\[/m)[0] ?? "";
+  const bindings = [...vars.matchAll(/^([A-Z_]+) = "([^"]*)"$/gm)]
+    .map(([, key, value]) => `(name = "${key}", text = "${value}")`);
+  const port = freePort();
+  await Deno.writeTextFile(
+    `${out}/config.capnp`,
+    `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [ (name = "main", worker = .gateway) ],
+  sockets = [ (name = "http", address = "127.0.0.1:${port}", http = (), service = "main") ],
+);
+const gateway :Workerd.Worker = (
+  modules = [ (name = "workers.js", esModule = embed "workers.js") ],
+  compatibilityDate = "${toml.match(/^compatibility_date = "([^"]+)"$/m)![1]}",
+  compatibilityFlags = ["enable_request_signal"],
+  bindings = [
+    (name = "LIMITER", durableObjectNamespace = "PermitObject"),
+    ${bindings.join(",\n    ")}
+  ],
+  durableObjectNamespaces = [ (className = "PermitObject", uniqueKey = "permit", enableSql = true) ],
+  durableObjectStorage = (inMemory = void),
+);
+`,
+  );
+  return await startProcess({
+    name,
+    command: new URL("node_modules/@cloudflare/workerd-linux-64/bin/workerd", root).pathname,
+    args: ["serve", `${out}/config.capnp`, "--verbose"],
+    url: `http://127.0.0.1:${port}/`,
+    readyPath: "metrics",
   });
 }
 
@@ -73,6 +152,8 @@ async function round(target: string, worker: ServedProcess, index: number): Prom
   const script = await Deno.makeTempFile({ suffix: ".lua" });
   await Deno.writeTextFile(script, WRK_SCRIPT);
   const before = await outcomes(worker);
+  const loggedBefore = failureLines(worker.output());
+  const cpuBefore = WORKERD ? cpuMs(worker.pid) : 0;
   const load1 = loadAverage();
   const { stdout } = await new Deno.Command("wrk", {
     args: [
@@ -95,6 +176,8 @@ async function round(target: string, worker: ServedProcess, index: number): Prom
     Object.entries(after).map(([outcome, n]) => [outcome, n - (before[outcome] ?? 0)]),
   );
   const requests = Object.values(statuses).reduce((sum, n) => sum + n, 0);
+  const loggedAfter = failureLines(worker.output());
+  const cpuUsed = WORKERD ? cpuMs(worker.pid) - cpuBefore : undefined;
   return {
     target,
     round: index,
@@ -103,6 +186,13 @@ async function round(target: string, worker: ServedProcess, index: number): Prom
     statuses,
     nonOk: requests - (statuses["200"] ?? 0),
     outcomes: delta,
+    logged: {
+      differentRequest: loggedAfter.differentRequest - loggedBefore.differentRequest,
+      hung: loggedAfter.hung - loggedBefore.hung,
+    },
+    cpuMsPerAnswer: cpuUsed === undefined || requests === 0
+      ? undefined
+      : Math.round(cpuUsed / requests * 100) / 100,
   };
 }
 
@@ -125,13 +215,16 @@ try {
       console.log(
         `${target} round ${index}: load ${result.load1.toFixed(2)}, ${result.requests} answers, ` +
           `${result.nonOk} not 200 ${JSON.stringify(result.statuses)}, ` +
-          `branches ${JSON.stringify(result.outcomes)}`,
+          `branches ${JSON.stringify(result.outcomes)}, logged ${JSON.stringify(result.logged)}` +
+          (result.cpuMsPerAnswer === undefined ? "" : `, ${result.cpuMsPerAnswer} ms CPU/answer`),
       );
     }
   }
-  const path = writeResult("workers-keepalive.json", {
+  const path = writeResult(`workers-keepalive${WORKERD ? "-workerd" : ""}.json`, {
     date: new Date().toISOString(),
-    command: `deno task bench:workers${compareDir === undefined ? "" : " --compare <dir>"}`,
+    command: `deno task bench:workers${WORKERD ? " --workerd" : ""}${
+      compareDir === undefined ? "" : " --compare <dir>"
+    }`,
     machine: machine(),
     load: { connections: CONNECTIONS, durationS: DURATION_S, path: PATH },
     rounds,

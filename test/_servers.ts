@@ -161,7 +161,9 @@ export function startGateway(runtime: Runtime, downstreamUrl: string): Promise<S
     case "workerd":
       return startWranglerDev({
         name: "gateway on workerd (wrangler dev)",
-        vars: { DOWNSTREAM_URL: downstreamUrl },
+        // The suites check the overload protection on every runtime; wrangler.toml switches it
+        // off for Workers (see the README's overload section).
+        vars: { DOWNSTREAM_URL: downstreamUrl, ADMISSION: "adaptive", BULKHEADS: "adaptive" },
       });
   }
 }

@@ -24,13 +24,7 @@ const OVERLOAD =
  * Cases a runtime fails only sometimes, with why: their step is reported as ignored on that
  * runtime (a flaky step would make the suite's verdict a coin toss either way).
  */
-const INTERMITTENT_GAPS: Partial<Record<Runtime, Record<string, string>>> = {
-  workerd: {
-    [KEEP_ALIVE]: "a permit granted from another request's turn can resume the waiting request " +
-      "inside that other request, whose I/O it may not touch; its branches then read as aborted " +
-      "(about one run in six at load 3; the README's known gaps)",
-  },
-};
+const INTERMITTENT_GAPS: Partial<Record<Runtime, Record<string, string>>> = {};
 
 /**
  * Cases a runtime is known to fail, with why. Such a step asserts that the case still fails, so

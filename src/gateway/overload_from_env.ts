@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { AdaptiveLimiter } from "../limits/mod.ts";
+import { AdaptiveLimiter, type AdaptiveLimiterOptions } from "../limits/mod.ts";
 import { Bulkheads } from "./bulkheads.ts";
 
 /**
@@ -34,6 +34,9 @@ export interface OverloadProtection {
  * | `BULKHEAD_MAX_LIMIT`      | ceiling of each downstream's limit (its start, too)  | 32         |
  * | `BULKHEAD_MAX_QUEUE`      | calls that may wait per downstream (0: none)         | 8          |
  *
+ * `handOffMs`, when given, goes to every limiter (see `AdaptiveLimiterOptions`): their waiters
+ * are then settled only from their own callers' turns, as Workers need.
+ *
  * A bad value — not a whole number, negative, a zero limit, an unknown mode — throws a
  * `RangeError` naming the variable, so a gateway fails at startup instead of running with a
  * silent default.
@@ -45,7 +48,10 @@ export interface OverloadProtection {
  * overloadFromEnv({ ADMISSION: "off", BULKHEADS: "off" }); // {}
  * ```
  */
-export function overloadFromEnv(env: Record<string, string | undefined>): OverloadProtection {
+export function overloadFromEnv(
+  env: Record<string, string | undefined>,
+  { handOffMs }: Pick<AdaptiveLimiterOptions, "handOffMs"> = {},
+): OverloadProtection {
   const mode = (name: string): boolean => {
     const value = env[name];
     if (value === undefined || value === "" || value === "adaptive") return true;
@@ -82,12 +88,14 @@ export function overloadFromEnv(env: Record<string, string | undefined>): Overlo
       initialLimit,
       maxLimit,
       maxQueue: count("ADMISSION_MAX_QUEUE", 64, 0),
+      handOffMs,
     });
   }
   if (mode("BULKHEADS")) {
     protection.bulkheads = new Bulkheads({
       maxLimit: count("BULKHEAD_MAX_LIMIT", 32, 1),
       maxQueue: count("BULKHEAD_MAX_QUEUE", 8, 0),
+      handOffMs,
     });
   }
   return protection;

@@ -36,6 +36,17 @@ export interface AdaptiveLimiterOptions extends GradientLimitOptions {
   retryAfterMs?: number;
   /** `performance.now()`-like clock; `performance.now` by default (tests pass a fake one). */
   clock?: () => number;
+  /**
+   * When set, a queued acquire is settled only from its caller's own turns: an admission (or a
+   * rejection) that comes from another caller's release or timer is only recorded on it, and a
+   * timer of its own, every `handOffMs` ms, takes it up. Unset (the default), it is settled at
+   * once. Set it on Workers (1 ms): there a waiter settled from another request's turn may
+   * resume in that request's context or be cancelled as hung (see `BlockLeasingLimiter`). An
+   * admission not taken up within `maxHandOffMs` goes back.
+   */
+  handOffMs?: number;
+  /** How long a recorded admission waits to be taken up before it goes back; 1000 ms by default. */
+  maxHandOffMs?: number;
 }
 
 /**
@@ -82,6 +93,14 @@ interface Waiting {
   dispose(): void;
 }
 
+/** An admission recorded on a waiter that takes it up in its own turn (`handOffMs`). */
+interface HandOff {
+  /** When it was admitted, on the limiter's clock. */
+  at: number;
+  /** Gives the permit back and rejects the waiter, if it has not taken the permit up yet. */
+  reclaim(): void;
+}
+
 /**
  * Admits up to a learned number of holders at once; the rest wait briefly (CoDel bound, adaptive
  * LIFO) or are turned away at once with an `AdmissionRejectedError` naming the reason. Each
@@ -108,6 +127,10 @@ export class AdaptiveLimiter implements Limiter {
   readonly #retryAfterMs: number;
   readonly #clock: () => number;
   readonly #waiting = new Map<number, Waiting>();
+  readonly #handOffMs: number | undefined;
+  readonly #maxHandOffMs: number;
+  /** Admissions recorded on waiters and not yet taken up (with `handOffMs`). */
+  readonly #handOffs = new Set<HandOff>();
 
   /** A limiter with nothing in flight. */
   constructor(
@@ -117,9 +140,22 @@ export class AdaptiveLimiter implements Limiter {
       intervalMs,
       retryAfterMs = 1000,
       clock = () => performance.now(),
+      handOffMs,
+      maxHandOffMs = 1000,
       ...limitOptions
     }: AdaptiveLimiterOptions = {},
   ) {
+    for (
+      const [field, value] of [["handOffMs", handOffMs], ["maxHandOffMs", maxHandOffMs]] as const
+    ) {
+      if (value !== undefined && !(value >= 0 && Number.isFinite(value))) {
+        throw new RangeError(
+          `Cannot create an adaptive limiter as '${field}' must be a finite number of ms of at least 0: current value is ${value}`,
+        );
+      }
+    }
+    this.#handOffMs = handOffMs;
+    this.#maxHandOffMs = maxHandOffMs;
     this.#limit = new GradientLimit(limitOptions);
     this.#queue = new AdmissionQueue({ limit: this.#limit, maxQueue, targetMs, intervalMs });
     this.#retryAfterMs = retryAfterMs;
@@ -171,20 +207,24 @@ export class AdaptiveLimiter implements Limiter {
     };
     const onAbort = () => {
       if (this.#queue.cancel(id)) {
-        this.#waiting.get(id)?.dispose();
+        const waiting = this.#waiting.get(id);
         this.#waiting.delete(id);
-        reject(signal!.reason);
+        waiting?.dispose();
+        // Through the waiter, so that one settled in its own turns stops taking up too.
+        waiting?.reject(signal!.reason);
       }
     };
     signal?.addEventListener("abort", onAbort, { once: true });
-    this.#waiting.set(id, {
-      resolve,
-      reject,
-      dispose: () => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-      },
-    });
+    const dispose = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    this.#waiting.set(
+      id,
+      this.#handOffMs === undefined
+        ? { resolve, reject, dispose }
+        : this.#inOwnTurns({ resolve, reject, dispose }, signal, this.#handOffMs),
+    );
     this.#apply(this.#queue.expire(now), now);
     const expiry = this.#queue.expiryOf(id, now);
     if (expiry !== undefined) arm(expiry);
@@ -200,6 +240,52 @@ export class AdaptiveLimiter implements Limiter {
       inUse: stats.inFlight,
       maxLimit: this.#limit.maxLimit,
       baselineMs: this.#limit.baselineMs,
+    };
+  }
+
+  /**
+   * `settle`, but settled only from the caller's own turns: what anyone else's turn decides is
+   * recorded, and a timer of the caller's own (every `handOffMs`) takes it up. The timer also
+   * keeps the caller's request pending on Workers while it waits.
+   */
+  #inOwnTurns(settle: Waiting, signal: AbortSignal | undefined, handOffMs: number): Waiting {
+    let outcome: { permit: AdaptivePermit; handOff: HandOff } | { error: unknown } | undefined;
+    const takeUp = () => {
+      if (outcome === undefined) {
+        setTimeout(takeUp, handOffMs);
+        return;
+      }
+      if ("permit" in outcome) {
+        this.#handOffs.delete(outcome.handOff);
+        // Admitted, but the caller has gone meanwhile: the permit goes straight back.
+        if (signal?.aborted) {
+          void outcome.permit.release();
+          return settle.reject(signal.reason);
+        }
+        return settle.resolve(outcome.permit);
+      }
+      settle.reject(outcome.error);
+    };
+    setTimeout(takeUp, handOffMs);
+    return {
+      resolve: (permit) => {
+        const handOff: HandOff = {
+          at: this.#clock(),
+          reclaim: () => {
+            this.#handOffs.delete(handOff);
+            if (outcome === undefined || !("permit" in outcome)) return;
+            outcome = { error: this.#rejection("sojourn") };
+            void permit.drop();
+          },
+        };
+        this.#handOffs.add(handOff);
+        outcome = { permit, handOff };
+      },
+      reject: (error) => {
+        outcome ??= { error };
+      },
+      // Not the take-up timer: it is what settles the caller now.
+      dispose: settle.dispose,
     };
   }
 
@@ -224,6 +310,11 @@ export class AdaptiveLimiter implements Limiter {
 
   /** Answers the waiters that left the queue. */
   #apply({ admitted, shed }: QueueChanges, now: number): void {
+    // An admission its waiter never took up (its request was cancelled) would hold a permit for
+    // ever; giving it back applies what that frees.
+    for (const handOff of this.#handOffs) {
+      if (now - handOff.at >= this.#maxHandOffMs) handOff.reclaim();
+    }
     for (const { id, reason } of shed) {
       const waiter = this.#waiting.get(id);
       this.#waiting.delete(id);

@@ -51,6 +51,20 @@ export interface BlockLeasingOptions extends BlockPoolOptions {
    * asking for blocks), and its lease, if granted, stays lost until its TTL.
    */
   keepAlive?: (work: Promise<unknown>) => void;
+  /**
+   * When set, a queued acquire is settled only from its caller's own turns: a grant (or a
+   * failure) that comes from anyone else's release, block or deadline is only recorded on it,
+   * and a timer of its own, every `handOffMs` ms, takes it up. Unset (the default), the grant
+   * settles it at once. Set it on Workers (1 ms is enough): there, a waiter settled from
+   * another request's turn was seen resuming in that request's context, where reading its own
+   * `AbortSignal` throws "Cannot perform I/O on behalf of a different request"; and a request
+   * whose only pending work is a promise that another request settles is cancelled as hung,
+   * with the permits granted to it. The timer is that pending work. A grant not taken up
+   * within `maxHandOffMs` (1000 by default) goes back to the pool.
+   */
+  handOffMs?: number;
+  /** How long a recorded grant waits to be taken up before it goes back; 1000 ms by default. */
+  maxHandOffMs?: number;
 }
 
 /**
@@ -76,6 +90,14 @@ interface Waiter {
   allowedMs: number;
   grant(permit: Permit): void;
   fail(error: unknown): void;
+}
+
+/** A grant recorded on a waiter that takes it up in its own turn (`handOffMs`). */
+interface HandOff {
+  /** When it was granted, in `performance.now()` time. */
+  at: number;
+  /** Gives the permit back and fails the waiter, if it has not taken the permit up yet. */
+  reclaim(): void;
 }
 
 /**
@@ -115,6 +137,10 @@ export class BlockLeasingLimiter implements Limiter {
   #serviceCalls = 0;
   #lingerMs: number;
   #keepAlive: ((work: Promise<unknown>) => void) | undefined;
+  #handOffMs: number | undefined;
+  #maxHandOffMs: number;
+  /** Grants recorded on waiters and not yet taken up (with `handOffMs`). */
+  #handOffs = new Set<HandOff>();
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #idleEnded: (() => void) | undefined;
   #idleSince: number | undefined;
@@ -129,6 +155,8 @@ export class BlockLeasingLimiter implements Limiter {
       maxBlockWaitMs = 1000,
       lingerMs = 100,
       keepAlive,
+      handOffMs,
+      maxHandOffMs = 1000,
       ...pool
     }: BlockLeasingOptions,
   ) {
@@ -140,6 +168,17 @@ export class BlockLeasingLimiter implements Limiter {
     this.#maxBlockWaitMs = maxBlockWaitMs;
     this.#lingerMs = lingerMs;
     this.#keepAlive = keepAlive;
+    for (
+      const [field, value] of [["handOffMs", handOffMs], ["maxHandOffMs", maxHandOffMs]] as const
+    ) {
+      if (value !== undefined && !(value >= 0 && Number.isFinite(value))) {
+        throw new RangeError(
+          `Cannot create a block-leasing limiter as '${field}' must be a finite number of ms of at least 0: current value is ${value}`,
+        );
+      }
+    }
+    this.#handOffMs = handOffMs;
+    this.#maxHandOffMs = maxHandOffMs;
   }
 
   /** Resolves with `weight` permits (at most one block's worth) from the local blocks. */
@@ -163,6 +202,9 @@ export class BlockLeasingLimiter implements Limiter {
     if (deadline <= now) return Promise.reject(new PermitDeadlineError(0));
     if (this.#queue.length >= this.#maxWaiters) {
       return Promise.reject(new AdmissionRejectedError(this.#queue.length, this.#retryAfterMs));
+    }
+    if (this.#handOffMs !== undefined) {
+      return this.#waitInOwnTurns(weight, signal, deadline, now, this.#handOffMs);
     }
     return new Promise<Permit>((resolve, reject) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -193,6 +235,78 @@ export class BlockLeasingLimiter implements Limiter {
       signal?.addEventListener("abort", onAbort, { once: true });
       this.#queue.push(waiter);
       this.#pump();
+    });
+  }
+
+  /**
+   * Queues an acquire that only its caller's own turns settle: this call, its own timer
+   * (every `handOffMs`, and at its deadline) and its own signal. Whoever grants or fails it
+   * meanwhile only records that on it.
+   */
+  #waitInOwnTurns(
+    weight: number,
+    signal: AbortSignal | undefined,
+    deadline: number,
+    now: number,
+    handOffMs: number,
+  ): Promise<Permit> {
+    return new Promise<Permit>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      let outcome: { permit: Permit; handOff: HandOff } | { error: unknown } | undefined;
+      const waiter: Waiter = {
+        weight,
+        deadline,
+        allowedMs: deadline - now,
+        grant: (permit) => {
+          this.#leave(waiter);
+          const handOff: HandOff = {
+            at: performance.now(),
+            reclaim: () => {
+              this.#handOffs.delete(handOff);
+              if (outcome === undefined || !("permit" in outcome)) return;
+              outcome = { error: new PermitDeadlineError(waiter.allowedMs) };
+              // Back without a pump: the caller pumps (or is pumping) next.
+              this.#pool.give(weight);
+            },
+          };
+          this.#handOffs.add(handOff);
+          outcome = { permit, handOff };
+        },
+        fail: (error) => {
+          this.#leave(waiter);
+          outcome ??= { error };
+        },
+      };
+      const onAbort = () => {
+        if (outcome !== undefined && "permit" in outcome) outcome.handOff.reclaim();
+        outcome = { error: signal!.reason };
+        this.#leave(waiter);
+        // The head may have been all that held back smaller waiters.
+        this.#pump();
+        takeUp();
+      };
+      const takeUp = () => {
+        clearTimeout(timer);
+        if (outcome === undefined && performance.now() >= deadline) {
+          waiter.fail(new PermitDeadlineError(waiter.allowedMs));
+          // The head may have been all that held back smaller waiters.
+          this.#pump();
+        }
+        if (outcome === undefined) {
+          const untilDeadline = Math.max(0, deadline - performance.now());
+          timer = setTimeout(takeUp, Math.min(handOffMs, untilDeadline));
+          return;
+        }
+        signal?.removeEventListener("abort", onAbort);
+        if ("permit" in outcome) {
+          this.#handOffs.delete(outcome.handOff);
+          resolve(outcome.permit);
+        } else reject(outcome.error);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#queue.push(waiter);
+      this.#pump();
+      takeUp();
     });
   }
 
@@ -238,6 +352,10 @@ export class BlockLeasingLimiter implements Limiter {
     // for again, round after round of microtasks, starving the very timers that would end it.
     for (const waiter of [...this.#queue]) {
       if (waiter.deadline <= now) waiter.fail(new PermitDeadlineError(waiter.allowedMs));
+    }
+    // A grant its waiter never took up (its request was cancelled) would hold permits for ever.
+    for (const handOff of this.#handOffs) {
+      if (now - handOff.at >= this.#maxHandOffMs) handOff.reclaim();
     }
     while (this.#queue.length > 0 && this.#pool.take(this.#queue[0].weight, now)) {
       this.#queue[0].grant(this.#permit(this.#queue[0].weight));

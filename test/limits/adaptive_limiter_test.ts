@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { AdaptiveLimiter, isAdmissionRejectedError } from "../../src/limits/mod.ts";
+import { flush, rejectionOf } from "../_deferred.ts";
 
 const LONG_MS = 60_000;
 
@@ -45,4 +46,61 @@ Deno.test("AdaptiveLimiter stops a waiter whose signal aborts, with the signal's
 
 Deno.test("AdaptiveLimiter grants only weight 1", async () => {
   await assert.rejects(new AdaptiveLimiter().acquire(2), /'weight' must be 1: current value is 2/);
+});
+
+Deno.test("AdaptiveLimiter with handOffMs settles a waiter in its own turn, not in the turn of the release that admits it", async () => {
+  const limiter = new AdaptiveLimiter({
+    initialLimit: 1,
+    maxLimit: 1,
+    intervalMs: LONG_MS,
+    handOffMs: 1,
+  });
+  const first = await limiter.acquire();
+  let settled = false;
+  const waiting = limiter.acquire().finally(() => settled = true);
+  await first.release();
+  await flush();
+  assert.equal(settled, false, "settled from the releasing caller's turn");
+  assert.equal(limiter.stats().inFlight, 1, "the permit is the waiter's already");
+  const second = await waiting;
+  await second.release();
+  assert.equal(limiter.stats().inFlight, 0);
+});
+
+Deno.test("AdaptiveLimiter gives an admission back when its waiter has not taken it up within maxHandOffMs", async () => {
+  const limiter = new AdaptiveLimiter({
+    initialLimit: 1,
+    maxLimit: 1,
+    intervalMs: LONG_MS,
+    handOffMs: 1,
+    // Any admission not taken up by the next turn counts as abandoned.
+    maxHandOffMs: 0,
+  });
+  const first = await limiter.acquire();
+  const abandoned = limiter.acquire();
+  await first.release();
+  // The next caller's turn finds the admission not taken up, takes it back and admits itself.
+  const next = limiter.acquire();
+  const error = await rejectionOf(abandoned);
+  assert.ok(isAdmissionRejectedError(error), String(error));
+  const permit = await next;
+  assert.equal(limiter.stats().inFlight, 1);
+  await permit.release();
+  assert.equal(limiter.stats().inFlight, 0);
+});
+
+Deno.test("AdaptiveLimiter with handOffMs ends a queued waiter whose signal aborts, leaving no timer", async () => {
+  const limiter = new AdaptiveLimiter({
+    initialLimit: 1,
+    maxLimit: 1,
+    intervalMs: LONG_MS,
+    handOffMs: 1,
+  });
+  const first = await limiter.acquire();
+  const controller = new AbortController();
+  const waiting = limiter.acquire(1, { signal: controller.signal });
+  controller.abort(new Error("client gone"));
+  assert.equal(String(await rejectionOf(waiting)), "Error: client gone");
+  await first.release();
+  assert.equal(limiter.stats().inFlight, 0);
 });

@@ -111,3 +111,56 @@ Deno.test("BlockLeasingLimiter hands every call it makes to the service to keepA
   await Promise.all(kept);
   assertEquals((await host.stats()).inUse, 0);
 });
+
+Deno.test("BlockLeasingLimiter with handOffMs settles a waiter in its own turn, not in the turn of the release that frees its permit", async () => {
+  const host = new LedgerHost(new PermitLedger({ capacity: 1 }));
+  const limiter = new BlockLeasingLimiter(host, { blockSize: 1, ttlMs: 60_000, handOffMs: 1 });
+  const first = await limiter.acquire(1);
+  let settled = false;
+  const waiting = limiter.acquire(1).finally(() => settled = true);
+  await first.release();
+  await flush();
+  assertEquals(settled, false, "settled from the releasing caller's turn");
+  assertEquals(limiter.stats().inUse, 1, "the permit is the waiter's already");
+  const second = await waiting;
+  await second.release();
+  await limiter.close();
+  assertEquals((await host.stats()).inUse, 0);
+});
+
+Deno.test("BlockLeasingLimiter gives a grant back when its waiter has not taken it up within maxHandOffMs", async () => {
+  const host = new LedgerHost(new PermitLedger({ capacity: 1 }));
+  const limiter = new BlockLeasingLimiter(host, {
+    blockSize: 1,
+    ttlMs: 60_000,
+    handOffMs: 1,
+    // Any grant not taken up by the next pump counts as abandoned.
+    maxHandOffMs: 0,
+  });
+  const first = await limiter.acquire(1);
+  const abandoned = limiter.acquire(1);
+  await first.release();
+  // The next caller's turn finds the grant not taken up, takes it back and hands it on.
+  const next = limiter.acquire(1);
+  const error = await rejectionOf(abandoned);
+  assert(isPermitDeadlineError(error), String(error));
+  const permit = await next;
+  assertEquals(limiter.stats().inUse, 1);
+  await permit.release();
+  await limiter.close();
+  assertEquals((await host.stats()).inUse, 0);
+});
+
+Deno.test("BlockLeasingLimiter with handOffMs ends a waiter whose signal aborts after its grant, giving the permit back", async () => {
+  const host = new LedgerHost(new PermitLedger({ capacity: 1 }));
+  const limiter = new BlockLeasingLimiter(host, { blockSize: 1, ttlMs: 60_000, handOffMs: 1 });
+  const first = await limiter.acquire(1);
+  const controller = new AbortController();
+  const waiting = limiter.acquire(1, { signal: controller.signal });
+  await first.release();
+  controller.abort(new Error("client gone"));
+  assertEquals(String(await rejectionOf(waiting)), "Error: client gone");
+  assertEquals(limiter.stats().inUse, 0);
+  await limiter.close();
+  assertEquals((await host.stats()).inUse, 0);
+});
