@@ -102,22 +102,32 @@ export function formatTraceparent(context: SpanContext): string {
  * ```
  */
 export function newRootContext(): SpanContext {
-  const bytes = crypto.getRandomValues(new Uint8Array(24));
-  let traceId = hex(bytes, 0, 16);
-  let spanId = hex(bytes, 16, 24);
+  let traceId = randomHex(16);
+  let spanId = randomHex(8);
   // All zeros is invalid; a chance of 2^-128 (2^-64), but the fix costs nothing.
   if (traceId === ZERO_TRACE_ID) traceId = "00000000000000000000000000000001";
   if (spanId === ZERO_SPAN_ID) spanId = "0000000000000001";
   return { traceId, spanId, traceFlags: TraceFlags.NONE };
 }
 
-const HEX_DIGITS = "0123456789abcdef";
+/** Each byte's two hex digits. */
+const BYTE_HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+/**
+ * Random bytes drawn from `crypto.getRandomValues` 4 KiB at a time: one call per 170 requests
+ * instead of one per request (which cost a request about 2 µs on Deno).
+ */
+const pool = new Uint8Array(4096);
+let poolAt = pool.length;
 
-function hex(bytes: Uint8Array, from: number, to: number): string {
-  let text = "";
-  for (let i = from; i < to; i++) {
-    text += HEX_DIGITS[bytes[i] >> 4] + HEX_DIGITS[bytes[i] & 15];
+function randomHex(bytes: number): string {
+  if (poolAt + bytes > pool.length) {
+    crypto.getRandomValues(pool);
+    poolAt = 0;
   }
+  let text = "";
+  for (let i = poolAt; i < poolAt + bytes; i++) text += BYTE_HEX[pool[i]];
+  // Used bytes are never handed out again.
+  poolAt += bytes;
   return text;
 }
 
