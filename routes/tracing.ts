@@ -52,11 +52,18 @@ export function traceRequests(
       }),
     });
     c.set("trace", requestTrace);
-    c.header(TRACERESPONSE_HEADER, requestTrace.traceresponse);
     let status = 500;
     try {
       await next();
       status = c.res.status;
+      // Set on the answer the handler made (c.json's, whose headers are mutable), rather than
+      // prepared with c.header() before it: Hono then merges prepared headers into a new
+      // Headers object, or, after the answer exists, copies the whole Response.
+      try {
+        c.res.headers.set(TRACERESPONSE_HEADER, requestTrace.traceresponse);
+      } catch {
+        c.header(TRACERESPONSE_HEADER, requestTrace.traceresponse);
+      }
     } finally {
       endRequestTrace(requestTrace, { status, cancelled: status === CLIENT_CLOSED_REQUEST });
     }
