@@ -4,7 +4,9 @@
  * before tracing existed, and with spans recorded.
  *
  * Four gateways, each `createApp({ registry: defaultRegistry(downstream) })` over the trivial
- * in-process downstream of `bench:overhead` (`bench/_overhead_apps.ts`), in one process:
+ * in-process downstream of `bench:overhead` (`bench/_overhead_apps.ts`), each run in a Deno
+ * process of its own (in one process the gateways shared a JIT and a heap: the spans one of them
+ * queued, and its code's type feedback, moved the others' figures by 5–15 %):
  *
  * - `before`: that code at `--baseline` (a git revision, `main` by default), extracted with
  *   `git archive` into a temporary directory beside this checkout's `node_modules`;
@@ -16,8 +18,8 @@
  *   a network).
  *
  * 32 callers in a closed loop send `GET /product/<id>` (seeded xorshift ids) until `--requests`
- * have answered; one untimed warm-up, then `--rounds` rounds, each running the four in a rotated
- * order, a full GC before each run where the runtime exposes one. Figures: wall and CPU µs per
+ * have answered, once untimed (warm-up) and once timed, a full GC before each; `--rounds` rounds
+ * each run the four in a rotated order. Figures: wall and CPU µs per
  * request (this process's user + system time, which moves less with the machine's load), median
  * over rounds, and each gateway's ratio to `before` taken within each round (both ran under the
  * same load). The load average is printed and recorded.
@@ -38,8 +40,6 @@ import { writeResult } from "./_experiment.ts";
 import { median } from "./_quantiles.ts";
 import { currentRuntime, garbageCollector, loadAverage, machine } from "./_runtime.ts";
 import { trivialDownstream } from "./_overhead_apps.ts";
-import { createApp } from "../routes/app.ts";
-import { defaultRegistry } from "../src/gateway/mod.ts";
 
 const SEED = 19;
 const CONCURRENCY = 32;
@@ -53,6 +53,9 @@ const { values: flags } = parseArgs({
     requests: { type: "string", default: "4000" },
     rounds: { type: "string", default: "7" },
     baseline: { type: "string", default: "main" },
+    // Internal: one timed run of one case in a child process.
+    run: { type: "string" },
+    dir: { type: "string" },
   },
 });
 
@@ -77,6 +80,13 @@ const startedAt = performance.now();
 function log(message: string): void {
   const s = ((performance.now() - startedAt) / 1000).toFixed(1);
   console.log(`[tracing ${s}s] ${message} (load ${loadAverage().toFixed(2)})`);
+}
+
+/** `createApp` and `defaultRegistry` of the gateway in `dir`. */
+async function gatewayIn(dir: string) {
+  const { createApp } = await import(`${dir}/routes/app.ts`);
+  const { defaultRegistry } = await import(`${dir}/src/gateway/mod.ts`);
+  return { createApp, defaultRegistry };
 }
 
 /** The code at `revision`, extracted next to a link to this checkout's `node_modules`. */
@@ -155,37 +165,67 @@ const dropExporter = {
   shutdown: () => Promise.resolve(),
 };
 
+/**
+ * One timed run of gateway `id` from the code in `dir`, in this process: a warm-up of as many
+ * requests, then the timed run; the figures go to stdout as JSON.
+ */
+async function runOne(id: CaseId, dir: string): Promise<void> {
+  const { createApp, defaultRegistry } = await gatewayIn(dir);
+  const provider = id === "on"
+    ? new BasicTracerProvider({
+      spanProcessors: [new BatchSpanProcessor(dropExporter, { maxQueueSize: 1 << 16 })],
+    })
+    : undefined;
+  const app = createApp({
+    registry: defaultRegistry(trivialDownstream()),
+    tracer: provider?.getTracer("fanfare"),
+  });
+  const headers: HeadersInit = id === "off" ? {} : { traceparent: TRACEPARENT };
+  const paths = productPaths(requests);
+  await closedLoop(app.fetch, paths, headers);
+  const run = await closedLoop(app.fetch, paths, headers);
+  await provider?.shutdown();
+  console.log(JSON.stringify(run));
+}
+
+/** Runs {@linkcode runOne} in a fresh Deno process: no gateway shares a JIT or heap with another. */
+async function spawnRun(id: CaseId, dir: string): Promise<Run> {
+  const { success, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--unstable-no-legacy-abort",
+      "--v8-flags=--expose-gc",
+      new URL(import.meta.url).pathname,
+      `--run=${id}`,
+      `--dir=${dir}`,
+      `--requests=${requests}`,
+    ],
+    cwd: repo,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(stdout).trim().split("\n").at(-1) ?? "";
+  if (!success) {
+    throw new Error(`Cannot run case ${id}: ${text}${new TextDecoder().decode(stderr)}`);
+  }
+  return JSON.parse(text);
+}
+
+if (flags.run !== undefined) {
+  await runOne(flags.run as CaseId, flags.dir!);
+  Deno.exit(0);
+}
+
 const baseline = await extract(flags.baseline);
 log(`baseline ${flags.baseline} = ${baseline.commit.slice(0, 12)}`);
-const downstream = trivialDownstream();
-const before = await import(`${baseline.dir}/routes/app.ts`);
-const beforeGateway = await import(`${baseline.dir}/src/gateway/mod.ts`);
-const provider = new BasicTracerProvider({
-  spanProcessors: [new BatchSpanProcessor(dropExporter, { maxQueueSize: 1 << 16 })],
-});
-const gateways: Record<CaseId, { fetch: Fetch; headers: HeadersInit }> = {
-  before: {
-    fetch: before.createApp({ registry: beforeGateway.defaultRegistry(downstream) }).fetch,
-    headers: { traceparent: TRACEPARENT },
-  },
-  off: { fetch: createApp({ registry: defaultRegistry(downstream) }).fetch, headers: {} },
-  "off-traceparent": {
-    fetch: createApp({ registry: defaultRegistry(downstream) }).fetch,
-    headers: { traceparent: TRACEPARENT },
-  },
-  on: {
-    fetch: createApp({
-      registry: defaultRegistry(downstream),
-      tracer: provider.getTracer("fanfare"),
-    }).fetch,
-    headers: { traceparent: TRACEPARENT },
-  },
+const dirs: Record<CaseId, string> = {
+  before: baseline.dir,
+  off: repo,
+  "off-traceparent": repo,
+  on: repo,
 };
-
-const paths = productPaths(requests);
 const loadAtStart = loadAverage();
-log(`warm-up: ${requests} requests per gateway, ${CONCURRENCY} concurrent`);
-for (const id of CASES) await closedLoop(gateways[id].fetch, paths, gateways[id].headers);
 const runs = Object.fromEntries(CASES.map((id) => [id, [] as number[]])) as Record<
   CaseId,
   number[]
@@ -198,7 +238,7 @@ for (let round = 0; round < rounds; round++) {
   const line: string[] = [];
   for (let i = 0; i < CASES.length; i++) {
     const id = CASES[(i + round) % CASES.length];
-    const run = await closedLoop(gateways[id].fetch, paths, gateways[id].headers);
+    const run = await spawnRun(id, dirs[id]);
     const us = run.wallMs * 1000 / requests;
     runs[id].push(us);
     cpuRuns[id].push(run.cpuMs * 1000 / requests);
@@ -206,7 +246,6 @@ for (let round = 0; round < rounds; round++) {
   }
   log(`round ${round + 1}/${rounds}: ${line.join(", ")}`);
 }
-await provider.shutdown();
 await Deno.remove(baseline.dir, { recursive: true });
 
 const cases = CASES.map((id) => ({

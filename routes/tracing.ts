@@ -45,12 +45,15 @@ export function traceRequests(
       headers: c.req.raw.headers,
       name,
       startTime: c.get("receivedAt"),
-      attributes: () => ({
+    });
+    // Only for a span that records: a request nothing records builds no attributes.
+    if (requestTrace.recording) {
+      requestTrace.span.setAttributes({
         "http.request.method": c.req.method,
         "http.route": route,
         "url.path": c.req.path,
-      }),
-    });
+      });
+    }
     c.set("trace", requestTrace);
     let status = 500;
     try {

@@ -85,8 +85,6 @@ export interface RequestTraceOptions {
   name?: string;
   /** When the request arrived, in `performance.now()` time; now by default. */
   startTime?: number;
-  /** Set on the span when it records (they are not built when it does not). */
-  attributes?: () => Attributes;
 }
 
 /**
@@ -111,7 +109,7 @@ export interface RequestTraceOptions {
  */
 export function startRequestTrace(
   tracer: Tracer,
-  { headers, name = "request", startTime, attributes }: RequestTraceOptions,
+  { headers, name = "request", startTime }: RequestTraceOptions,
 ): RequestTrace {
   const tracestate = headers.get(TRACESTATE_HEADER);
   const parent = parseTraceparent(headers.get(TRACEPARENT_HEADER), tracestate);
@@ -124,7 +122,6 @@ export function startRequestTrace(
     parentContext,
   );
   const recording = span.isRecording();
-  if (recording && attributes !== undefined) span.setAttributes(attributes());
   let own: SpanContext = span.spanContext();
   if (!isSpanContextValid(own)) own = newRootContext();
   const traceparent = formatTraceparent(own);
@@ -154,15 +151,10 @@ export function startRequestTrace(
  */
 export function endRequestTrace(
   { span, recording }: RequestTrace,
-  { status, cancelled = false, attributes }: {
-    status: number;
-    cancelled?: boolean;
-    attributes?: () => Attributes;
-  },
+  { status, cancelled = false }: { status: number; cancelled?: boolean },
 ): void {
   if (recording) {
     span.setAttribute("http.response.status_code", status);
-    if (attributes !== undefined) span.setAttributes(attributes());
     if (cancelled) span.addEvent("cancelled", { "fanfare.reason": "client went away" });
     if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR, message: `HTTP ${status}` });
   }
