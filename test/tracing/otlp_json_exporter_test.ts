@@ -108,7 +108,7 @@ Deno.test("OtlpJsonExporter reports a refused batch as failed and keeps no reque
 
 Deno.test("OtlpJsonExporter refuses a URL that is not http(s)", () => {
   assertThrows(
-    () => new OtlpJsonExporter({ url: "file:///tmp/x" }),
+    () => new OtlpJsonExporter({ url: "ftp://collector.example/v1/traces" }),
     /'url' must be an http\(s\) URL/,
   );
   assert(new OtlpJsonExporter({ url: "https://collector.example/v1/traces" }));
