@@ -1,6 +1,7 @@
 /**
  * Serves the gateway with `Bun.serve` on 127.0.0.1: the same behaviour as `adapters/deno.ts`
- * (`PORT`, `DOWNSTREAM_URL`, `DOWNSTREAM_PORT`, clean stop on SIGINT/SIGTERM).
+ * (`PORT`, `DOWNSTREAM_URL`, `DOWNSTREAM_PORT`, `OTEL_EXPORTER_OTLP_ENDPOINT`, clean stop on
+ * SIGINT/SIGTERM).
  *
  * Bun's types are not installed: the little of `Bun` and `process` used here is declared locally,
  * so `deno check` type-checks this file too.
@@ -21,6 +22,8 @@ import {
   urlFetcher,
 } from "../src/gateway/mod.ts";
 import { limiterFromEnv } from "../src/limits/mod.ts";
+import { trace } from "@opentelemetry/api";
+import { tracingFromEnv } from "./_tracing_from_env.ts";
 
 /** The part of Bun's server used here. */
 interface BunServer {
@@ -49,6 +52,9 @@ const { process } = globalThis as unknown as {
 
 // ADMISSION* and BULKHEAD* (see overloadFromEnv): read first, so a bad value stops the start.
 const overload = overloadFromEnv(process.env);
+// OTEL_EXPORTER_OTLP_ENDPOINT: spans to an OTLP/HTTP collector; the SDK is loaded only then.
+const tracing = await tracingFromEnv(process.env);
+if (tracing !== undefined) trace.setGlobalTracerProvider(tracing.provider);
 const servers: BunServer[] = [];
 let baseUrl = process.env.DOWNSTREAM_URL;
 if (baseUrl === undefined) {
@@ -87,7 +93,9 @@ const shutdown = () => {
   process.off("SIGINT", shutdown);
   process.off("SIGTERM", shutdown);
   // Let in-flight requests finish, as Deno's shutdown() does.
-  for (const server of servers) server.stop(false);
+  const stopped = servers.map((server) => server.stop(false));
+  // Spans of the last requests go out once they have been answered.
+  Promise.all(stopped).then(() => tracing?.shutdown()).catch((error) => console.error(error));
 };
 process.once("SIGINT", shutdown);
 process.once("SIGTERM", shutdown);

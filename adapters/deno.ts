@@ -5,7 +5,9 @@
  * HTTP; without it, this process also serves the simulated downstream on `DOWNSTREAM_PORT`
  * (default 8788) and the gateway calls it over HTTP. SIGINT or SIGTERM drains and exits. When
  * the process runs out of file descriptors the gateway logs it and serves again
- * (`_resilient_serve.ts`); Deno.serve itself offers no idle timeout or connection cap.
+ * (`_resilient_serve.ts`); Deno.serve itself offers no idle timeout or connection cap. With
+ * `OTEL_EXPORTER_OTLP_ENDPOINT` set, spans go to that collector (see `_tracing_from_env.ts`) and
+ * are flushed before the process exits.
  *
  * @example
  * ```sh
@@ -25,11 +27,16 @@ import {
 } from "../src/gateway/mod.ts";
 import { limiterFromEnv } from "../src/limits/mod.ts";
 import { serveResilient } from "./_resilient_serve.ts";
+import { trace } from "@opentelemetry/api";
+import { tracingFromEnv } from "./_tracing_from_env.ts";
 import { type DrainableServer, serveUntilSignal } from "./_until_signal.ts";
 
 const port = Number(Deno.env.get("PORT") ?? 8787);
 // ADMISSION* and BULKHEAD* (see overloadFromEnv): read first, so a bad value stops the start.
 const overload = overloadFromEnv(Deno.env.toObject());
+// OTEL_EXPORTER_OTLP_ENDPOINT: spans to an OTLP/HTTP collector; the SDK is loaded only then.
+const tracing = await tracingFromEnv(Deno.env.toObject());
+if (tracing !== undefined) trace.setGlobalTracerProvider(tracing.provider);
 const downstreamUrl = Deno.env.get("DOWNSTREAM_URL");
 const servers: DrainableServer[] = [];
 
@@ -62,3 +69,4 @@ servers.push(serveResilient({
 }, app.fetch));
 
 await serveUntilSignal(servers);
+await tracing?.shutdown();

@@ -16,6 +16,11 @@
  *
  * Its `queue()` handler consumes the distributed jobs' sub-tasks (see `adapters/workers_jobs.ts`).
  *
+ * With `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) set, the isolate
+ * loads the OpenTelemetry SDK on its first request and registers it globally; after every
+ * request its spans are sent with `fetch`, handed to `waitUntil` so the answer does not wait for
+ * them. `HEDGE=optional-reads` hedges the optional reads, as on Deno and Bun.
+ *
  * Workers' types are not imported: `Env` and `ExportedHandler` are declared locally.
  *
  * @example
@@ -26,12 +31,20 @@
  * @module
  */
 import { waitUntil } from "cloudflare:workers";
+import { trace } from "@opentelemetry/api";
 import { createApp } from "../routes/app.ts";
 import { createDownstream } from "../sim/downstream.ts";
 import { simulateWork } from "../sim/job_work.ts";
-import { defaultRegistry, type Fetcher, overloadFromEnv, urlFetcher } from "../src/gateway/mod.ts";
+import {
+  defaultRegistry,
+  type Fetcher,
+  hedgeOptionalReads,
+  overloadFromEnv,
+  urlFetcher,
+} from "../src/gateway/mod.ts";
 import { BlockLeasingLimiter, type PermitService } from "../src/limits/mod.ts";
 import { LIMITER_PATH, PermitObject, type PermitObjectEnv } from "./permit_object.ts";
+import { type Tracing, type TracingEnv, tracingFromEnv } from "./_tracing_from_env.ts";
 import {
   handleJobQueue,
   JobAdmissionObject,
@@ -53,7 +66,7 @@ interface PermitObjectNamespace {
 }
 
 /** Bindings this Worker reads; the jobs routes and queue consumer need those of `JobsEnv`. */
-interface Env extends Partial<JobsEnv>, PermitObjectEnv {
+interface Env extends Partial<JobsEnv>, PermitObjectEnv, TracingEnv {
   /** The global ceiling; without it branches take no permit. */
   LIMITER?: PermitObjectNamespace;
   /** Permits per block an isolate leases from the ceiling; 8 when unset. */
@@ -81,6 +94,8 @@ interface Env extends Partial<JobsEnv>, PermitObjectEnv {
   JOBS_FAULTS?: string;
   /** When set (a secret), `/jobs` needs `authorization: Bearer <JOBS_TOKEN>`. */
   JOBS_TOKEN?: string;
+  /** `optional-reads` hedges reviews, recommendations and shipping; no hedging otherwise. */
+  HEDGE?: string;
 }
 
 /** The part of Workers' `ExportedHandler` used here. */
@@ -133,7 +148,13 @@ function appFor(env: Env): ReturnType<typeof createApp> {
       BULKHEAD_MAX_LIMIT: env.BULKHEAD_MAX_LIMIT,
       BULKHEAD_MAX_QUEUE: env.BULKHEAD_MAX_QUEUE,
     }, { handOffMs: 1 });
-    app = createApp({ registry: defaultRegistry(downstream), jobs, limiter, ...overload });
+    const hedge = env.HEDGE === "optional-reads" ? hedgeOptionalReads() : {};
+    app = createApp({
+      registry: defaultRegistry(downstream, { hedge }),
+      jobs,
+      limiter,
+      ...overload,
+    });
   }
   return app;
 }
@@ -149,6 +170,30 @@ function limiterService(namespace: PermitObjectNamespace): PermitService {
   };
 }
 
+let tracing: Promise<Tracing | undefined> | undefined;
+
+/**
+ * The isolate's tracing, set up on its first request (the SDK is imported then, not before) and
+ * registered as the global provider, which the gateway's default tracer follows.
+ */
+function tracingFor(env: Env): Promise<Tracing | undefined> {
+  tracing ??= tracingFromEnv(env).then((setup) => {
+    if (setup !== undefined) trace.setGlobalTracerProvider(setup.provider);
+    return setup;
+  });
+  return tracing;
+}
+
+/** Serves `request` traced, then sends its spans within the request's `waitUntil`. */
+async function fetchTraced(request: Request, env: Env): Promise<Response> {
+  const setup = await tracingFor(env);
+  try {
+    return await appFor(env).fetch(request);
+  } finally {
+    if (setup !== undefined) waitUntil(setup.flush());
+  }
+}
+
 function hasJobBindings(env: Env): env is Env & JobsEnv {
   return env.SUBTASKS !== undefined && env.JOB_JOIN !== undefined &&
     env.JOB_ADMISSION !== undefined;
@@ -158,6 +203,9 @@ export default {
   fetch(request, env) {
     if (env.LIMITER !== undefined && new URL(request.url).pathname.startsWith(`${LIMITER_PATH}/`)) {
       return env.LIMITER.get(env.LIMITER.idFromName("global")).fetch(request);
+    }
+    if (env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) {
+      return fetchTraced(request, env);
     }
     return appFor(env).fetch(request);
   },

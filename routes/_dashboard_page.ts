@@ -331,7 +331,11 @@ $("try").addEventListener("submit", async (event) => {
     const response = await fetch(url);
     const body = await response.json();
     const took = performance.now() - started;
-    $("answer-status").textContent = response.status + " in " + ms(took) + " · GET " + url;
+    // The trace this request was (traceresponse: 00-<trace id>-<span id>-<flags>), to look up in
+    // the tracing backend: its branch spans end where the waterfall's bars do.
+    const traceId = (response.headers.get("traceresponse") || "").split("-")[1];
+    $("answer-status").textContent = response.status + " in " + ms(took) + " · GET " + url +
+      (traceId ? " · trace " + traceId : "");
     $("answer").textContent = JSON.stringify(body, null, 2);
     renderWaterfall(body);
   } catch (error) {

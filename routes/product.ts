@@ -23,6 +23,9 @@ import type { FailurePolicy } from "../src/executor/mod.ts";
 import type { SpareCapacity } from "../src/hedging/mod.ts";
 import { isAdmissionRejectedError, type Limiter } from "../src/limits/mod.ts";
 import { CLIENT_CLOSED_REQUEST, failureStatus } from "./product_status.ts";
+import { defaultTracer, type RequestTrace } from "../src/tracing/mod.ts";
+import type { Tracer } from "@opentelemetry/api";
+import { traceRequests } from "./tracing.ts";
 
 /** Smallest and largest `budget` a caller may ask for, in ms. */
 export const BUDGET_RANGE_MS = Object.freeze({ min: 10, max: 10_000 });
@@ -66,6 +69,12 @@ export interface GatewayOptions {
    * default. A full admission queue answers 503 with `Retry-After`.
    */
   limiter?: Limiter;
+  /**
+   * Traces each product request (a server span, one span per branch and per attempt, trace
+   * headers to every downstream, `traceresponse` in the answer); by default fanfare's tracer of
+   * the globally registered OpenTelemetry provider, which records nothing until one is.
+   */
+  tracer?: Tracer;
 }
 
 /**
@@ -130,8 +139,9 @@ export function createGateway(
     metrics = createGatewayMetrics(),
     limiter,
     spare = limiterSpare(limiter),
+    tracer = defaultTracer(),
   }: GatewayOptions,
-): Hono<{ Variables: { receivedAt: number } }> {
+): Hono<{ Variables: { receivedAt: number; trace: RequestTrace } }> {
   if (
     !Number.isInteger(defaultBudgetMs) || defaultBudgetMs < BUDGET_RANGE_MS.min ||
     defaultBudgetMs > BUDGET_RANGE_MS.max
@@ -165,7 +175,7 @@ export function createGateway(
     )),
   });
 
-  return new Hono<{ Variables: { receivedAt: number } }>()
+  return new Hono<{ Variables: { receivedAt: number; trace: RequestTrace } }>()
     // Hono answers HEAD by running GET and dropping the body: here that would be a whole fan-out
     // to send no product. The headers of a GET depend on that fan-out, so HEAD is refused.
     .use(PRODUCT_ROUTE, async function refuseHead(c, next) {
@@ -182,6 +192,7 @@ export function createGateway(
       metrics.requests.inc({ route, status: String(c.res.status) });
       metrics.requestDuration.observe({ route }, (performance.now() - receivedAt) / 1000);
     })
+    .use(PRODUCT_ROUTE, traceRequests({ tracer, route: PRODUCT_ROUTE }))
     .get(
       PRODUCT_ROUTE,
       async function joinProduct(c) {
@@ -220,6 +231,7 @@ export function createGateway(
             query: downstreamFaults(query),
             spare,
             limiter,
+            trace: c.get("trace"),
           });
         } catch (error) {
           if (isAdmissionRejectedError(error)) {

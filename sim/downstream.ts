@@ -16,7 +16,9 @@
  * | `branchIndex` | the branch's position in the fan-out, for numeric `failBranches`     |
  *
  * `GET /stats` returns `{ branches: { [name]: { served, inFlight, aborted } } }`;
- * `POST /stats/reset` zeroes it. A client abort (the request's signal) cancels the sleep.
+ * `GET /calls?id=` the last 256 calls received (for that product id), each with the W3C
+ * `traceparent` and `tracestate` it carried; `POST /stats/reset` zeroes both. A client abort (the
+ * request's signal) cancels the sleep.
  *
  * @module
  */
@@ -25,6 +27,7 @@ import { type Context, Hono } from "hono";
 import type { UnofficialStatusCode } from "hono/utils/http-status";
 import * as z from "zod/mini";
 import { DownstreamStats } from "./downstream_stats.ts";
+import { DownstreamCalls } from "./downstream_calls.ts";
 import {
   createLatencyModel,
   type LatencyModel,
@@ -74,6 +77,8 @@ const headerSchema = z.object({
 export interface DownstreamOptions extends LatencyModelOptions {
   /** Counters to update; pass your own to read them without going through `GET /stats`. */
   stats?: DownstreamStats;
+  /** The log of calls received with their trace headers; pass your own to read it directly. */
+  calls?: DownstreamCalls;
 }
 
 /**
@@ -90,14 +95,17 @@ export interface DownstreamOptions extends LatencyModelOptions {
  * ```
  */
 export function createDownstream(
-  { stats = new DownstreamStats(), ...modelOptions }: DownstreamOptions = {},
+  { stats = new DownstreamStats(), calls = new DownstreamCalls(), ...modelOptions }:
+    DownstreamOptions = {},
 ) {
   const draw: LatencyModel = createLatencyModel(modelOptions);
 
   return new Hono()
     .get("/stats", (c) => c.json({ branches: stats.snapshot() }))
+    .get("/calls", (c) => c.json({ calls: calls.snapshot({ id: c.req.query("id") }) }))
     .post("/stats/reset", (c) => {
       stats.reset();
+      calls.reset();
       return c.json({ branches: stats.snapshot() });
     })
     .get(
@@ -108,6 +116,14 @@ export function createDownstream(
         const { branch, id } = c.req.param();
         const query = c.req.valid("query");
         const budgetMs = c.req.valid("header")[BUDGET_HEADER];
+        const tracestate = c.req.header("tracestate");
+        calls.record({
+          branch,
+          id,
+          attempt: query.attempt,
+          traceparent: c.req.header("traceparent") ?? null,
+          ...(tracestate === undefined ? {} : { tracestate }),
+        });
         const drawn = draw({
           branch,
           key: `${id}#${query.attempt}`,

@@ -12,9 +12,11 @@
  * | `fail_<branch>`   | `fail=1`: the branch answers 500              |
  * | `slow_<branch>`   | `latencyMs=60000`: only a cut can end it      |
  * | `slow_all`        | `latencyMs=60000` on every branch             |
+ * | `slow1_<branch>`  | `latencyMs=60000` on its first call only: a   |
+ * |                   | hedge or retry (`attempt` ≥ 1) answers at once |
  * | (anything else)   | `latencyMs=0`: no random latency, no tail     |
  *
- * Tokens are separated by `-`, e.g. `case1-fail_reviews`. `GET /stats` and `POST /stats/reset`
+ * Tokens are separated by `-`, e.g. `case1-fail_reviews`. `GET /stats` and `POST /stats/reset` (and `GET /calls`)
  * are the downstream's own.
  *
  * @example
@@ -47,7 +49,9 @@ function script(request: Request): Request {
   const [, branch, id] = url.pathname.split("/");
   if (branch === undefined || id === undefined || branch === "stats") return request;
   const tokens = decodeURIComponent(id).split("-");
-  const slow = tokens.includes("slow_all") || tokens.includes(`slow_${branch}`);
+  const retried = Number(url.searchParams.get("attempt") ?? "0") >= 1;
+  const slow = tokens.includes("slow_all") || tokens.includes(`slow_${branch}`) ||
+    (tokens.includes(`slow1_${branch}`) && !retried);
   url.searchParams.set("latencyMs", slow ? FOREVER_MS : "0");
   if (tokens.includes(`fail_${branch}`)) url.searchParams.set("fail", "1");
   // Passing the request as init keeps its headers and, above all, its abort signal.

@@ -118,7 +118,8 @@ export function startSimulatedDownstream(): Promise<ServedProcess> {
 
 /**
  * Starts the gateway on `runtime` with `DOWNSTREAM_URL` set to `downstreamUrl`, the way each
- * adapter is started in production, and waits until `GET /metrics` answers.
+ * adapter is started in production, and waits until `GET /metrics` answers. `vars` are further
+ * environment variables (Worker variables on workerd), e.g. `OTEL_EXPORTER_OTLP_ENDPOINT`.
  *
  * @example
  * ```ts
@@ -129,12 +130,16 @@ export function startSimulatedDownstream(): Promise<ServedProcess> {
  * await downstream.stop();
  * ```
  */
-export function startGateway(runtime: Runtime, downstreamUrl: string): Promise<ServedProcess> {
+export function startGateway(
+  runtime: Runtime,
+  downstreamUrl: string,
+  { vars = {} }: { vars?: Record<string, string> } = {},
+): Promise<ServedProcess> {
   const port = freePort();
   const url = `http://127.0.0.1:${port}/`;
   const root = new URL("../", import.meta.url);
   const bin = (name: string) => new URL(`node_modules/.bin/${name}`, root).pathname;
-  const env = { PORT: String(port), DOWNSTREAM_URL: downstreamUrl, NO_COLOR: "1" };
+  const env = { ...vars, PORT: String(port), DOWNSTREAM_URL: downstreamUrl, NO_COLOR: "1" };
   const common = { url, readyPath: "metrics", cwd: root.pathname, env };
   switch (runtime) {
     case "deno":
@@ -163,7 +168,12 @@ export function startGateway(runtime: Runtime, downstreamUrl: string): Promise<S
         name: "gateway on workerd (wrangler dev)",
         // The suites check the overload protection on every runtime; wrangler.toml switches it
         // off for Workers (see the README's overload section).
-        vars: { DOWNSTREAM_URL: downstreamUrl, ADMISSION: "adaptive", BULKHEADS: "adaptive" },
+        vars: {
+          ADMISSION: "adaptive",
+          BULKHEADS: "adaptive",
+          ...vars,
+          DOWNSTREAM_URL: downstreamUrl,
+        },
       });
   }
 }

@@ -32,6 +32,8 @@ import {
   type Limiter,
   type Permit,
 } from "../limits/mod.ts";
+import type { RequestTrace, TraceHeaders } from "../tracing/mod.ts";
+import { type AttemptKind, type AttemptSpan, BranchSpans } from "./_branch_spans.ts";
 
 /**
  * Request header carrying the caller's remaining time budget in whole ms. The gateway reads it
@@ -150,6 +152,12 @@ export interface GatherOptions {
    * limiter's `AdmissionRejectedError` (the gateway answers 503 with `Retry-After`).
    */
   limiter?: Limiter;
+  /**
+   * The request's place in its distributed trace (`startRequestTrace`): every downstream call
+   * carries a `traceparent` descending from it, and, when its span records, each branch and each
+   * attempt gets a span of its own. No trace headers are sent without it.
+   */
+  trace?: RequestTrace;
 }
 
 /** One branch of one request as it went; every field is set by the time it is reported. */
@@ -244,9 +252,13 @@ export async function scatterGather(
     query,
     spare,
     limiter,
+    trace,
   }: GatherOptions,
 ): Promise<GatherReport> {
   const plan = planOf(registry);
+  // Spans only for a request whose span records; otherwise every call sends the request's headers.
+  const spans = BranchSpans.of(trace, registry, { origin, describe });
+  const traceHeaders = trace?.headers;
   const traces: Trace[] = [];
   for (let i = 0; i < registry.length; i++) traces.push(newTrace());
   const deadlines = new BranchDeadlines({ leadMs: plan.leadMs });
@@ -280,9 +292,12 @@ export async function scatterGather(
     : undefined;
 
   const admit = async (spec: BranchSpec, context: BranchContext, call: BranchCall) => {
-    const deadline = Math.min(performance.now() + spec.timeoutMs, context.deadline);
+    const askedAt = performance.now();
+    const deadline = Math.min(askedAt + spec.timeoutMs, context.deadline);
     try {
-      return await limiter!.acquire(1, { signal: call.signal, deadline });
+      const permit = await limiter!.acquire(1, { signal: call.signal, deadline });
+      spans?.permitted(context.index, performance.now() - askedAt);
+      return permit;
     } catch (error) {
       if (!sealed && !context.signal.aborted && rejected === undefined) {
         if (isPermitDeadlineError(error)) {
@@ -299,6 +314,7 @@ export async function scatterGather(
 
   const callTraced = async (spec: BranchSpec, context: BranchContext): Promise<unknown> => {
     if (rejected !== undefined) throw rejected.error;
+    spans?.started(context.index, { budgetLeftMs: context.deadline - performance.now() });
     // An open breaker fails the branch here: no permit taken, no request sent.
     const ticket = enterBranchCircuit(spec, context);
     const call = deadlines.open(context.index, context.signal);
@@ -382,6 +398,8 @@ export async function scatterGather(
         deadline,
         hedging,
         guard,
+        traceHeaders,
+        spans,
       });
       if (hedgeWon) hedges?.won.inc({ branch: name });
       if (!sealed) {
@@ -433,11 +451,13 @@ export async function scatterGather(
   sealed = true;
   if (rejected !== undefined) {
     settleUnfinished(traces, new Map(), performance.now() - origin);
+    spans?.finish(traces);
     record(metrics, registry, traces);
     throw rejected.error;
   }
   const abandoned = new Map(result!.abandoned.map(({ index, reason }) => [index, reason]));
   settleUnfinished(traces, abandoned, performance.now() - origin);
+  spans?.finish(traces);
   record(metrics, registry, traces);
   return report(registry, traces, decidedBy);
 }
@@ -484,6 +504,10 @@ interface BranchCallOptions {
   deadline: number;
   hedging: Hedging | undefined;
   guard: (GuardEvents & { ticket?: CircuitTicket }) | undefined;
+  /** The request's trace headers, sent by every attempt that has no span of its own. */
+  traceHeaders: TraceHeaders | undefined;
+  /** The request's branch spans, when its span records. */
+  spans: BranchSpans | undefined;
 }
 
 /**
@@ -494,9 +518,10 @@ interface BranchCallOptions {
 async function callBranch(
   spec: BranchSpec,
   url: string,
-  { context, call, deadline, hedging, guard }: BranchCallOptions,
+  { context, call, deadline, hedging, guard, traceHeaders, spans }: BranchCallOptions,
 ): Promise<{ value: unknown; winner?: number; hedgeWon?: boolean }> {
   const signal = call.signal;
+  const index = context.index;
   // One try: a single call, or a hedged one whose extra attempts come out of `attempts`.
   const once = async (trySignal: AbortSignal, attempts?: Attempts) => {
     // Attempt numbers run on across retries and hedges, so each one redraws downstream.
@@ -507,14 +532,25 @@ async function callBranch(
       again.searchParams.set("attempt", String(n - 1));
       return again.href;
     };
+    const kind: AttemptKind = first === 1 ? "primary" : "retry";
     if (hedging === undefined || spec.hedge === undefined) {
-      const value = await callOnce(spec, urlOf(first), trySignal, { deadline, call });
+      const value = await callOnce(spec, urlOf(first), trySignal, {
+        deadline,
+        call,
+        traceHeaders,
+        span: spans?.attempt(index, { n: first, kind, hedged: false }),
+      });
       return { value, winner: first };
     }
     const { value, winner } = await hedge((attemptSignal, attempt) => {
       if (attempt > 1) attempts?.take();
       const n = attempt === 1 ? first : attempts?.sent ?? attempt;
-      return callOnce(spec, urlOf(n), attemptSignal, { deadline, call });
+      return callOnce(spec, urlOf(n), attemptSignal, {
+        deadline,
+        call,
+        traceHeaders,
+        span: spans?.attempt(index, { n, kind: attempt === 1 ? kind : "hedge", hedged: true }),
+      });
     }, {
       ...spec.hedge,
       maxAttempts: attempts === undefined
@@ -536,18 +572,28 @@ async function callBranch(
 }
 
 /**
- * One attempt: the downstream's JSON, with what is left until `deadline` in its budget header.
- * It settles as soon as `signal` aborts: through the branch's own race when `signal` is the
- * branch's, else (a hedge's attempt) through a listener of its own.
+ * One attempt: the downstream's JSON, with what is left until `deadline` in its budget header
+ * and the trace headers of its own span (or of the request). It settles as soon as `signal`
+ * aborts: through the branch's own race when `signal` is the branch's, else (a hedge's attempt)
+ * through a listener of its own.
  */
 function callOnce(
   spec: BranchSpec,
   url: string,
   signal: AbortSignal,
-  { deadline, call }: { deadline: number; call: BranchCall },
+  { deadline, call, traceHeaders, span }: {
+    deadline: number;
+    call: BranchCall;
+    traceHeaders: TraceHeaders | undefined;
+    span: AttemptSpan | undefined;
+  },
 ): Promise<unknown> {
-  const work = fetchJson(spec, url, signal, deadline);
-  return signal === call.signal ? call.race(work) : abortable(work, signal, () => {});
+  const work = fetchJson(spec, url, signal, {
+    deadline,
+    traceHeaders: span?.headers ?? traceHeaders,
+  });
+  const settled = signal === call.signal ? call.race(work) : abortable(work, signal, () => {});
+  return span === undefined ? settled : span.watch(settled, signal);
 }
 
 /**
@@ -559,16 +605,21 @@ async function fetchJson(
   spec: BranchSpec,
   url: string,
   signal: AbortSignal,
-  deadline: number,
+  { deadline, traceHeaders }: { deadline: number; traceHeaders: TraceHeaders | undefined },
 ): Promise<unknown> {
   const remainingMs = Math.max(0, Math.floor(deadline - performance.now()));
+  // Identity: a compressed answer's size says nothing of what it inflates to.
+  const headers: Record<string, string> = {
+    [BUDGET_HEADER]: String(remainingMs),
+    accept: "application/json",
+    "accept-encoding": "identity",
+  };
+  if (traceHeaders !== undefined) {
+    headers.traceparent = traceHeaders.traceparent;
+    if (traceHeaders.tracestate !== undefined) headers.tracestate = traceHeaders.tracestate;
+  }
   const request = new Request(url, {
-    // Identity: a compressed answer's size says nothing of what it inflates to.
-    headers: {
-      [BUDGET_HEADER]: String(remainingMs),
-      accept: "application/json",
-      "accept-encoding": "identity",
-    },
+    headers,
     // Never followed: a redirect's target is whatever the downstream says, an internal URL too.
     redirect: "manual",
     signal,
@@ -579,6 +630,13 @@ async function fetchJson(
     throw signal.reason;
   }
   return await readAnswer(response, spec, signal);
+}
+
+/** What {@linkcode classify} makes of `error`, for an attempt's span. */
+function describe(error: unknown): { outcome: BranchResultKind; reason: string } {
+  const trace = newTrace();
+  classify(trace, error);
+  return { outcome: trace.outcome!, reason: trace.reason! };
 }
 
 function classify(trace: Trace, error: unknown): void {
