@@ -26,7 +26,8 @@ export interface BundleSize {
  */
 export const SIZE_BUDGETS: Readonly<Record<string, number>> = Object.freeze({
   "fanOut alone": 3 * 1024,
-  "@fanfare/fanfare": 36 * 1024,
+  // 36 → 38: the call graph executor of ./aggregate, re-exported like every subsystem (0.9 kB).
+  "@fanfare/fanfare": 38 * 1024,
   "@fanfare/fanfare/executor": 7 * 1024,
   "@fanfare/fanfare/limits": 14 * 1024,
   "@fanfare/fanfare/hedging": 4 * 1024,
@@ -37,6 +38,7 @@ export const SIZE_BUDGETS: Readonly<Record<string, number>> = Object.freeze({
   // adaptive limiter into the gateway entry, about 2.5 kB gzipped.
   "@fanfare/fanfare/gateway": 19 * 1024,
   "@fanfare/fanfare/jobs": 5 * 1024,
+  "@fanfare/fanfare/aggregate": 6 * 1024,
   "@fanfare/fanfare/hono": 40 * 1024,
   "@fanfare/fanfare/workers": 16 * 1024,
   "the gateway Worker (wrangler)": 100 * 1024,

@@ -53,6 +53,7 @@ const ENTRIES: Record<string, string> = {
   "@fanfare/fanfare/metrics": "MetricsRegistry",
   "@fanfare/fanfare/gateway": "defaultRegistry",
   "@fanfare/fanfare/jobs": "JobJoin",
+  "@fanfare/fanfare/aggregate": "runGraph",
   "@fanfare/fanfare/hono": "createGateway",
 };
 
