@@ -21,3 +21,37 @@ export {
   runGraph,
   type RunGraphOptions,
 } from "./run_graph.ts";
+export {
+  type AggregateConfig,
+  type BranchConfig,
+  ConfigError,
+  configIssues,
+  configSchema,
+  DEFAULT_DOWNSTREAM,
+  type EndpointConfig,
+  jsonPath,
+  parseConfig,
+} from "./config.ts";
+export {
+  type AggregateBranchReport,
+  type AggregateNode,
+  type AggregateReport,
+  compileEndpoint,
+  DEFAULT_FOR_EACH_MAX,
+  type Endpoint,
+  type EndpointRequest,
+  type EndpointRunOptions,
+  type EndpointSpec,
+  runEndpoint,
+} from "./endpoint.ts";
+export { compileConfig, configFetchers } from "./downstreams.ts";
+export { type Shape, shapeAnswer } from "./shape.ts";
+export {
+  fillTemplate,
+  parseTemplate,
+  type Placeholder,
+  readPath,
+  type Template,
+  type TemplateSource,
+  type TemplateValues,
+} from "./template.ts";

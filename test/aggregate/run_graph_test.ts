@@ -168,17 +168,17 @@ Deno.test("runGraph() gives a node the budget less what its required dependents 
   ]);
   const origin = performance.now();
   const run = runGraph(graph, task, { budgetMs: 1_000, origin });
-  assertEquals(find("order").context.deadline, origin + 700);
+  assertEquals(Math.round(find("order").context.deadline - origin), 700);
   assert(find("quick").context.deadline <= origin + 1_000);
   assert(find("quick").context.deadline - origin <= 100 + (performance.now() - origin));
   find("quick").answer(1);
   find("order").answer({});
   await flush();
-  assertEquals(find("customer").context.deadline, origin + 1_000);
+  assertEquals(Math.round(find("customer").context.deadline - origin), 1_000);
   find("customer").answer(2);
   const { nodes } = await run;
-  assertEquals(nodes.order.deadlineMs, 700);
-  assertEquals(nodes.customer.deadlineMs, 1_000);
+  assertEquals(Math.round(nodes.order.deadlineMs!), 700);
+  assertEquals(Math.round(nodes.customer.deadlineMs!), 1_000);
 });
 
 Deno.test("runGraph() skips a node whose minimum budget is no longer left, saying how much was", async () => {
