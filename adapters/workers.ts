@@ -31,6 +31,9 @@ import { createDownstream } from "../sim/downstream.ts";
 import { simulateWork } from "../sim/job_work.ts";
 import { defaultRegistry, type Fetcher, overloadFromEnv, urlFetcher } from "../src/gateway/mod.ts";
 import { BlockLeasingLimiter, type PermitService } from "../src/limits/mod.ts";
+import { compileConfig, parseConfig } from "../src/aggregate/mod.ts";
+// Bundled into the Worker by wrangler: the same endpoints as on Deno and Bun.
+import config from "../fanfare.config.json" with { type: "json" };
 import { LIMITER_PATH, PermitObject, type PermitObjectEnv } from "./permit_object.ts";
 import {
   handleJobQueue,
@@ -128,7 +131,16 @@ function appFor(env: Env): ReturnType<typeof createApp> {
       BULKHEAD_MAX_LIMIT: env.BULKHEAD_MAX_LIMIT,
       BULKHEAD_MAX_QUEUE: env.BULKHEAD_MAX_QUEUE ?? "0",
     });
-    app = createApp({ registry: defaultRegistry(downstream), jobs, limiter, ...overload });
+    const endpoints = compileConfig(parseConfig(config, "fanfare.config.json"), {
+      default: downstream,
+    });
+    app = createApp({
+      registry: defaultRegistry(downstream),
+      endpoints,
+      jobs,
+      limiter,
+      ...overload,
+    });
   }
   return app;
 }

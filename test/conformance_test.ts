@@ -5,6 +5,9 @@
  *
  * The downstream is scripted by the product id (see `_scripted_downstream.ts`): `fail_reviews`
  * in the id makes the reviews branch answer 500, `slow_all` makes every branch sleep until cut.
+ * The dependent endpoint of `fanfare.config.json` (`/orders/:orderId`) is scripted the same way:
+ * its customer and item ids carry the order id, so `fail_customers` in an order id fails the
+ * customer call.
  *
  * @module
  */
@@ -74,6 +77,24 @@ async function getJson(
     assert.fail(`GET ${path} answered ${response.status} with a body that is not JSON: ${text}`);
   }
   return { status: response.status, contentType, body };
+}
+
+/** `GET` on an aggregation endpoint: status, `x-fanfare-complete` and the JSON body. */
+async function getOrder(
+  { gateway }: Servers,
+  path: string,
+): Promise<{ status: number; complete: string | null; body: Json }> {
+  const response = await fetch(`${gateway.url}${path}`);
+  const text = await response.text();
+  try {
+    return {
+      status: response.status,
+      complete: response.headers.get("x-fanfare-complete"),
+      body: JSON.parse(text),
+    };
+  } catch {
+    assert.fail(`GET ${path} answered ${response.status} with a body that is not JSON: ${text}`);
+  }
 }
 
 /** A JSON body as the assertions read it: any field may be anything. */
@@ -196,6 +217,49 @@ const CASES: Case[] = [
       assert.ok(timing.endMs <= body.budgetMs, `${name} ended at ${timing.endMs} ms`);
     }
   }],
+  [
+    "the dependent endpoint joins order, then customer and each item, then offers, into a 200 marked complete",
+    async (s) => {
+      const { status, complete, body } = await getOrder(s, "orders/healthy");
+      assert.equal(status, 200, JSON.stringify(body));
+      assert.equal(complete, "true");
+      assert.equal(body.endpoint, "orders");
+      assert.deepEqual(body.degraded, []);
+      assert.equal(body.data.customer.id, "c-healthy");
+      assert.equal(body.data.customer.internalNotes, undefined, "pick keeps only id, name, tier");
+      assert.equal(body.data.items.length, body.data.order.itemIds.length);
+      assert.ok(Array.isArray(body.data.offers), JSON.stringify(body.data.offers));
+      const { order, customer, items, offers } = body.timings;
+      assert.deepEqual([order.level, customer.level, items.level, offers.level], [0, 1, 1, 2]);
+      assert.equal(offers.waitedOn, "customer");
+      assert.ok(customer.startMs >= order.endMs, "customer started after the order answered");
+      assert.ok(offers.startMs >= customer.endMs, "offers started after the customer answered");
+    },
+  ],
+  [
+    "the dependent endpoint answers 200 marked incomplete when an optional level fails, naming it",
+    async (s) => {
+      const { status, complete, body } = await getOrder(s, "orders/o2-fail_items");
+      assert.equal(status, 200, JSON.stringify(body));
+      assert.equal(complete, "false");
+      assert.deepEqual(body.degraded, ["items"]);
+      assert.match(body.reasons.items, /^\[\d+\] error: Downstream 'orders.items' answered 500$/);
+      assert.equal(body.data.customer.id, "c-o2-fail_items");
+    },
+  ],
+  [
+    "the dependent endpoint answers 502 naming a failed required branch, and skips what needed it",
+    async (s) => {
+      const { status, complete, body } = await getOrder(s, "orders/o3-fail_customers");
+      assert.equal(status, 502, JSON.stringify(body));
+      assert.equal(complete, "false");
+      assert.equal(body.error, "required branch failed");
+      assert.equal(body.branch, "customer");
+      assert.equal(body.reasons.customer, "error: Downstream 'orders.customer' answered 500");
+      assert.equal(body.reasons.offers, 'skipped: need "customer" failed');
+      assert.equal(body.data, undefined);
+    },
+  ],
   [
     KEEP_ALIVE,
     async (s) => {
