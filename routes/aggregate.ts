@@ -232,12 +232,30 @@ function answer(
   for (let i = 0; i < 64 && branches[cause].reason?.startsWith('skipped: need "'); i++) {
     cause = branches[cause].waitedOn!;
   }
-  const status = statusOf(failureCause(branches[cause], budgetMs));
+  const status = statusOf(causeOf(endpoint, cause, branches[cause], budgetMs));
   const body: Record<string, unknown> = { error: status.error, branch };
   if (cause !== branch) body.cause = cause;
   if (status.retryAfterS !== undefined) body.retryAfterS = status.retryAfterS;
   Object.assign(body, { endpoint: endpoint.name, degraded, reasons, timings, budgetMs });
   return [status.status, body];
+}
+
+/**
+ * As the product route's `failureCause`, but a branch cut before its own timeout was cut by the
+ * budget as the graph split it (its deadline kept time back for the required branches after it):
+ * the budget, not its downstream, ran out.
+ */
+function causeOf(
+  endpoint: Endpoint,
+  name: string,
+  branch: AggregateReport["branches"][string],
+  budgetMs: number,
+): ReturnType<typeof failureCause> {
+  const cause = failureCause(branch, budgetMs);
+  if (cause !== "downstream" || branch.outcome !== "timeout") return cause;
+  const timeoutMs = endpoint.graph.nodes.find((node) => node.name === name)?.timeoutMs ?? Infinity;
+  const allowedMs = (branch.deadlineMs ?? Infinity) - (branch.startMs ?? 0);
+  return allowedMs < timeoutMs - 1 ? "budget" : cause;
 }
 
 function statusOf(

@@ -134,7 +134,7 @@ export function createApp(
       createAggregateRoutes(endpoints, { metrics, limiter: options.limiter, spare: options.spare }),
     )
     .route("/", createMetricsRoute(metrics.registry))
-    .route("/", createDashboardRoute({ stats, registry: options.registry }))
+    .route("/", createDashboardRoute({ stats, registry: options.registry, endpoints }))
     .notFound(notFound)
     .onError(internalError);
   if (jobs !== undefined) app.route("/", createJobsRoute(jobs));

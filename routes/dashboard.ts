@@ -26,6 +26,8 @@ import { DASHBOARD_PAGE } from "./_dashboard_page.ts";
 export interface StatsBody extends LiveStatsReport {
   /** Every branch of the gateway, in the order they start. */
   registry: { name: string; required: boolean; timeoutMs: number }[];
+  /** The aggregation endpoints the gateway serves besides the product route, if any. */
+  endpoints?: { name: string; route: string }[];
 }
 
 /**
@@ -50,6 +52,8 @@ export interface DashboardOptions {
   stats: LiveStats;
   /** The gateway's branches. */
   registry: BranchRegistry;
+  /** Aggregation endpoints the page's "Try a request" may also call. */
+  endpoints?: readonly { name: string; route: string }[];
 }
 
 /**
@@ -68,14 +72,18 @@ export interface DashboardOptions {
  * const { requests } = await (await dashboard.request("/api/stats")).json();
  * ```
  */
-export function createDashboardRoute({ stats, registry }: DashboardOptions): Hono {
+export function createDashboardRoute(
+  { stats, registry, endpoints = [] }: DashboardOptions,
+): Hono {
   const branches = registry.map(({ name, required, timeoutMs }) => ({ name, required, timeoutMs }));
+  const routes = endpoints.map(({ name, route }) => ({ name, route }));
   return new Hono()
     .get("/", function servePage(c) {
       return c.html(DASHBOARD_PAGE, 200, { "cache-control": "no-cache" });
     })
     .get("/api/stats", function serveStats(c) {
       const body: StatsBody = { ...stats.read(), registry: branches };
+      if (routes.length > 0) body.endpoints = routes;
       return c.json(body, 200, { "cache-control": "no-store" });
     });
 }

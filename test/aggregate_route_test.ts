@@ -170,6 +170,17 @@ Deno.test("the budget is split: the first level leaves the required customer its
   assert(body.timings.customer.deadlineMs <= 300, JSON.stringify(body.timings.customer));
 });
 
+Deno.test("a required branch cut where the budget split ended its time is a 504, not a 502", async () => {
+  const { app } = setup((path) => path.startsWith("/orders/") ? "hang" : "answer");
+  // order may run until 60 - 50 (customer's minimum) = 10 ms, long before its own 300 ms.
+  const response = await app.request("/orders/o1?budget=60");
+  assertEquals(response.status, 504);
+  const body = await response.json();
+  assertEquals(body.error, "budget exhausted");
+  assertEquals(body.branch, "order");
+  assertEquals(body.reasons.order, "timeout");
+});
+
 Deno.test("bad input is a 400 naming each field, HEAD a 405", async () => {
   const { app, calls } = setup();
   const response = await app.request("/orders/o!1?budget=5", {
