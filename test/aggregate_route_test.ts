@@ -229,6 +229,39 @@ Deno.test("metrics count requests by the endpoint's route and calls as <endpoint
   assert(text.includes("fanfare_degraded_responses_total 1"), text);
 });
 
+Deno.test("a hedged branch sends its hedge inside the request's limit and the hedge's answer wins", async () => {
+  let orderCalls = 0;
+  const { fetcher, calls } = downstream((path) => {
+    if (!path.startsWith("/orders/")) return "answer";
+    // The first call never answers; the hedge does.
+    return orderCalls++ === 0 ? "hang" : "answer";
+  });
+  const { aggregate } = await import("../routes/aggregate.ts");
+  const app = new Hono().get(
+    "/o/:id",
+    aggregate({
+      name: "hedged",
+      route: "/o/:id",
+      limit: 2,
+      branches: {
+        order: {
+          path: "/orders/{params.id}",
+          required: true,
+          timeoutMs: 5_000,
+          hedge: { delayMs: 1 },
+        },
+      },
+    }, { downstreams: { default: fetcher } }),
+  );
+  const response = await app.request("/o/o1");
+  assertEquals(response.status, 200);
+  const { timings } = await response.json();
+  assertEquals([timings.order.hedged, timings.order.attempts, timings.order.winner], [true, 2, 2]);
+  assertEquals(calls.length, 2);
+  // The losing first call was aborted once the hedge answered.
+  assert(calls[0].signal.aborted);
+});
+
 Deno.test("aggregate() mounts on any Hono app and route", async () => {
   const { fetcher } = downstream();
   const { aggregate } = await import("../routes/aggregate.ts");

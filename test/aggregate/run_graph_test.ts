@@ -295,3 +295,21 @@ Deno.test("runGraph() counts the calls in flight within limit across levels", as
   assertEquals(inFlight.started, 8);
   assertEquals(nodes.b.value, [1, 1, 1]);
 });
+
+Deno.test("runGraph() leaves no timer or listener behind when a required failure stops calls that wait on deadlines", async () => {
+  // With the test sanitizers on, a deadline timer or caller listener left armed fails this test.
+  const { task, find } = manual();
+  const caller = new AbortController();
+  const graph = defineGraph([
+    { name: "order", required: true },
+    { name: "slow", timeoutMs: 60_000 },
+    { name: "customer", needs: ["order"], timeoutMs: 60_000 },
+  ]);
+  const run = runGraph(graph, task, { budgetMs: 60_000, signal: caller.signal });
+  find("order").fail(new Error("down"));
+  const { nodes } = await run;
+  assertEquals(nodes.slow.outcome, "aborted");
+  // Aborting the caller after the run settled changes nothing.
+  caller.abort(new Error("late"));
+  assertEquals(nodes.slow.reason, 'aborted: required branch "order" failed');
+});
