@@ -18,6 +18,8 @@ import { type Runtime, type ServedProcess, startDownstream, startGateway } from 
 const ALL: DefaultBranchName[] = ["price", "inventory", "reviews", "recommendations", "shipping"];
 const RUNTIMES: Runtime[] = ["deno", "bun", "workerd"];
 const CLIENT_DISCONNECT = "a client that disconnects aborts the branches it left in flight";
+const CLIENT_DISCONNECT_LEVELS =
+  "a client that disconnects from the dependent endpoint aborts the calls of every level in flight";
 const KEEP_ALIVE =
   "16 keep-alive connections in a closed loop all answer 200 and no branch is aborted";
 const OVERLOAD =
@@ -47,6 +49,13 @@ const KNOWN_GAPS: Partial<Record<Runtime, Record<string, { failsWith: RegExp; wh
         "workerd (1.20260426, directly or under wrangler dev) never aborts request.signal when an " +
         "HTTP client disconnects before the response starts, even with enable_request_signal: " +
         "the branches run on until their own timeouts (cloudflare/workerd#4185)",
+    },
+    [CLIENT_DISCONNECT_LEVELS]: {
+      // The calls then end by their own deadlines: offers' 200 ms race the downstream's own
+      // budget sleep (it answers 504 when the budget it was sent runs out), so either check fails.
+      failsWith:
+        /the downstream saw both levels' calls aborted|the gateway counted aborted branches/,
+      why: "the same: request.signal never fires on workerd (cloudflare/workerd#4185)",
     },
   },
 };
@@ -260,6 +269,60 @@ const CASES: Case[] = [
       assert.equal(body.data, undefined);
     },
   ],
+  [CLIENT_DISCONNECT_LEVELS, async (s) => {
+    await pollUntil("downstream idle", () => downstreamStats(s), (c) => total(c, "inFlight") === 0);
+    const before = await downstreamStats(s);
+    const metricsBefore = await metricsText(s);
+    const client = new AbortController();
+    // order and customer answer at once; each item (level 1) and offers (level 2) sleep until cut.
+    const pending = fetch(
+      `${s.gateway.url}orders/dl-slow_items-slow_recommendations?budget=10000`,
+      {
+        signal: client.signal,
+      },
+    ).then((response) => response.body?.cancel(), (error: unknown) => error);
+    try {
+      await pollUntil(
+        "items and offers in flight at the downstream",
+        () => downstreamStats(s),
+        (c) => (c.items?.inFlight ?? 0) >= 1 && (c.recommendations?.inFlight ?? 0) >= 1,
+        { attempts: 1000, pauseMs: 1 },
+      );
+      client.abort();
+    } finally {
+      const settled = await pending;
+      assert.ok(settled instanceof Error, `the aborted fetch settled with ${settled}`);
+    }
+    const after = await pollUntil(
+      "the downstream saw both levels' calls aborted and nothing is left in flight",
+      () => downstreamStats(s),
+      (c) =>
+        c.items.aborted > (before.items?.aborted ?? 0) &&
+        c.recommendations.aborted > (before.recommendations?.aborted ?? 0) &&
+        total(c, "inFlight") === 0,
+    );
+    assert.ok(after.items.aborted > (before.items?.aborted ?? 0));
+    // Only the client's abort makes the gateway report "aborted" (its own cut is "timeout").
+    const aborted = (metrics: string, branch: string) =>
+      Number(
+        metrics.match(
+          new RegExp(
+            `^fanfare_branch_outcomes_total\\{branch="${branch}",outcome="aborted"\\} (\\S+)$`,
+            "m",
+          ),
+        )?.[1] ?? 0,
+      );
+    await pollUntil(
+      "the gateway counted aborted branches",
+      async () => {
+        const now = await metricsText(s);
+        return ["orders.items", "orders.offers"].map((b) =>
+          aborted(now, b) - aborted(metricsBefore, b)
+        );
+      },
+      (counts) => counts.every((count) => count >= 1),
+    );
+  }],
   [
     KEEP_ALIVE,
     async (s) => {
