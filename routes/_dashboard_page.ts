@@ -122,6 +122,13 @@ pre { margin: 0; padding: .6rem; background: #0f172a; color: #e2e8f0; border-rad
       <div class="value" id="retries">–</div><div class="sub" id="circuits">–</div></div>
   </div>
 </section>
+<section aria-labelledby="endpoints-title" id="endpoints-section" hidden>
+  <h2 id="endpoints-title">Aggregation endpoints <small>(the cards above are /product/:id)</small></h2>
+  <div class="scroll"><table>
+    <thead><tr><th>endpoint</th><th>requests / s</th><th>p50</th><th>p99</th><th>statuses</th></tr></thead>
+    <tbody id="endpoints"></tbody>
+  </table></div>
+</section>
 <section aria-labelledby="branches-title">
   <h2 id="branches-title">Branches</h2>
   <div class="scroll"><table>
@@ -246,6 +253,16 @@ function renderStats(stats) {
     return tr;
   });
   $("branches").replaceChildren(...rows);
+  const endpoints = stats.endpoints || [];
+  $("endpoints-section").hidden = endpoints.length === 0;
+  $("endpoints").replaceChildren(...endpoints.map(({ name, route, requests }) => {
+    const tr = el("tr");
+    tr.dataset.endpoint = name;
+    const statuses = Object.entries(requests.statuses).map(([code, n]) => code + ": " + n).join(", ");
+    tr.append(el("td", "", route + " (" + name + ")"), el("td", "", String(requests.ratePerS)),
+      el("td", "", ms(requests.p50Ms)), el("td", "", ms(requests.p99Ms)), el("td", "", statuses || "–"));
+    return tr;
+  }));
   if (!faultsBuilt) buildFaults(stats.registry, stats.endpoints || []);
 }
 

@@ -134,7 +134,19 @@ export function createApp(
       createAggregateRoutes(endpoints, { metrics, limiter: options.limiter, spare: options.spare }),
     )
     .route("/", createMetricsRoute(metrics.registry))
-    .route("/", createDashboardRoute({ stats, registry: options.registry, endpoints }))
+    .route(
+      "/",
+      createDashboardRoute({
+        stats,
+        registry: options.registry,
+        // Each endpoint's own requests, from its route's counters.
+        endpoints: endpoints.map(({ name, route }) => ({
+          name,
+          route,
+          stats: new LiveStats(metrics, { route }),
+        })),
+      }),
+    )
     .notFound(notFound)
     .onError(internalError);
   if (jobs !== undefined) app.route("/", createJobsRoute(jobs));
