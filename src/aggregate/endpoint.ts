@@ -287,6 +287,13 @@ export interface AggregateReport {
   complete: boolean;
 }
 
+/**
+ * How long the graph lets a call overrun its deadline before cutting it itself, in ms: the
+ * gather's own timers, armed a moment after the graph's and rounded up to whole ms, need that
+ * long to fire first.
+ */
+const CALL_GRACE_MS = 5;
+
 /** A call the gateway reported as not ok, with its report. */
 class CallFailure extends Error {
   readonly report: BranchReport;
@@ -377,6 +384,9 @@ export async function runEndpoint(
       signal: controller.signal,
       origin,
       reasonOf,
+      // Each call's gather keeps the same deadline and reports a timeout as one (in the answer
+      // and the metrics alike); the graph's own cut waits a little behind it.
+      graceMs: CALL_GRACE_MS,
     });
   } finally {
     signal?.removeEventListener("abort", onAbort);
@@ -396,7 +406,8 @@ export async function runEndpoint(
     }
     report.complete = false;
     if (node.required) report.failedRequired.push(node.name);
-    if (branch.outcome === "skipped") {
+    // A branch the graph never started; a call the gateway skipped (no permit) it counted itself.
+    if (result.outcome === "skipped") {
       metrics?.branchOutcomes.inc({ branch: node.metricName, outcome: "skipped" });
     }
   });

@@ -117,6 +117,12 @@ export interface RunGraphOptions {
   origin?: number;
   /** Words for a failed call's `reason`; `"timeout"` or `"error: <message>"` by default. */
   reasonOf?: (error: unknown) => string;
+  /**
+   * How long after a call's deadline the graph cuts it itself, in ms; 0 by default. Give calls
+   * that keep their deadline on their own (and report how they ended) the first word: the
+   * graph's cut is then the backstop for a call that does not.
+   */
+  graceMs?: number;
 }
 
 /** One call in flight. */
@@ -187,6 +193,7 @@ export function runGraph<N extends GraphNode>(
     signal,
     origin = performance.now(),
     reasonOf = defaultReason,
+    graceMs = 0,
   }: RunGraphOptions,
 ): Promise<GraphReport> {
   if (!Number.isInteger(limit) || limit < 1) {
@@ -234,14 +241,14 @@ export function runGraph<N extends GraphNode>(
   const timer = new DeadlineTimer(() => {
     const now = performance.now();
     for (const call of live) {
-      if (call.deadline > now || !live.has(call)) continue;
+      if (call.deadline + graceMs > now || !live.has(call)) continue;
       const error = new BranchTimeoutError(call.node, call.timeoutMs);
       end(call, error);
       fail(call.node, error, "");
     }
     if (finished) return;
     let next = Infinity;
-    for (const call of live) next = Math.min(next, call.deadline);
+    for (const call of live) next = Math.min(next, call.deadline + graceMs);
     timer.armBy(next);
   });
   const onAbort = () => {
@@ -404,7 +411,7 @@ export function runGraph<N extends GraphNode>(
         state.startMs = now - origin;
         state.deadlineMs = deadline - origin;
       }
-      timer.armBy(deadline);
+      timer.armBy(deadline + graceMs);
       const context: GraphContext = {
         signal: call.controller.signal,
         deadline,

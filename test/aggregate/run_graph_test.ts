@@ -159,6 +159,24 @@ Deno.test("runGraph() fails a call at its deadline even when the call ignores it
   assertEquals(report.nodes.after.reason, 'skipped: need "stuck" failed');
 });
 
+Deno.test("runGraph() with graceMs lets a call that keeps its own deadline report how it ended", async () => {
+  const graph = defineGraph([{ name: "own", timeoutMs: 1 }]);
+  const report = await runGraph(
+    graph,
+    ({ name }, { deadline, signal }) =>
+      new Promise((_, reject) => {
+        // The call's own cut, at its deadline, with its own words.
+        const timer = setTimeout(
+          () => reject(new Error(`${name} cut itself`)),
+          deadline - performance.now(),
+        );
+        signal.addEventListener("abort", () => clearTimeout(timer), { once: true });
+      }),
+    { budgetMs: 10_000, graceMs: 50 },
+  );
+  assertEquals(report.nodes.own.reason, "error: own cut itself");
+});
+
 Deno.test("runGraph() gives a node the budget less what its required dependents need, capped by its own timeout", async () => {
   const { task, find } = manual();
   const graph = defineGraph([
