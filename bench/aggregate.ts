@@ -230,7 +230,7 @@ const declared = createAggregateRoutes(
     }],
   }, { default: instant }),
 );
-const ROUNDS = 6;
+const ROUNDS = 16;
 const PER_ROUND = 500;
 const perRequestUs: Record<"product" | "declared", number[]> = { product: [], declared: [] };
 for (let round = 0; round < ROUNDS; round++) {
@@ -251,16 +251,21 @@ for (let round = 0; round < ROUNDS; round++) {
   }
 }
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1];
+// Rounds alternate, so each round's ratio compares the two under the same load.
+const ratios = perRequestUs.declared.map((us, i) => us / perRequestUs.product[i]);
 const overhead = {
   productUs: round(median(perRequestUs.product)),
   declaredUs: round(median(perRequestUs.declared)),
-  ratio: round(median(perRequestUs.declared) / median(perRequestUs.product) * 10) / 10,
+  ratio: Math.round(median(ratios) * 100) / 100,
+  ratioRange: [Math.min(...ratios), Math.max(...ratios)].map((r) => Math.round(r * 100) / 100),
   rounds: perRequestUs,
 };
 console.log(
-  `five instant branches, one request at a time (median of ${
+  `five instant branches, one request at a time (medians of ${
     ROUNDS - 1
-  } rounds of ${PER_ROUND}): product route ${overhead.productUs} µs/request, declared ${overhead.declaredUs} µs/request (${overhead.ratio}×)`,
+  } alternating rounds of ${PER_ROUND}): product route ${overhead.productUs} µs/request, declared ${overhead.declaredUs}; declared/product per round: median ${overhead.ratio}×, range ${
+    overhead.ratioRange.join("–")
+  }×`,
 );
 const loadEnd = loadAverage();
 console.log(`load at the end ${loadEnd.toFixed(2)}`);
