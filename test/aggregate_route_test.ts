@@ -8,7 +8,9 @@ import { deferred, flush } from "./_deferred.ts";
 import committed from "../fanfare.config.json" with { type: "json" };
 
 /** What the scripted downstream does for a path: answer its payload, fail, or never answer. */
-type Script = (path: string) => "answer" | "fail" | "hang" | Record<string, unknown>;
+type Script = (
+  path: string,
+) => "answer" | "fail" | "unavailable" | "hang" | Record<string, unknown>;
 
 /** An in-process downstream: `/<branch>/<id>` answers the simulated payload unless scripted. */
 function downstream(script: Script = () => "answer") {
@@ -19,6 +21,7 @@ function downstream(script: Script = () => "answer") {
       calls.push({ path, signal: request.signal });
       const what = script(path);
       if (what === "fail") return Response.json({ error: "down" }, { status: 500 });
+      if (what === "unavailable") return Response.json({ error: "busy" }, { status: 503 });
       if (what === "hang") {
         const { promise, reject } = deferred<Response>();
         request.signal.addEventListener("abort", () => reject(request.signal.reason), {
@@ -260,6 +263,37 @@ Deno.test("a hedged branch sends its hedge inside the request's limit and the he
   assertEquals(calls.length, 2);
   // The losing first call was aborted once the hedge answered.
   assert(calls[0].signal.aborted);
+});
+
+Deno.test("a branch with retry retries a fast failure, and one with breaker stops calling a downstream that is down", async () => {
+  let orderCalls = 0;
+  const { fetcher, calls } = downstream((path) => {
+    // A 503 is worth a retry (a 500 is not).
+    if (path.startsWith("/orders/")) return orderCalls++ === 0 ? "unavailable" : "answer";
+    return path.startsWith("/customers/") ? "fail" : "answer";
+  });
+  const { aggregate } = await import("../routes/aggregate.ts");
+  const app = new Hono().get(
+    "/o/:id",
+    aggregate({
+      name: "guarded",
+      route: "/o/:id",
+      branches: {
+        order: { path: "/orders/{params.id}", timeoutMs: 1_000, retry: { maxAttempts: 2 } },
+        customer: { path: "/customers/{params.id}", timeoutMs: 1_000, breaker: true },
+      },
+    }, { downstreams: { default: fetcher } }),
+  );
+  const first = await (await app.request("/o/o1")).json();
+  assertEquals(first.timings.order.outcome, "ok", JSON.stringify(first));
+  assertEquals([first.timings.order.attempts, first.timings.order.retries], [2, 1]);
+  // The default breaker opens once 90 % of at least 20 calls failed.
+  for (let i = 0; i < 19; i++) await (await app.request("/o/o1")).body?.cancel();
+  const customerCalls = calls.filter((c) => c.path.startsWith("/customers/")).length;
+  assertEquals(customerCalls, 20);
+  const open = await (await app.request("/o/o1")).json();
+  assertEquals(open.reasons.customer, "circuit-open");
+  assertEquals(calls.filter((c) => c.path.startsWith("/customers/")).length, customerCalls);
 });
 
 Deno.test("aggregate() mounts on any Hono app and route", async () => {

@@ -46,6 +46,11 @@ const branchSchema = z.strictObject({
     max: z.optional(z.int().check(z.minimum(1), z.maximum(100))),
   })),
   hedge: z.optional(hedgeSchema),
+  retry: z.optional(z.strictObject({
+    maxAttempts: z.optional(z.int().check(z.minimum(2), z.maximum(4))),
+    ratio: z.optional(z.number().check(z.minimum(0), z.maximum(1))),
+  })),
+  breaker: z.optional(z.boolean()),
   group: z.optional(field),
   target: z.optional(field),
   pick: z.optional(z.array(field)),
@@ -113,6 +118,16 @@ export interface BranchConfig {
   forEach?: { from: string; max?: number };
   /** Hedging: a fixed delay, or an adaptive one at `quantile`, within `ratio` extra calls. */
   hedge?: { delayMs?: number; quantile?: number; maxAttempts?: number; ratio?: number };
+  /**
+   * Retries of a fast failure: at most `maxAttempts` (2 by default) per call, within `ratio`
+   * (0.5 by default) retries per call of the downstream plus a burst of 10.
+   */
+  retry?: { maxAttempts?: number; ratio?: number };
+  /**
+   * The downstream's circuit breaker (`DEFAULT_BRANCH_BREAKER`: open at 90 % of 20 calls failed
+   * in 10 s, probe once a second); none by default.
+   */
+  breaker?: boolean;
   /** Key of its answer in the response; the branch's name by default. */
   group?: string;
   /** Dotted path of the part of its answer kept. */
@@ -355,6 +370,9 @@ function crossIssues(config: AggregateConfig): string[] {
       }
       if (spec.hedge !== undefined && spec.idempotent === false) {
         issues.push(`${here}.hedge: a hedge repeats the call, which needs idempotent: true`);
+      }
+      if (spec.retry !== undefined && spec.idempotent === false) {
+        issues.push(`${here}.retry: a retry repeats the call, which needs idempotent: true`);
       }
       if (spec.forEach !== undefined) {
         const [from] = spec.forEach.from.split(".");

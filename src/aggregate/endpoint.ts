@@ -9,6 +9,7 @@ import {
   type BranchReport,
   type BranchResultKind,
   type BranchSpec,
+  DEFAULT_BRANCH_BREAKER,
   defineRegistry,
   type Fetcher,
   type GatewayMetrics,
@@ -16,6 +17,7 @@ import {
   WORKERS_CONNECTION_LIMIT,
 } from "../gateway/mod.ts";
 import { AdaptiveDelay, HedgeBudget, type SpareCapacity } from "../hedging/mod.ts";
+import { CircuitBreaker, RetryBudget } from "../resilience/mod.ts";
 import { BranchTimeoutError } from "../executor/mod.ts";
 import type { Limiter } from "../limits/mod.ts";
 import {
@@ -157,6 +159,12 @@ export function compileEndpoint(
         maxAttempts: config.hedge.maxAttempts,
         budget: new HedgeBudget({ ratio: config.hedge.ratio ?? 0.05 }),
       },
+      // As guardBranches gives the product's branches: a budget of half the calls plus 10.
+      retry: config.retry === undefined ? undefined : {
+        budget: new RetryBudget({ ratio: config.retry.ratio ?? 0.5, burst: 10 }),
+        maxAttempts: config.retry.maxAttempts ?? 2,
+      },
+      breaker: config.breaker === true ? new CircuitBreaker(DEFAULT_BRANCH_BREAKER) : undefined,
     }]);
     return {
       name: branch,

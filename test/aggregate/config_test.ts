@@ -81,12 +81,14 @@ Deno.test("a malformed template, an unknown downstream, a hedge without idempote
     path: "/c/{order.customerId",
     downstream: "users",
     hedge: { delayMs: 20 },
+    retry: {},
     idempotent: false,
     forEach: { from: "other.ids" },
   }));
   assertEquals(issues, [
     'endpoints[0].branches.customer.downstream: unknown downstream "users" (declare it in downstreams)',
     "endpoints[0].branches.customer.hedge: a hedge repeats the call, which needs idempotent: true",
+    "endpoints[0].branches.customer.retry: a retry repeats the call, which needs idempotent: true",
     'endpoints[0].branches.customer.forEach.from: "other" is not in needs',
     'endpoints[0].branches.customer.path: Cannot parse the template as every brace must close one placeholder: current value is "/c/{order.customerId"',
   ]);
