@@ -307,6 +307,7 @@ class CallFailure extends Error {
   readonly report: BranchReport;
   constructor(report: BranchReport) {
     super(report.reason ?? report.outcome);
+    this.name = "CallFailure";
     this.report = report;
   }
 }
