@@ -24,6 +24,8 @@ import {
 import { limiterFromEnv } from "../src/limits/mod.ts";
 import { trace } from "@opentelemetry/api";
 import { tracingFromEnv } from "./_tracing_from_env.ts";
+import { compileConfig, parseConfig } from "../src/aggregate/mod.ts";
+import config from "../fanfare.config.json" with { type: "json" };
 
 /** The part of Bun's server used here. */
 interface BunServer {
@@ -76,8 +78,14 @@ const hedge = process.env.HEDGE === "optional-reads" ? hedgeOptionalReads() : {}
 const downstream = urlFetcher(baseUrl, {
   fetch: (request) => fetch(request, { decompress: false } as RequestInit),
 });
+// The aggregation endpoints of fanfare.config.json, on the same downstream; a bad config stops
+// the start with every problem named.
+const endpoints = compileConfig(parseConfig(config, "fanfare.config.json"), {
+  default: downstream,
+});
 const app = createApp({
   registry: defaultRegistry(downstream, { hedge }),
+  endpoints,
   limiter: limiterFromEnv(process.env),
   ...overload,
 });

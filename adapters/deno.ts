@@ -26,6 +26,8 @@ import {
   urlFetcher,
 } from "../src/gateway/mod.ts";
 import { limiterFromEnv } from "../src/limits/mod.ts";
+import { compileConfig, parseConfig } from "../src/aggregate/mod.ts";
+import config from "../fanfare.config.json" with { type: "json" };
 import { serveResilient } from "./_resilient_serve.ts";
 import { trace } from "@opentelemetry/api";
 import { tracingFromEnv } from "./_tracing_from_env.ts";
@@ -55,8 +57,15 @@ if (baseUrl === undefined) {
 // LIMITER_CAPACITY (one process) or LIMITER_URL + LIMITER_SECRET (a fleet): a global ceiling.
 // HEDGE=optional-reads hedges reviews, recommendations and shipping on the ceiling's spare permits.
 const hedge = Deno.env.get("HEDGE") === "optional-reads" ? hedgeOptionalReads() : {};
+const downstream = urlFetcher(baseUrl);
+// The aggregation endpoints of fanfare.config.json, on the same downstream; a bad config stops
+// the start with every problem named.
+const endpoints = compileConfig(parseConfig(config, "fanfare.config.json"), {
+  default: downstream,
+});
 const app = createApp({
-  registry: defaultRegistry(urlFetcher(baseUrl), { hedge }),
+  registry: defaultRegistry(downstream, { hedge }),
+  endpoints,
   limiter: limiterFromEnv(Deno.env.toObject()),
   ...overload,
 });

@@ -43,6 +43,9 @@ import {
   urlFetcher,
 } from "../src/gateway/mod.ts";
 import { BlockLeasingLimiter, type PermitService } from "../src/limits/mod.ts";
+import { compileConfig, parseConfig } from "../src/aggregate/mod.ts";
+// Bundled into the Worker by wrangler: the same endpoints as on Deno and Bun.
+import config from "../fanfare.config.json" with { type: "json" };
 import { LIMITER_PATH, PermitObject, type PermitObjectEnv } from "./permit_object.ts";
 import { type Tracing, type TracingEnv, tracingFromEnv } from "./_tracing_from_env.ts";
 import {
@@ -149,8 +152,12 @@ function appFor(env: Env): ReturnType<typeof createApp> {
       BULKHEAD_MAX_QUEUE: env.BULKHEAD_MAX_QUEUE,
     }, { handOffMs: 1 });
     const hedge = env.HEDGE === "optional-reads" ? hedgeOptionalReads() : {};
+    const endpoints = compileConfig(parseConfig(config, "fanfare.config.json"), {
+      default: downstream,
+    });
     app = createApp({
       registry: defaultRegistry(downstream, { hedge }),
+      endpoints,
       jobs,
       limiter,
       ...overload,

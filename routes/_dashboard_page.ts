@@ -1,7 +1,8 @@
 /**
  * The dashboard's single page: HTML, CSS and a small script, in one string so that every runtime
  * (Workers included, which has no filesystem) serves it with no build step. The script polls
- * `GET /api/stats` once a second and sends "try" requests to `GET /product/:id`; it writes data
+ * `GET /api/stats` once a second and sends "try" requests to `GET /product/:id` or an
+ * aggregation endpoint (whose waterfall rows then name their level and the need they waited on); it writes data
  * only through `textContent` and element attributes, never as HTML.
  *
  * @module
@@ -121,6 +122,13 @@ pre { margin: 0; padding: .6rem; background: #0f172a; color: #e2e8f0; border-rad
       <div class="value" id="retries">–</div><div class="sub" id="circuits">–</div></div>
   </div>
 </section>
+<section aria-labelledby="endpoints-title" id="endpoints-section" hidden>
+  <h2 id="endpoints-title">Aggregation endpoints <small>(the cards above are /product/:id)</small></h2>
+  <div class="scroll"><table>
+    <thead><tr><th>endpoint</th><th>requests / s</th><th>p50</th><th>p99</th><th>statuses</th></tr></thead>
+    <tbody id="endpoints"></tbody>
+  </table></div>
+</section>
 <section aria-labelledby="branches-title">
   <h2 id="branches-title">Branches</h2>
   <div class="scroll"><table>
@@ -136,6 +144,7 @@ pre { margin: 0; padding: .6rem; background: #0f172a; color: #e2e8f0; border-rad
 <section aria-labelledby="try-title">
   <h2 id="try-title">Try a request</h2>
   <form id="try">
+    <label>route <select name="route" id="route"><option value="/product/:id">/product/:id</option></select></label>
     <label>product id <input name="id" value="sku-42" required pattern="[A-Za-z0-9_\\-]{1,64}"></label>
     <label>policy <select name="policy"><option>bestEffort</option><option>collectAll</option>
       <option>failFast</option></select></label>
@@ -244,11 +253,26 @@ function renderStats(stats) {
     return tr;
   });
   $("branches").replaceChildren(...rows);
-  if (!faultsBuilt) buildFaults(stats.registry);
+  const endpoints = stats.endpoints || [];
+  $("endpoints-section").hidden = endpoints.length === 0;
+  $("endpoints").replaceChildren(...endpoints.map(({ name, route, requests }) => {
+    const tr = el("tr");
+    tr.dataset.endpoint = name;
+    const statuses = Object.entries(requests.statuses).map(([code, n]) => code + ": " + n).join(", ");
+    tr.append(el("td", "", route + " (" + name + ")"), el("td", "", String(requests.ratePerS)),
+      el("td", "", ms(requests.p50Ms)), el("td", "", ms(requests.p99Ms)), el("td", "", statuses || "–"));
+    return tr;
+  }));
+  if (!faultsBuilt) buildFaults(stats.registry, stats.endpoints || []);
 }
 
-function buildFaults(registry) {
+function buildFaults(registry, endpoints) {
   faultsBuilt = true;
+  for (const { name, route } of endpoints) {
+    const option = el("option", "", route + " (" + name + ")");
+    option.value = route;
+    $("route").append(option);
+  }
   const fields = registry.map(({ name, required, timeoutMs }) => {
     const label = el("label", "", name + (required ? " (required)" : "") + " · " + timeoutMs + " ms");
     const select = el("select");
@@ -290,9 +314,13 @@ function renderWaterfall(body) {
     row.dataset.branch = name;
     row.dataset.outcome = t.outcome;
     row.dataset.degraded = String(degraded.has(name));
-    const label = el("div", "name", name);
+    // Aggregation endpoints: the branch's level in the graph and the need it waited on.
+    const graph = t.level === undefined ? "" : " · L" + t.level + (t.waitedOn ? " ← " + t.waitedOn : "");
+    const label = el("div", "name", name + graph);
     label.append(el("span", "badge " + t.outcome, t.outcome));
     label.title = body.reasons && body.reasons[name] || t.outcome;
+    if (t.level !== undefined) row.dataset.level = String(t.level);
+    if (t.waitedOn) row.dataset.waitedOn = t.waitedOn;
     const track = el("div", "track");
     if (t.startMs !== undefined) {
       const bar = el("div", "bar " + t.outcome);
@@ -324,7 +352,12 @@ $("try").addEventListener("submit", async (event) => {
     if (!key.startsWith("fault.") || value === "") continue;
     query.set(key, value === "slow" ? "slow:" + Number(form.get("slowMs")) : value);
   }
-  const url = "/product/" + encodeURIComponent(form.get("id")) + "?" + query;
+  const route = form.get("route") || "/product/:id";
+  // An aggregation endpoint takes the id for each of its route parameters, and only a budget.
+  const url = route === "/product/:id"
+    ? "/product/" + encodeURIComponent(form.get("id")) + "?" + query
+    : route.replace(/:[A-Za-z0-9_]+/g, encodeURIComponent(form.get("id"))) + "?budget=" +
+      encodeURIComponent(form.get("budget"));
   $("answer-status").textContent = "GET " + url + " …";
   const started = performance.now();
   try {

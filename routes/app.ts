@@ -21,6 +21,8 @@ import { createJobsRoute, type JobsRouteOptions } from "./jobs.ts";
 import { createDashboardRoute } from "./dashboard.ts";
 import { createMetricsRoute } from "./metrics.ts";
 import { createGateway, type GatewayOptions, internalError, notFound } from "./product.ts";
+import { createAggregateRoutes } from "./aggregate.ts";
+import type { Endpoint } from "../src/aggregate/mod.ts";
 
 /**
  * Options of {@linkcode createApp}: those of the gateway, metrics aside (the app owns them).
@@ -46,14 +48,21 @@ export type AppOptions = Omit<GatewayOptions, "metrics"> & {
   admission?: AdaptiveLimiter;
   /** One adaptive limit per downstream: each branch's fetcher is put behind its own. */
   bulkheads?: Bulkheads;
+  /**
+   * Aggregation endpoints (compiled from `fanfare.config.json` by every adapter), each served at
+   * its route through `aggregate()`, behind the inbound adaptive limit when there is one.
+   */
+  endpoints?: readonly Endpoint[];
 };
 
 /**
  * Creates the whole gateway app: `GET /product/:id`, `GET /metrics`, the live dashboard at
  * `GET /` with its `GET /api/stats`, JSON 404 and 500, and the `/jobs` routes when `jobs`
- * is given. With `admission`, every `/product/*` request passes the inbound adaptive limit first
- * (a 503 with `Retry-After` when shed); with `bulkheads`, each branch calls its downstream
- * through its own adaptive limit; both add their gauges and counters to `/metrics`.
+ * is given, and each of `endpoints` at its route (see `routes/aggregate.ts`). With `admission`,
+ * every `/product/*` request and every endpoint's request passes the inbound adaptive limit
+ * first (a 503 with `Retry-After` when shed); with `bulkheads`, each product branch calls its
+ * downstream through its own adaptive limit (the endpoints' calls do not: their downstreams are
+ * named per config, not per product branch); both add their gauges and counters to `/metrics`.
  *
  * @example
  * ```ts
@@ -66,7 +75,9 @@ export type AppOptions = Omit<GatewayOptions, "metrics"> & {
  * const metrics = await (await app.request("/metrics")).text();
  * ```
  */
-export function createApp({ jobs, admission, bulkheads, ...options }: AppOptions): Hono {
+export function createApp(
+  { jobs, admission, bulkheads, endpoints = [], ...options }: AppOptions,
+): Hono {
   const metrics = createGatewayMetrics();
   const branches = options.registry.map(({ name }) => name);
   const app = new Hono();
@@ -100,11 +111,42 @@ export function createApp({ jobs, admission, bulkheads, ...options }: AppOptions
       }),
     );
   }
+  if (admission !== undefined) {
+    for (const { route, budgetMs, graph } of endpoints) {
+      app.use(
+        route,
+        admissionMiddleware(admission, {
+          defaultBudgetMs: budgetMs,
+          dropAfterMs: Math.min(...graph.nodes.map((node) => node.timeoutMs ?? Infinity)),
+          onShed: (_c, receivedAt) => {
+            metrics.requests.inc({ route, status: "503" });
+            metrics.requestDuration.observe({ route }, (performance.now() - receivedAt) / 1000);
+          },
+        }),
+      );
+    }
+  }
   const registry = bulkheads === undefined ? options.registry : bulkheads.guard(options.registry);
   app
     .route("/", createGateway({ ...options, registry, metrics }))
+    .route(
+      "/",
+      createAggregateRoutes(endpoints, { metrics, limiter: options.limiter, spare: options.spare }),
+    )
     .route("/", createMetricsRoute(metrics.registry))
-    .route("/", createDashboardRoute({ stats, registry: options.registry }))
+    .route(
+      "/",
+      createDashboardRoute({
+        stats,
+        registry: options.registry,
+        // Each endpoint's own requests, from its route's counters.
+        endpoints: endpoints.map(({ name, route }) => ({
+          name,
+          route,
+          stats: new LiveStats(metrics, { route }),
+        })),
+      }),
+    )
     .notFound(notFound)
     .onError(internalError);
   if (jobs !== undefined) app.route("/", createJobsRoute(jobs));

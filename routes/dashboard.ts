@@ -26,6 +26,11 @@ import { DASHBOARD_PAGE } from "./_dashboard_page.ts";
 export interface StatsBody extends LiveStatsReport {
   /** Every branch of the gateway, in the order they start. */
   registry: { name: string; required: boolean; timeoutMs: number }[];
+  /**
+   * The aggregation endpoints the gateway serves besides the product route, if any, each with
+   * its own requests over the window (`degradedShare` is the whole gateway's).
+   */
+  endpoints?: { name: string; route: string; requests?: LiveStatsReport["requests"] }[];
 }
 
 /**
@@ -50,6 +55,11 @@ export interface DashboardOptions {
   stats: LiveStats;
   /** The gateway's branches. */
   registry: BranchRegistry;
+  /**
+   * Aggregation endpoints: the page's "Try a request" may also call them, and with `stats` (a
+   * `LiveStats` on the endpoint's route) it shows each one's requests.
+   */
+  endpoints?: readonly { name: string; route: string; stats?: LiveStats }[];
 }
 
 /**
@@ -68,14 +78,24 @@ export interface DashboardOptions {
  * const { requests } = await (await dashboard.request("/api/stats")).json();
  * ```
  */
-export function createDashboardRoute({ stats, registry }: DashboardOptions): Hono {
+export function createDashboardRoute(
+  { stats, registry, endpoints = [] }: DashboardOptions,
+): Hono {
   const branches = registry.map(({ name, required, timeoutMs }) => ({ name, required, timeoutMs }));
+  const routes = [...endpoints];
   return new Hono()
     .get("/", function servePage(c) {
       return c.html(DASHBOARD_PAGE, 200, { "cache-control": "no-cache" });
     })
     .get("/api/stats", function serveStats(c) {
       const body: StatsBody = { ...stats.read(), registry: branches };
+      if (routes.length > 0) {
+        body.endpoints = routes.map(({ name, route, stats }) => {
+          const entry: NonNullable<StatsBody["endpoints"]>[number] = { name, route };
+          if (stats !== undefined) entry.requests = stats.read().requests;
+          return entry;
+        });
+      }
       return c.json(body, 200, { "cache-control": "no-store" });
     });
 }

@@ -19,6 +19,13 @@
 
 export { type AppOptions, createApp } from "./app.ts";
 export {
+  aggregate,
+  type AggregateOptions,
+  type AggregateRoutesOptions,
+  COMPLETE_HEADER,
+  createAggregateRoutes,
+} from "./aggregate.ts";
+export {
   BUDGET_RANGE_MS,
   createGateway,
   type GatewayOptions,

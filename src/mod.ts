@@ -1,8 +1,8 @@
 /**
  * fanfare: bounded scatter-gather for edge runtimes. This entry point re-exports every
  * subsystem; import `./executor/mod.ts`, `./limits/mod.ts`, `./hedging/mod.ts`,
- * `./resilience/mod.ts`, `./streams/mod.ts`, `./gateway/mod.ts`, `./metrics/mod.ts`, `./jobs/mod.ts`
- * or `./tracing/mod.ts` to load only one.
+ * `./resilience/mod.ts`, `./streams/mod.ts`, `./gateway/mod.ts`, `./metrics/mod.ts`, `./jobs/mod.ts`,
+ * `./tracing/mod.ts` or `./aggregate/mod.ts` to load only one.
  *
  * @example
  * ```ts
@@ -22,3 +22,4 @@ export * from "./metrics/mod.ts";
 export * from "./gateway/mod.ts";
 export * from "./jobs/mod.ts";
 export * from "./tracing/mod.ts";
+export * from "./aggregate/mod.ts";

@@ -5,6 +5,9 @@
  *
  * The downstream is scripted by the product id (see `_scripted_downstream.ts`): `fail_reviews`
  * in the id makes the reviews branch answer 500, `slow_all` makes every branch sleep until cut.
+ * The dependent endpoint of `fanfare.config.json` (`/orders/:orderId`) is scripted the same way:
+ * its customer and item ids carry the order id, so `fail_customers` in an order id fails the
+ * customer call.
  *
  * @module
  */
@@ -15,6 +18,8 @@ import { type Runtime, type ServedProcess, startDownstream, startGateway } from 
 const ALL: DefaultBranchName[] = ["price", "inventory", "reviews", "recommendations", "shipping"];
 const RUNTIMES: Runtime[] = ["deno", "bun", "workerd"];
 const CLIENT_DISCONNECT = "a client that disconnects aborts the branches it left in flight";
+const CLIENT_DISCONNECT_LEVELS =
+  "a client that disconnects from the dependent endpoint aborts the calls of every level in flight";
 const KEEP_ALIVE =
   "16 keep-alive connections in a closed loop all answer 200 and no branch is aborted";
 const OVERLOAD =
@@ -38,6 +43,13 @@ const KNOWN_GAPS: Partial<Record<Runtime, Record<string, { failsWith: RegExp; wh
         "workerd (1.20260426, directly or under wrangler dev) never aborts request.signal when an " +
         "HTTP client disconnects before the response starts, even with enable_request_signal: " +
         "the branches run on until their own timeouts (cloudflare/workerd#4185)",
+    },
+    [CLIENT_DISCONNECT_LEVELS]: {
+      // The calls then end by their own deadlines: offers' 200 ms race the downstream's own
+      // budget sleep (it answers 504 when the budget it was sent runs out), so either check fails.
+      failsWith:
+        /the downstream saw both levels' calls aborted|the gateway counted aborted branches/,
+      why: "the same: request.signal never fires on workerd (cloudflare/workerd#4185)",
     },
   },
 };
@@ -68,6 +80,24 @@ async function getJson(
     assert.fail(`GET ${path} answered ${response.status} with a body that is not JSON: ${text}`);
   }
   return { status: response.status, contentType, body };
+}
+
+/** `GET` on an aggregation endpoint: status, `x-fanfare-complete` and the JSON body. */
+async function getOrder(
+  { gateway }: Servers,
+  path: string,
+): Promise<{ status: number; complete: string | null; body: Json }> {
+  const response = await fetch(`${gateway.url}${path}`);
+  const text = await response.text();
+  try {
+    return {
+      status: response.status,
+      complete: response.headers.get("x-fanfare-complete"),
+      body: JSON.parse(text),
+    };
+  } catch {
+    assert.fail(`GET ${path} answered ${response.status} with a body that is not JSON: ${text}`);
+  }
 }
 
 /** A JSON body as the assertions read it: any field may be anything. */
@@ -189,6 +219,103 @@ const CASES: Case[] = [
     for (const [name, timing] of Object.entries(body.timings as Record<string, Timing>)) {
       assert.ok(timing.endMs <= body.budgetMs, `${name} ended at ${timing.endMs} ms`);
     }
+  }],
+  [
+    "the dependent endpoint joins order, then customer and each item, then offers, into a 200 marked complete",
+    async (s) => {
+      const { status, complete, body } = await getOrder(s, "orders/healthy");
+      assert.equal(status, 200, JSON.stringify(body));
+      assert.equal(complete, "true");
+      assert.equal(body.endpoint, "orders");
+      assert.deepEqual(body.degraded, []);
+      assert.equal(body.data.customer.id, "c-healthy");
+      assert.equal(body.data.customer.internalNotes, undefined, "pick keeps only id, name, tier");
+      assert.equal(body.data.items.length, body.data.order.itemIds.length);
+      assert.ok(Array.isArray(body.data.offers), JSON.stringify(body.data.offers));
+      const { order, customer, items, offers } = body.timings;
+      assert.deepEqual([order.level, customer.level, items.level, offers.level], [0, 1, 1, 2]);
+      assert.equal(offers.waitedOn, "customer");
+      assert.ok(customer.startMs >= order.endMs, "customer started after the order answered");
+      assert.ok(offers.startMs >= customer.endMs, "offers started after the customer answered");
+    },
+  ],
+  [
+    "the dependent endpoint answers 200 marked incomplete when an optional level fails, naming it",
+    async (s) => {
+      const { status, complete, body } = await getOrder(s, "orders/o2-fail_items");
+      assert.equal(status, 200, JSON.stringify(body));
+      assert.equal(complete, "false");
+      assert.deepEqual(body.degraded, ["items"]);
+      assert.match(body.reasons.items, /^\[\d+\] error: Downstream 'orders.items' answered 500$/);
+      assert.equal(body.data.customer.id, "c-o2-fail_items");
+    },
+  ],
+  [
+    "the dependent endpoint answers 502 naming a failed required branch, and skips what needed it",
+    async (s) => {
+      const { status, complete, body } = await getOrder(s, "orders/o3-fail_customers");
+      assert.equal(status, 502, JSON.stringify(body));
+      assert.equal(complete, "false");
+      assert.equal(body.error, "required branch failed");
+      assert.equal(body.branch, "customer");
+      assert.equal(body.reasons.customer, "error: Downstream 'orders.customer' answered 500");
+      assert.equal(body.reasons.offers, 'skipped: need "customer" failed');
+      assert.equal(body.data, undefined);
+    },
+  ],
+  [CLIENT_DISCONNECT_LEVELS, async (s) => {
+    await pollUntil("downstream idle", () => downstreamStats(s), (c) => total(c, "inFlight") === 0);
+    const before = await downstreamStats(s);
+    const metricsBefore = await metricsText(s);
+    const client = new AbortController();
+    // order and customer answer at once; each item (level 1) and offers (level 2) sleep until cut.
+    const pending = fetch(
+      `${s.gateway.url}orders/dl-slow_items-slow_recommendations?budget=10000`,
+      {
+        signal: client.signal,
+      },
+    ).then((response) => response.body?.cancel(), (error: unknown) => error);
+    try {
+      await pollUntil(
+        "items and offers in flight at the downstream",
+        () => downstreamStats(s),
+        (c) => (c.items?.inFlight ?? 0) >= 1 && (c.recommendations?.inFlight ?? 0) >= 1,
+        { attempts: 1000, pauseMs: 1 },
+      );
+      client.abort();
+    } finally {
+      const settled = await pending;
+      assert.ok(settled instanceof Error, `the aborted fetch settled with ${settled}`);
+    }
+    const after = await pollUntil(
+      "the downstream saw both levels' calls aborted and nothing is left in flight",
+      () => downstreamStats(s),
+      (c) =>
+        c.items.aborted > (before.items?.aborted ?? 0) &&
+        c.recommendations.aborted > (before.recommendations?.aborted ?? 0) &&
+        total(c, "inFlight") === 0,
+    );
+    assert.ok(after.items.aborted > (before.items?.aborted ?? 0));
+    // Only the client's abort makes the gateway report "aborted" (its own cut is "timeout").
+    const aborted = (metrics: string, branch: string) =>
+      Number(
+        metrics.match(
+          new RegExp(
+            `^fanfare_branch_outcomes_total\\{branch="${branch}",outcome="aborted"\\} (\\S+)$`,
+            "m",
+          ),
+        )?.[1] ?? 0,
+      );
+    await pollUntil(
+      "the gateway counted aborted branches",
+      async () => {
+        const now = await metricsText(s);
+        return ["orders.items", "orders.offers"].map((b) =>
+          aborted(now, b) - aborted(metricsBefore, b)
+        );
+      },
+      (counts) => counts.every((count) => count >= 1),
+    );
   }],
   [
     KEEP_ALIVE,

@@ -110,6 +110,22 @@ Deno.test("the dashboard works in a real browser against the gateway on Deno", a
       await page.screenshot({ path: new URL("dashboard.png", RESULTS).pathname, fullPage: true });
     });
 
+    await t.step(
+      "a try of the dependent endpoint draws its levels and what each waited on",
+      async () => {
+        await page.selectOption("#route", "/orders/:orderId");
+        await page.fill('input[name="id"]', "o1");
+        await page.fill('input[name="budget"]', "1000");
+        await page.click("#try button[type=submit]");
+        const offers = page.locator('#waterfall .row[data-branch="offers"]');
+        await offers.waitFor();
+        assertEquals(await offers.getAttribute("data-level"), "2");
+        assertEquals(await offers.getAttribute("data-waited-on"), "customer");
+        assertEquals(await page.locator("#waterfall .row").count(), 4);
+        assert((await page.textContent("#answer-status"))?.includes("GET /orders/o1?budget=1000"));
+      },
+    );
+
     await t.step("the page fits a narrow screen without sideways scrolling", async () => {
       await page.setViewportSize({ width: 375, height: 800 });
       const overflow = await page.evaluate(

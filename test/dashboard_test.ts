@@ -35,3 +35,24 @@ Deno.test("/api/stats counts product requests and their branch outcomes, not its
   assertEquals(body.branches.byName.reviews.outcomes, { error: 1 });
   assertEquals(body.branches.byName.price.outcomes, { ok: 1 });
 });
+
+Deno.test("/api/stats counts each aggregation endpoint's requests under its route, apart from the product's", async () => {
+  const { createApp } = await import("../routes/app.ts");
+  const { createDownstream } = await import("../sim/downstream.ts");
+  const { defaultRegistry } = await import("../src/gateway/mod.ts");
+  const { compileConfig, parseConfig } = await import("../src/aggregate/mod.ts");
+  const { default: config } = await import("../fanfare.config.json", { with: { type: "json" } });
+  const downstream = createDownstream({ tailEvery: 0 });
+  const app = createApp({
+    registry: defaultRegistry(downstream),
+    endpoints: compileConfig(parseConfig(config), { default: downstream }),
+  });
+  await (await app.request("/orders/o1")).body?.cancel();
+  const body = await (await app.request("/api/stats")).json();
+  assertEquals(body.requests.total, 0);
+  assertEquals(body.endpoints.length, 1);
+  assertEquals(body.endpoints[0].name, "orders");
+  assertEquals(body.endpoints[0].route, "/orders/:orderId");
+  assertEquals(body.endpoints[0].requests.total, 1);
+  assert("orders.customer" in body.branches.byName, Object.keys(body.branches.byName).join());
+});

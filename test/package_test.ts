@@ -54,6 +54,7 @@ const ENTRIES: Record<string, string> = {
   "@fanfare/fanfare/gateway": "defaultRegistry",
   "@fanfare/fanfare/jobs": "JobJoin",
   "@fanfare/fanfare/tracing": "parseTraceparent",
+  "@fanfare/fanfare/aggregate": "runGraph",
   "@fanfare/fanfare/hono": "createGateway",
 };
 
@@ -145,33 +146,37 @@ Deno.test("the npm package installs from its tarball and runs on Node, Bun and D
     const manifest = JSON.parse(await Deno.readTextFile(`${repo}package.json`));
 
     let tarball = "";
-    await t.step("npm pack builds the package and packs only the build", async () => {
-      const out = succeeded(
-        await run("npm", ["pack", "--offline", "--json", "--pack-destination", scratch], {
-          cwd: repo,
-        }),
-        "npm pack",
-      );
-      const [packed] = JSON.parse(out.slice(out.indexOf("[")));
-      tarball = `${scratch}/${packed.filename}`;
-      const paths: string[] = packed.files.map((file: { path: string }) => file.path);
-      for (const path of paths) {
-        assert(
-          path.startsWith("dist/lib/") || ["package.json", "README.md", "LICENSE"].includes(path),
-          `the tarball holds only the build, not ${path}`,
+    await t.step(
+      "npm pack builds the package and packs only the build (and the config's JSON Schema)",
+      async () => {
+        const out = succeeded(
+          await run("npm", ["pack", "--offline", "--json", "--pack-destination", scratch], {
+            cwd: repo,
+          }),
+          "npm pack",
         );
-        assert(
-          !/(_test|\/sim\/|\/bench\/)/.test(path),
-          `no test or simulation in the tarball: ${path}`,
-        );
-      }
-      for (const target of Object.values(manifest.exports)) {
-        if (typeof target === "string") continue;
-        for (const file of Object.values(target as Record<string, string>)) {
-          assert(paths.includes(file.slice(2)), `the tarball has the exported ${file}`);
+        const [packed] = JSON.parse(out.slice(out.indexOf("[")));
+        tarball = `${scratch}/${packed.filename}`;
+        const paths: string[] = packed.files.map((file: { path: string }) => file.path);
+        for (const path of paths) {
+          assert(
+            path.startsWith("dist/lib/") ||
+              ["package.json", "README.md", "LICENSE", "fanfare.config.schema.json"].includes(path),
+            `the tarball holds only the build, not ${path}`,
+          );
+          assert(
+            !/(_test|\/sim\/|\/bench\/)/.test(path),
+            `no test or simulation in the tarball: ${path}`,
+          );
         }
-      }
-    });
+        for (const target of Object.values(manifest.exports)) {
+          if (typeof target === "string") continue;
+          for (const file of Object.values(target as Record<string, string>)) {
+            assert(paths.includes(file.slice(2)), `the tarball has the exported ${file}`);
+          }
+        }
+      },
+    );
 
     await t.step("npm installs the tarball offline into a scratch project", async () => {
       await Deno.mkdir(app);
