@@ -33,7 +33,12 @@ import {
   type Permit,
 } from "../limits/mod.ts";
 import type { RequestTrace, TraceHeaders } from "../tracing/mod.ts";
-import { type AttemptKind, type AttemptSpan, BranchSpans } from "./_branch_spans.ts";
+import {
+  type AttemptKind,
+  type AttemptSpan,
+  type BranchRecord,
+  BranchSpans,
+} from "./_branch_spans.ts";
 
 /**
  * Request header carrying the caller's remaining time budget in whole ms. The gateway reads it
@@ -160,17 +165,11 @@ export interface GatherOptions {
   trace?: RequestTrace;
 }
 
-/** One branch of one request as it went; every field is set by the time it is reported. */
-interface Trace {
-  startMs: number | undefined;
-  endMs: number | undefined;
-  deadlineMs: number | undefined;
-  attempts: number | undefined;
-  hedged: boolean | undefined;
-  retries: number | undefined;
-  winner: number | undefined;
-  outcome: BranchResultKind | undefined;
-  reason: string | undefined;
+/**
+ * One branch of one request as it went, its answer with it; every field is set by the time it is
+ * reported.
+ */
+interface Trace extends BranchRecord {
   value: unknown;
 }
 
