@@ -23,9 +23,9 @@ import {
   type GatewayMetrics,
 } from "../src/gateway/mod.ts";
 import type { SpareCapacity } from "../src/hedging/mod.ts";
-import { isAdmissionRejectedError, type Limiter } from "../src/limits/mod.ts";
+import type { Limiter } from "../src/limits/mod.ts";
 import { BUDGET_RANGE_MS, internalError, invalidRequest, notFound } from "./product.ts";
-import { CLIENT_CLOSED_REQUEST, failureCause } from "./product_status.ts";
+import { answerRejectedGather, failureCause } from "./product_status.ts";
 
 /** Header saying whether every branch answered: `true` or `false`. */
 export const COMPLETE_HEADER = "x-fanfare-complete";
@@ -188,13 +188,7 @@ export function aggregate(
         spare,
       });
     } catch (error) {
-      if (isAdmissionRejectedError(error)) {
-        const retryAfterS = Math.max(1, Math.ceil(error.retryAfterMs / 1000));
-        c.header("retry-after", String(retryAfterS));
-        return c.json({ error: "overloaded", retryAfterS, waiting: error.waiting }, 503);
-      }
-      if (signal.aborted) return c.body(null, CLIENT_CLOSED_REQUEST as ContentfulStatusCode);
-      throw error;
+      return answerRejectedGather(error, c, signal);
     }
     const [status, body] = answer(endpoint, budgetMs, report);
     if (typeof body.retryAfterS === "number") c.header("retry-after", String(body.retryAfterS));

@@ -21,8 +21,8 @@ import {
 import { downstreamFaults, faultFields, rejectUnknownFaults } from "./faults.ts";
 import type { FailurePolicy } from "../src/executor/mod.ts";
 import type { SpareCapacity } from "../src/hedging/mod.ts";
-import { isAdmissionRejectedError, type Limiter } from "../src/limits/mod.ts";
-import { CLIENT_CLOSED_REQUEST, failureStatus } from "./product_status.ts";
+import type { Limiter } from "../src/limits/mod.ts";
+import { answerRejectedGather, failureStatus } from "./product_status.ts";
 import { defaultTracer, type RequestTrace } from "../src/tracing/mod.ts";
 import type { Tracer } from "@opentelemetry/api";
 import { traceRequests } from "./tracing.ts";
@@ -234,14 +234,7 @@ export function createGateway(
             trace: c.get("trace"),
           });
         } catch (error) {
-          if (isAdmissionRejectedError(error)) {
-            const retryAfterS = Math.max(1, Math.ceil(error.retryAfterMs / 1000));
-            c.header("retry-after", String(retryAfterS));
-            return c.json({ error: "overloaded", retryAfterS, waiting: error.waiting }, 503);
-          }
-          // Nobody reads it: the status is for the logs and metrics, with no body.
-          if (signal.aborted) return c.body(null, CLIENT_CLOSED_REQUEST as ContentfulStatusCode);
-          throw error;
+          return answerRejectedGather(error, c, signal);
         }
         const [status, body] = answer(id, policy, budgetMs, gathered);
         if (typeof body.retryAfterS === "number") c.header("retry-after", String(body.retryAfterS));

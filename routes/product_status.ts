@@ -14,7 +14,10 @@
  *
  * @module
  */
+import type { Context } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { BranchReport, GatherReport } from "../src/gateway/mod.ts";
+import { isAdmissionRejectedError } from "../src/limits/mod.ts";
 
 /** Status for a client that went away first, after nginx's convention; nobody reads it. */
 export const CLIENT_CLOSED_REQUEST = 499;
@@ -105,4 +108,34 @@ export function failureStatus(
     return { status: 503, error: "branch cut by the gateway", retryAfterS };
   }
   return { status: 503, error: "no capacity", retryAfterS };
+}
+
+/**
+ * The answer to a gather that rejected instead of reporting: 503 `{ error: "overloaded" }` with
+ * `Retry-After` when the limiter's admission queue was full, 499 with no body when the client
+ * went away (`signal` aborted); anything else is rethrown for the app's error handler.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from "hono";
+ * import { answerRejectedGather } from "./product_status.ts";
+ *
+ * new Hono().get("/", async (c) => {
+ *   try {
+ *     return c.json(await Promise.reject(new Error("boom")));
+ *   } catch (error) {
+ *     return answerRejectedGather(error, c, c.req.raw.signal);
+ *   }
+ * });
+ * ```
+ */
+export function answerRejectedGather(error: unknown, c: Context, signal: AbortSignal): Response {
+  if (isAdmissionRejectedError(error)) {
+    const retryAfterS = Math.max(1, Math.ceil(error.retryAfterMs / 1000));
+    c.header("retry-after", String(retryAfterS));
+    return c.json({ error: "overloaded", retryAfterS, waiting: error.waiting }, 503);
+  }
+  // Nobody reads it: the status is for the logs and metrics, with no body.
+  if (signal.aborted) return c.body(null, CLIENT_CLOSED_REQUEST as ContentfulStatusCode);
+  throw error;
 }
