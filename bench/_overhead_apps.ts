@@ -107,3 +107,25 @@ export function gatewayById(id: GatewayId, downstream: Fetcher, base: string): H
   if (id === "naive") return naiveGateway(downstream, base);
   return fanfareGateway(downstream, { defaults: id === "fanfare-defaults" });
 }
+
+/**
+ * `count` product paths (`/product/sku-<n>`, n < 10,000) with ids from xorshift32 seeded with
+ * `seed`: the same requests in every run and on every runtime.
+ *
+ * @example
+ * ```ts
+ * import { productPaths } from "./_overhead_apps.ts";
+ * const paths = productPaths(14, 4000);
+ * ```
+ */
+export function productPaths(seed: number, count: number): string[] {
+  const paths = new Array<string>(count);
+  let s = seed;
+  for (let i = 0; i < count; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    paths[i] = `/product/sku-${(s >>> 0) % 10_000}`;
+  }
+  return paths;
+}

@@ -40,6 +40,7 @@ import {
   gatewayById,
   type GatewayId,
   GATEWAYS,
+  productPaths,
   trivialDownstream,
 } from "./_overhead_apps.ts";
 import { writeResult } from "./_experiment.ts";
@@ -103,19 +104,6 @@ function order(round: number): GatewayId[] {
   return GATEWAYS.map((_, i) => GATEWAYS[(i + round) % GATEWAYS.length]);
 }
 
-/** `count` product paths with ids from xorshift32 seeded with {@linkcode SEED}. */
-function productPaths(count: number): string[] {
-  const paths = new Array<string>(count);
-  let s = SEED;
-  for (let i = 0; i < count; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    paths[i] = `/product/sku-${(s >>> 0) % 10_000}`;
-  }
-  return paths;
-}
-
 // ---- in process
 
 interface InProcessRun {
@@ -164,7 +152,7 @@ async function inProcess() {
   const gateways = {} as Record<GatewayId, { fetch(r: Request): Response | Promise<Response> }>;
   for (const id of GATEWAYS) gateways[id] = gatewayById(id, downstream, DOWNSTREAM_ORIGIN);
   for (const id of GATEWAYS) await checkAnswers(id, gateways[id].fetch);
-  const paths = productPaths(requests);
+  const paths = productPaths(SEED, requests);
   log(`in process: warm-up, ${requests} requests per gateway, ${CONCURRENCY} concurrent`);
   for (const id of GATEWAYS) await closedLoop(gateways[id].fetch, paths);
   const runs: Record<GatewayId, InProcessRun[]> = {

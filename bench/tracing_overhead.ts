@@ -39,7 +39,7 @@ import { BasicTracerProvider, BatchSpanProcessor } from "@opentelemetry/sdk-trac
 import { writeResult } from "./_experiment.ts";
 import { median } from "./_quantiles.ts";
 import { currentRuntime, garbageCollector, loadAverage, machine } from "./_runtime.ts";
-import { trivialDownstream } from "./_overhead_apps.ts";
+import { productPaths, trivialDownstream } from "./_overhead_apps.ts";
 
 const SEED = 19;
 const CONCURRENCY = 32;
@@ -114,19 +114,6 @@ async function extract(revision: string): Promise<{ dir: string; commit: string 
   return { dir, commit };
 }
 
-/** `count` product paths with ids from xorshift32 seeded with {@linkcode SEED}. */
-function productPaths(count: number): string[] {
-  const paths = new Array<string>(count);
-  let s = SEED;
-  for (let i = 0; i < count; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    paths[i] = `/product/sku-${(s >>> 0) % 10_000}`;
-  }
-  return paths;
-}
-
 type Fetch = (request: Request) => Response | Promise<Response>;
 
 /** One timed run: wall time, and this process's CPU time (user + system), which a loaded
@@ -181,7 +168,7 @@ async function runOne(id: CaseId, dir: string): Promise<void> {
     tracer: provider?.getTracer("fanfare"),
   });
   const headers: HeadersInit = id === "off" ? {} : { traceparent: TRACEPARENT };
-  const paths = productPaths(requests);
+  const paths = productPaths(SEED, requests);
   await closedLoop(app.fetch, paths, headers);
   const run = await closedLoop(app.fetch, paths, headers);
   await provider?.shutdown();
