@@ -7,7 +7,8 @@
  * once): the hand-written handler, `createApp({ registry: defaultRegistry(downstream) })`, and
  * the same as `npm start` configures it (64-permit `LocalLimiter`, hedged optional reads).
  *
- * 1. In process: gateway and downstream are apps in this process, called through their `fetch`;
+ * 1. In process: gateway and downstream are apps in this process, called through their `fetch`
+ *    (the downstream as `inProcessFetcher(app)`, so fanfare reads its bodies whole);
  *    32 callers in a closed loop send `GET /product/<id>` (ids from a seeded xorshift) until
  *    `--requests` have answered. One untimed warm-up round, then `--rounds` rounds alternating
  *    the three gateways (each round rotates who goes first; a full GC before each run where the
@@ -44,6 +45,7 @@ import {
   trivialDownstream,
 } from "./_overhead_apps.ts";
 import { writeResult } from "./_experiment.ts";
+import { inProcessFetcher } from "../src/gateway/mod.ts";
 import { median } from "./_quantiles.ts";
 import { currentRuntime, garbageCollector, loadAverage, machine } from "./_runtime.ts";
 
@@ -148,7 +150,8 @@ async function checkAnswers(id: GatewayId, fetch: (r: Request) => Response | Pro
 }
 
 async function inProcess() {
-  const downstream = trivialDownstream();
+  // Both gateways call the app's own fetch; fanfare also learns that its bodies are in memory.
+  const downstream = inProcessFetcher(trivialDownstream());
   const gateways = {} as Record<GatewayId, { fetch(r: Request): Response | Promise<Response> }>;
   for (const id of GATEWAYS) gateways[id] = gatewayById(id, downstream, DOWNSTREAM_ORIGIN);
   for (const id of GATEWAYS) await checkAnswers(id, gateways[id].fetch);

@@ -167,6 +167,7 @@ export class Bulkheads {
           await (failed ? permit.drop() : permit.release());
         }
       },
+      inMemory: fetcher.inMemory,
     };
   }
 }

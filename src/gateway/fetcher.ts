@@ -27,6 +27,37 @@ export interface Fetcher {
    * `Response` is allowed because Hono's `app.fetch` may return one synchronously.
    */
   fetch(request: Request): Response | Promise<Response>;
+  /**
+   * `true` when every answer's body is already in this process's memory, as an app in the same
+   * process answers (see {@linkcode inProcessFetcher}): the gateway then reads a body whole and
+   * holds it to its size cap afterwards, instead of reading it as a stream chunk by chunk. Absent
+   * (the default) for anything that may stream, a service binding or HTTP included.
+   */
+  readonly inMemory?: boolean;
+}
+
+/**
+ * A {@linkcode Fetcher} for an app in this process (a Hono app, or anything with its `fetch`):
+ * its answers are read whole and then held to the branch's size cap, which on Deno costs a
+ * fifth of reading them as streams. Use it only for code whose bodies are built in memory; an
+ * app that streams a body from elsewhere (a proxy) must stay a plain `Fetcher`.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from "hono";
+ * import { defaultRegistry, inProcessFetcher } from "./mod.ts";
+ *
+ * const downstream = new Hono().get("/:branch/:id", (c) => c.json({ value: 42 }));
+ * const registry = defaultRegistry(inProcessFetcher(downstream));
+ * ```
+ */
+export function inProcessFetcher(app: Fetcher): Fetcher {
+  return {
+    fetch: function fetchInProcess(request: Request) {
+      return app.fetch(request);
+    },
+    inMemory: true,
+  };
 }
 
 /** Options of {@linkcode urlFetcher}. */

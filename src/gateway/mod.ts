@@ -12,7 +12,7 @@
  * @module
  */
 
-export { type Fetcher, urlFetcher, type UrlFetcherOptions } from "./fetcher.ts";
+export { type Fetcher, inProcessFetcher, urlFetcher, type UrlFetcherOptions } from "./fetcher.ts";
 export {
   type BranchHedging,
   type BranchRegistry,

@@ -12,6 +12,7 @@
  * @module
  */
 import { abortable } from "../executor/mod.ts";
+import type { Fetcher } from "./fetcher.ts";
 
 /** Byte cap of a branch's body when the branch sets none: 64 KiB. */
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
@@ -113,6 +114,8 @@ export interface AnswerLimits {
 export interface AnswerBranch extends AnswerLimits {
   /** Branch name, for errors. */
   readonly name: string;
+  /** Where the answer came from: one whose bodies are in memory is read whole (see `Fetcher`). */
+  readonly fetcher?: Pick<Fetcher, "inMemory">;
 }
 
 /**
@@ -135,6 +138,7 @@ export async function readAnswer(
     maxBodyBytes = DEFAULT_MAX_BODY_BYTES,
     maxDepth = DEFAULT_MAX_DEPTH,
     accept = "object",
+    fetcher,
   }: AnswerBranch,
   signal: AbortSignal,
 ): Promise<unknown> {
@@ -150,7 +154,9 @@ export async function readAnswer(
     await cancelBody(response);
     throw new AnswerError(branch, "invalid body");
   }
-  const text = await readText(branch, response, maxBodyBytes, signal);
+  const text = fetcher?.inMemory === true
+    ? await readInMemory(branch, response, maxBodyBytes, signal)
+    : await readText(branch, response, maxBodyBytes, signal);
   if (nestingExceeds(text, maxDepth)) throw new AnswerError(branch, "invalid body");
   let value: unknown;
   try {
@@ -205,6 +211,29 @@ async function readText(
   }
   if (response.body === null) return "";
   return await readCapped(branch, response.body, maxBytes, signal);
+}
+
+/**
+ * Reads a body that is already in memory whole, then holds it to `maxBytes` (of UTF-8): reading
+ * it as a stream would cost more than the rest of the branch, and bound nothing the app that
+ * built it had not allocated already.
+ */
+async function readInMemory(
+  branch: string,
+  response: Response,
+  maxBytes: number,
+  signal: AbortSignal,
+): Promise<string> {
+  const text = await abortable(response.text(), signal, () => {});
+  // A UTF-16 code unit takes one to three bytes of UTF-8: count them only when it matters.
+  if (text.length > maxBytes || (text.length * 3 > maxBytes && utf8Length(text) > maxBytes)) {
+    throw new AnswerError(branch, "body too large");
+  }
+  return text;
+}
+
+function utf8Length(text: string): number {
+  return new TextEncoder().encode(text).byteLength;
 }
 
 /**

@@ -87,3 +87,38 @@ Deno.test("readAnswer() stops reading an endless body when its signal aborts", a
   assertEquals((error as Error).message, "deadline");
   assertEquals(cancelled, true);
 });
+
+Deno.test("readAnswer() holds an in-memory body to maxBodyBytes of UTF-8, not of characters", async () => {
+  const inMemory = { inMemory: true };
+  // 10 characters of "é" take 20 bytes: past a 15-byte cap, though 10 + 8 characters are not.
+  const accented = JSON.stringify({ a: "é".repeat(10) });
+  const error = await rejectionOf(
+    readAnswer(jsonResponse(accented), { name: "b", maxBodyBytes: 25, fetcher: inMemory }, signal),
+  );
+  assertEquals((error as AnswerError).reason, "body too large");
+  assertEquals(
+    await readAnswer(
+      jsonResponse(accented),
+      { name: "b", maxBodyBytes: 28, fetcher: inMemory },
+      signal,
+    ),
+    { a: "é".repeat(10) },
+  );
+  const long = await rejectionOf(
+    readAnswer(jsonResponse(`{"a":"${"x".repeat(100)}"}`), {
+      name: "b",
+      maxBodyBytes: 64,
+      fetcher: inMemory,
+    }, signal),
+  );
+  assertEquals((long as AnswerError).reason, "body too large");
+});
+
+Deno.test("readAnswer() answers an aborted signal at once for an in-memory body", async () => {
+  const controller = new AbortController();
+  controller.abort(new Error("client went away"));
+  const error = await rejectionOf(
+    readAnswer(jsonResponse("{}"), { name: "b", fetcher: { inMemory: true } }, controller.signal),
+  );
+  assertEquals((error as Error).message, "client went away");
+});
