@@ -17,6 +17,11 @@ export interface BranchContext {
    * returned can still be read.
    */
   readonly signal: AbortSignal;
+  /**
+   * Whether the executor has given up on this branch (its `signal` has aborted, or would have):
+   * reading it makes no signal, so a branch that only needs to know pays for no controller.
+   */
+  readonly aborted: boolean;
   /** Input index of the task. */
   readonly index: number;
   /** When this branch must be done, in `performance.now()` time; `Infinity` when unbounded. */
@@ -68,6 +73,11 @@ export class Branch implements BranchContext {
       if (this.#abortReason !== RUNNING) this.#controller.abort(this.#abortReason);
     }
     return this.#controller.signal;
+  }
+
+  /** Whether {@linkcode abort} was called since the branch began. */
+  get aborted(): boolean {
+    return this.#abortReason !== RUNNING;
   }
 
   /** Aborts this branch's signal (if one was made, or when it is made later). */

@@ -1,11 +1,13 @@
 /**
  * The cancellation of one request's branch calls: every branch gets a signal of its own that
- * aborts at the earliest of the request's signal and the branch's own deadline, served by one
- * listener on the request's signal and one timer for all its branches.
+ * aborts at the earliest of the request's signal, the branch's own deadline and the request's
+ * end, served by one listener on the request's signal and one timer for all its branches.
  *
  * Why not a child controller, a timer and a listener per branch plus an
  * `abortable` race around each await: that is three listeners, a timer and an eagerly built
- * timeout error per branch, and `bench:overhead` found them a fifth of the gateway's cost.
+ * timeout error per branch, and `bench:overhead` found them a fifth of the gateway's cost. Nor
+ * a listener on the signal the fan-out gives each branch: the fan-out would make a controller per
+ * branch for it, and it only aborts when the fan-out settles, which `close` covers.
  *
  * @module
  */
@@ -19,13 +21,13 @@ import { BranchTimeoutError, DeadlineTimer } from "../executor/mod.ts";
  * @example
  * ```ts
  * import { BranchDeadlines } from "./_branch_deadlines.ts";
- * const deadlines = new BranchDeadlines({ leadMs: 200 });
- * const call = deadlines.open(0, new AbortController().signal);
+ * const deadlines = new BranchDeadlines({ leadMs: 200, signal: new AbortController().signal });
+ * const call = deadlines.open(0);
  * try {
  *   await call.race(fetch("https://example.com/", { signal: call.signal }));
  * } finally {
  *   deadlines.end(call);
- *   deadlines.close();
+ *   deadlines.close(() => new Error("request answered"));
  * }
  * ```
  */
@@ -40,8 +42,6 @@ export class BranchCall {
   readonly signal: AbortSignal;
   #controller: AbortController;
   #reject: ((reason: unknown) => void) | undefined;
-  /** Removes the listener of a branch whose signal is not the request's (see `open`). */
-  detach: (() => void) | undefined;
 
   /** The call of branch `index`. */
   constructor(index: number) {
@@ -84,47 +84,40 @@ export class BranchCall {
  * @example
  * ```ts
  * import { BranchDeadlines } from "./_branch_deadlines.ts";
- * const deadlines = new BranchDeadlines({ leadMs: 200 });
- * const call = deadlines.open(0, new AbortController().signal);
+ * const deadlines = new BranchDeadlines({ leadMs: 200, signal: new AbortController().signal });
+ * const call = deadlines.open(0);
  * deadlines.arm(call, { deadline: performance.now() + 200, timeoutMs: 200 });
  * deadlines.end(call);
- * deadlines.close();
+ * deadlines.close(() => new Error("request answered"));
  * ```
  */
 export class BranchDeadlines {
   #live: (BranchCall | undefined)[] = [];
-  #parent: AbortSignal | undefined;
+  #signal: AbortSignal | undefined;
   #leadMs: number;
   #timer = new DeadlineTimer(() => this.#expire());
-  #onParentAbort = () => this.abortAll(this.#parent!.reason);
+  #onAbort = () => this.abortAll(this.#signal!.reason);
 
   /**
    * `leadMs`: the shortest own time limit of any branch. The timer is armed that long after the
    * first own deadline is armed and only moved earlier, so branches started together, whose
    * deadlines come a few ms apart, share one `setTimeout` instead of re-arming it each.
+   * `signal`: the request's; its abort aborts every live call.
    */
-  constructor({ leadMs }: { leadMs: number }) {
+  constructor({ leadMs, signal }: { leadMs: number; signal?: AbortSignal }) {
     this.#leadMs = leadMs;
+    if (signal !== undefined && !signal.aborted) {
+      this.#signal = signal;
+      signal.addEventListener("abort", this.#onAbort, { once: true });
+    } else if (signal?.aborted) this.#signal = signal;
   }
 
-  /**
-   * A call for branch `index` under `parent`, the signal the fan-out gave the branch. Every
-   * branch of a fan-out without a per-branch `timeoutMs` gets the same signal, which one listener
-   * then serves; a branch with another signal gets a listener of its own.
-   */
-  open(index: number, parent: AbortSignal): BranchCall {
+  /** A call for branch `index`; aborted already when the request's signal is. */
+  open(index: number): BranchCall {
     const call = new BranchCall(index);
-    if (parent.aborted) {
-      call.abort(parent.reason);
+    if (this.#signal?.aborted) {
+      call.abort(this.#signal.reason);
       return call;
-    }
-    if (this.#parent === undefined) {
-      this.#parent = parent;
-      parent.addEventListener("abort", this.#onParentAbort, { once: true });
-    } else if (parent !== this.#parent) {
-      const onAbort = () => call.abort(parent.reason);
-      parent.addEventListener("abort", onAbort, { once: true });
-      call.detach = () => parent.removeEventListener("abort", onAbort);
     }
     this.#live[index] = call;
     return call;
@@ -142,8 +135,6 @@ export class BranchDeadlines {
   /** The branch of `call` settled: it no longer needs aborting. */
   end(call: BranchCall): void {
     if (this.#live[call.index] === call) this.#live[call.index] = undefined;
-    call.detach?.();
-    call.detach = undefined;
   }
 
   /** Aborts every live call with `reason`. */
@@ -151,10 +142,15 @@ export class BranchDeadlines {
     for (const call of this.#live) call?.abort(reason);
   }
 
-  /** The request is answered: no timer or listener of it may outlive it. */
-  close(): void {
+  /**
+   * The request is decided: every call still live (a branch the fan-out gave up on) is aborted
+   * with `reasonOf()`, called only if there is one, and no timer or listener of the request
+   * outlives it.
+   */
+  close(reasonOf: () => unknown): void {
     this.#timer.clear();
-    this.#parent?.removeEventListener("abort", this.#onParentAbort);
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    if (this.#live.some((call) => call !== undefined)) this.abortAll(reasonOf());
   }
 
   #expire(): void {

@@ -224,7 +224,9 @@ async function readInMemory(
   maxBytes: number,
   signal: AbortSignal,
 ): Promise<string> {
-  const text = await abortable(response.text(), signal, () => {});
+  // Nothing to wait for but memory: the signal is only checked once the text is there.
+  const text = await response.text();
+  signal.throwIfAborted();
   // A UTF-16 code unit takes one to three bytes of UTF-8: count them only when it matters.
   if (text.length > maxBytes || (text.length * 3 > maxBytes && utf8Length(text) > maxBytes)) {
     throw new AnswerError(branch, "body too large");

@@ -8,6 +8,7 @@ import {
   abortable,
   type BranchContext,
   BranchTimeoutError,
+  DeadlineError,
   type FailurePolicy,
   fanOut,
   type FanOutResult,
@@ -260,7 +261,7 @@ export async function scatterGather(
   const traceHeaders = trace?.headers;
   const traces: Trace[] = [];
   for (let i = 0; i < registry.length; i++) traces.push(newTrace());
-  const deadlines = new BranchDeadlines({ leadMs: plan.leadMs });
+  const deadlines = new BranchDeadlines({ leadMs: plan.leadMs, signal });
   let sealed = false;
   // A full admission queue aborts every branch and rejects the gather with its error.
   let rejected: { error: unknown } | undefined;
@@ -298,7 +299,7 @@ export async function scatterGather(
       spans?.permitted(context.index, performance.now() - askedAt);
       return permit;
     } catch (error) {
-      if (!sealed && !context.signal.aborted && rejected === undefined) {
+      if (!sealed && !context.aborted && rejected === undefined) {
         if (isPermitDeadlineError(error)) {
           traces[context.index].outcome = "skipped";
           traces[context.index].reason = "skipped: no permit before the branch's deadline";
@@ -316,7 +317,7 @@ export async function scatterGather(
     spans?.started(context.index, { budgetLeftMs: context.deadline - performance.now() });
     // An open breaker fails the branch here: no permit taken, no request sent.
     const ticket = enterBranchCircuit(spec, context);
-    const call = deadlines.open(context.index, context.signal);
+    const call = deadlines.open(context.index);
     try {
       if (limiter === undefined) return await callAdmitted(spec, context, call, ticket);
       let permit: Permit;
@@ -401,7 +402,9 @@ export async function scatterGather(
         spans,
       });
       if (hedgeWon) hedges?.won.inc({ branch: name });
-      if (!sealed) {
+      // A branch the fan-out gave up on an instant before its answer came is reported as the
+      // fan-out accounts for it.
+      if (!sealed && !context.aborted) {
         trace.outcome = "ok";
         trace.value = value;
         trace.winner = winner;
@@ -411,7 +414,7 @@ export async function scatterGather(
     } catch (error) {
       // A branch cut by the request itself (budget, failFast, client, admission) is classified
       // from the fan-out's own account once it settles, not from whatever its fetch threw.
-      if (!sealed && !context.signal.aborted && rejected === undefined) {
+      if (!sealed && !context.aborted && rejected === undefined) {
         classify(trace, error);
         trace.endMs = performance.now() - origin;
       }
@@ -423,6 +426,9 @@ export async function scatterGather(
 
   let result: FanOutResult<unknown> | undefined;
   let decidedBy: GatherReport["decidedBy"];
+  // What cut the branches still running once the fan-out settled: its whole-call deadline, the
+  // failure that decided a failFast call, the client's abort, or a full admission queue.
+  let cut: unknown;
   try {
     result = await fanOut(registry, callTraced, {
       policy,
@@ -444,10 +450,11 @@ export async function scatterGather(
     } else {
       rejected ??= { error };
     }
+    cut = error;
   } finally {
-    deadlines.close();
+    sealed = true;
+    deadlines.close(() => cut ?? new DeadlineError(budgetMs));
   }
-  sealed = true;
   if (rejected !== undefined) {
     settleUnfinished(traces, new Map(), performance.now() - origin);
     spans?.finish(traces);
