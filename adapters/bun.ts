@@ -76,7 +76,7 @@ const hedge = process.env.HEDGE === "optional-reads" ? hedgeOptionalReads() : {}
 // Bun's fetch inflates a compressed body on its one HTTP thread, stalling every other branch's
 // call while a gzip bomb inflates; the gateway asks for identity and takes what comes as sent.
 const downstream = urlFetcher(baseUrl, {
-  fetch: (request) => fetch(request, { decompress: false } as RequestInit),
+  fetch: (url, init) => fetch(url, { ...init, decompress: false } as RequestInit),
 });
 // The aggregation endpoints of fanfare.config.json, on the same downstream; a bad config stops
 // the start with every problem named.

@@ -252,8 +252,8 @@ Deno.test("a client abort aborts every downstream branch", async () => {
 Deno.test("urlFetcher resolves the request's path and query under its base URL", async () => {
   let sent: Request | undefined;
   const fetcher = urlFetcher("http://127.0.0.1:9/api/", {
-    fetch: (request) => {
-      sent = request;
+    fetch: (url, init) => {
+      sent = new Request(url, init);
       return Promise.resolve(new Response("{}"));
     },
   });

@@ -62,8 +62,11 @@ export function inProcessFetcher(app: Fetcher): Fetcher {
 
 /** Options of {@linkcode urlFetcher}. */
 export interface UrlFetcherOptions {
-  /** The `fetch` to send with; the global one by default (tests pass a fake). */
-  fetch?: (request: Request) => Response | Promise<Response>;
+  /**
+   * The `fetch` to send with, called as `fetch(url, init)`; the global one by default (tests pass
+   * a fake).
+   */
+  fetch?: (url: string, init: RequestInit) => Response | Promise<Response>;
 }
 
 /**
@@ -82,7 +85,7 @@ export interface UrlFetcherOptions {
  */
 export function urlFetcher(
   baseUrl: string | URL,
-  { fetch: send = (request) => fetch(request) }: UrlFetcherOptions = {},
+  { fetch: send = (url, init) => fetch(url, init) }: UrlFetcherOptions = {},
 ): Fetcher {
   const base = new URL(baseUrl);
   if (base.protocol !== "http:" && base.protocol !== "https:") {
@@ -91,14 +94,25 @@ export function urlFetcher(
     );
   }
   // "http://host/api" + "/price/1" must give "http://host/api/price/1", not "http://host/price/1".
-  const prefix = base.pathname.replace(/\/+$/, "");
+  const root = base.origin + base.pathname.replace(/\/+$/, "");
   return {
+    // The URL and the request's parts go to `fetch` as they are: a `Request` rebuilt here would
+    // be built again inside `fetch`, and on Deno each carries a signal tied to the branch's.
     fetch: function fetchOverHttp(request: Request): Response | Promise<Response> {
-      const incoming = new URL(request.url);
-      const target = new URL(base);
-      target.pathname = prefix + incoming.pathname;
-      target.search = incoming.search;
-      return send(new Request(target, request));
+      const url = request.url;
+      // The path and query of an absolute URL start at the first "/" after "scheme://host".
+      const path = url.indexOf("/", url.indexOf("//") + 2);
+      const init: RequestInit = {
+        method: request.method,
+        headers: request.headers,
+        redirect: request.redirect,
+        signal: request.signal,
+      };
+      if (request.body !== null) {
+        init.body = request.body;
+        (init as { duplex?: string }).duplex = "half";
+      }
+      return send(root + (path === -1 ? "/" : url.slice(path)), init);
     },
   };
 }
