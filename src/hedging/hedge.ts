@@ -197,10 +197,15 @@ export function hedge<T>(
     let timer: ReturnType<typeof setTimeout> | undefined;
     let failure: { error: unknown } | undefined;
 
-    const finish = (reason: unknown) => {
+    /** Ends the race; the attempts still running are aborted with `reasonOf()`. */
+    const finish = (reasonOf: () => unknown) => {
       done = true;
       clearTimeout(timer);
       signal?.removeEventListener("abort", onCallerAbort);
+      // Most races end with nothing else running: no abort reason (a DOMException, which records
+      // a stack) is built for them.
+      if (running.size === 0) return;
+      const reason = reasonOf();
       for (const { controller, permit } of running.values()) {
         controller.abort(reason);
         permit?.release();
@@ -209,7 +214,7 @@ export function hedge<T>(
     };
 
     const onCallerAbort = () => {
-      finish(signal!.reason);
+      finish(() => signal!.reason);
       reject(signal!.reason);
     };
 
@@ -255,7 +260,7 @@ export function hedge<T>(
           // The primary's latency: its own, or a lower bound when it is cut off by this win.
           if (n === 1 || running.has(1)) observePrimary();
           end(n);
-          finish(lostReason());
+          finish(lostReason);
           resolve({ value, winner: n, attempts: sent });
         },
         (error) => {
@@ -266,7 +271,7 @@ export function hedge<T>(
           }
           if (hedgeOnFailure && !stopped && sent < maxAttempts) tryHedge();
           if (running.size === 0) {
-            finish(lostReason());
+            finish(lostReason);
             reject(failure.error);
           }
         },
