@@ -3,13 +3,15 @@
  * tracing off (no OpenTelemetry provider registered: the default) against the same gateway
  * before tracing existed, and with spans recorded.
  *
- * Four gateways, each `createApp({ registry: defaultRegistry(downstream) })` over the trivial
+ * Five gateways, each `createApp({ registry: defaultRegistry(downstream) })` over the trivial
  * in-process downstream of `bench:overhead` (`bench/_overhead_apps.ts`), each run in a Deno
  * process of its own (in one process the gateways shared a JIT and a heap: the spans one of them
  * queued, and its code's type feedback, moved the others' figures by 5–15 %):
  *
  * - `before`: that code at `--baseline` (a git revision, `main` by default), extracted with
  *   `git archive` into a temporary directory beside this checkout's `node_modules`;
+ * - `untraced`: this checkout with `tracer: null`, no tracing code on the request path at all:
+ *   the reference for what tracing off costs, free of every other change since `--baseline`;
  * - `off`: this checkout, no provider registered (trace headers still flow downstream);
  * - `off-traceparent`: the same, every request carrying a sampled `traceparent`, which the
  *   gateway parses and passes on;
@@ -19,7 +21,7 @@
  *
  * 32 callers in a closed loop send `GET /product/<id>` (seeded xorshift ids) until `--requests`
  * have answered, once untimed (warm-up) and once timed, a full GC before each; `--rounds` rounds
- * each run the four in a rotated order. Figures: wall and CPU µs per
+ * each run the five in a rotated order. Figures: wall and CPU µs per
  * request (this process's user + system time, which moves less with the machine's load), median
  * over rounds, and each gateway's ratio to `before` taken within each round (both ran under the
  * same load). The load average is printed and recorded.
@@ -44,7 +46,7 @@ import { productPaths, trivialDownstream } from "./_overhead_apps.ts";
 const SEED = 19;
 const CONCURRENCY = 32;
 const TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-const CASES = ["before", "off", "off-traceparent", "on"] as const;
+const CASES = ["before", "untraced", "off", "off-traceparent", "on"] as const;
 type CaseId = typeof CASES[number];
 
 const { values: flags } = parseArgs({
@@ -165,7 +167,8 @@ async function runOne(id: CaseId, dir: string): Promise<void> {
     : undefined;
   const app = createApp({
     registry: defaultRegistry(trivialDownstream()),
-    tracer: provider?.getTracer("fanfare"),
+    // `null` (this checkout only): no tracing code on the request path at all.
+    tracer: id === "untraced" ? null : provider?.getTracer("fanfare"),
   });
   const headers: HeadersInit = id === "off" ? {} : { traceparent: TRACEPARENT };
   const paths = productPaths(SEED, requests);
@@ -208,6 +211,7 @@ const baseline = await extract(flags.baseline);
 log(`baseline ${flags.baseline} = ${baseline.commit.slice(0, 12)}`);
 const dirs: Record<CaseId, string> = {
   before: baseline.dir,
+  untraced: repo,
   off: repo,
   "off-traceparent": repo,
   on: repo,
@@ -243,14 +247,20 @@ const cases = CASES.map((id) => ({
   cpuUsPerRequest: median(cpuRuns[id]),
   cpuRounds: cpuRuns[id],
   cpuPairedRatioToBefore: median(cpuRuns[id].map((us, i) => us / cpuRuns.before[i])),
+  pairedRatioToUntraced: median(runs[id].map((us, i) => us / runs.untraced[i])),
+  cpuPairedRatioToUntraced: median(cpuRuns[id].map((us, i) => us / cpuRuns.untraced[i])),
 }));
-console.log("\ncase               wall µs/req  ×before   cpu µs/req  ×before   (paired medians)");
+console.log(
+  "\ncase               wall µs/req  ×before  ×untraced   cpu µs/req  ×before  ×untraced   (paired medians)",
+);
 for (const c of cases) {
   console.log(
     `${c.id.padEnd(18)} ${c.usPerRequest.toFixed(1).padStart(10)}  ${
       c.pairedRatioToBefore.toFixed(3).padStart(7)
-    }   ${c.cpuUsPerRequest.toFixed(1).padStart(10)}  ${
-      c.cpuPairedRatioToBefore.toFixed(3).padStart(7)
+    }  ${c.pairedRatioToUntraced.toFixed(3).padStart(9)}   ${
+      c.cpuUsPerRequest.toFixed(1).padStart(10)
+    }  ${c.cpuPairedRatioToBefore.toFixed(3).padStart(7)}  ${
+      c.cpuPairedRatioToUntraced.toFixed(3).padStart(9)
     }`,
   );
 }

@@ -72,9 +72,11 @@ export interface GatewayOptions {
   /**
    * Traces each product request (a server span, one span per branch and per attempt, trace
    * headers to every downstream, `traceresponse` in the answer); by default fanfare's tracer of
-   * the globally registered OpenTelemetry provider, which records nothing until one is.
+   * the globally registered OpenTelemetry provider, which records nothing until one is. `null`
+   * turns tracing off altogether: no spans, no trace headers to the downstreams (which then
+   * cannot learn the caller's trace id) and no `traceresponse`.
    */
-  tracer?: Tracer;
+  tracer?: Tracer | null;
 }
 
 /**
@@ -175,7 +177,7 @@ export function createGateway(
     )),
   });
 
-  return new Hono<{ Variables: { receivedAt: number; trace: RequestTrace } }>()
+  const gateway = new Hono<{ Variables: { receivedAt: number; trace: RequestTrace } }>()
     // Hono answers HEAD by running GET and dropping the body: here that would be a whole fan-out
     // to send no product. The headers of a GET depend on that fan-out, so HEAD is refused.
     .use(PRODUCT_ROUTE, async function refuseHead(c, next) {
@@ -191,8 +193,9 @@ export function createGateway(
       const route = PRODUCT_ROUTE;
       metrics.requests.inc({ route, status: String(c.res.status) });
       metrics.requestDuration.observe({ route }, (performance.now() - receivedAt) / 1000);
-    })
-    .use(PRODUCT_ROUTE, traceRequests({ tracer, route: PRODUCT_ROUTE }))
+    });
+  if (tracer !== null) gateway.use(PRODUCT_ROUTE, traceRequests({ tracer, route: PRODUCT_ROUTE }));
+  return gateway
     .get(
       PRODUCT_ROUTE,
       async function joinProduct(c) {

@@ -220,3 +220,20 @@ Deno.test("with no tracer provider the trace headers still reach every downstrea
   assertEquals(fresh.length, BRANCHES.length);
   assert(fresh.every((call) => call.traceparent === started.headers.get("traceresponse")));
 });
+
+Deno.test("tracer: null sends no trace headers downstream and answers no traceresponse", async () => {
+  const calls = new DownstreamCalls();
+  const app = createApp({
+    registry: defaultRegistry(createDownstream({ tailEvery: 0, calls })),
+    tracer: null,
+  });
+  const response = await app.request("/product/untraced?budget=1000", {
+    headers: { traceparent: TRACEPARENT },
+  });
+  assertEquals(response.status, 200);
+  await response.body?.cancel();
+  assertEquals(response.headers.get("traceresponse"), null);
+  const untraced = calls.snapshot({ id: "untraced" });
+  assertEquals(untraced.length, BRANCHES.length);
+  assert(untraced.every((call) => call.traceparent === null), JSON.stringify(untraced));
+});
