@@ -1145,6 +1145,55 @@ await section("13. Bulkheads: one slow downstream under steady load", {
   sections.push({ title: "14. Gateway overhead against a hand-written handler", body });
 }
 
+// ---- 15. declarative aggregation (bench:aggregate writes its own shape of JSON)
+{
+  const json = load("aggregate-deno.json");
+  const body: string[] = [];
+  if (json === undefined) {
+    body.push(notYet("deno task bench:aggregate", "No aggregation results."));
+  } else {
+    loads.push(`aggregate ${num(json.load.before, 2)} → ${num(json.loadEnd, 2)}`);
+    const q = (x: Json) => [num(x.p50), num(x.p99), num(x.p999)];
+    const { graph, levels, configured, overhead } = json;
+    body.push(
+      `Finding: the three-level endpoint \`/orders/:orderId\` (order → customer and each item → ` +
+        `offers) answered with p99 ${num(graph.request.p99)} ms against a critical-path p99 of ` +
+        `${num(graph.criticalPath.p99)} ms and a sum-of-levels p99 of ` +
+        `${num(graph.sumOfLevels.p99)} ms; a level-by-level executor, measured, took p99 ` +
+        `${num(levels.request.p99)} ms and p50 ${num(levels.request.p50)} against ` +
+        `${num(graph.request.p50)}. Target: the endpoint's p99 about that of its critical path.`,
+      table(
+        ["latency (ms)", "p50", "p99", "p99.9"],
+        [
+          ["request (graph as declared, nothing cut)", ...q(graph.request)],
+          ["its critical path, from its timings", ...q(graph.criticalPath)],
+          ["its levels' slowest branches, added", ...q(graph.sumOfLevels)],
+          ["request, offers waiting for all of level 1", ...q(levels.request)],
+          [`request as committed, budget ${configured.budgetMs} ms`, ...q(configured.request)],
+          ...configured.levelEnd.map((x: Json, i: number) => [`  level ${i} ends`, ...q(x)]),
+        ],
+      ),
+      `As committed at budget ${configured.budgetMs} ms: statuses ` +
+        `${Object.entries(configured.statuses).map(([k, v]) => `${k}×${v}`).join(" ")}; outcomes ${
+          Object.entries(configured.outcomes).map(([branch, o]) =>
+            `${branch} ${Object.entries(o as Json).map(([k, v]) => `${k} ${v}`).join(", ")}`
+          ).join("; ")
+        }.`,
+      `The declarative path's own cost: the product page's five branches declared as an ` +
+        `endpoint took ${num(overhead.declaredUs)} µs a request against ${
+          num(overhead.productUs)
+        } through the product route (median per-round ratio ${num(overhead.ratio, 2)}×, range ` +
+        `${num(overhead.ratioRange[0], 2)}–${num(overhead.ratioRange[1], 2)}×).`,
+      `Command: \`deno task bench:aggregate\` · seed ${json.seed} · ${json.runtime.name} ` +
+        `${json.runtime.version} on ${json.machine.cores} cores (${json.machine.cpu}, ` +
+        `${json.machine.os} ${json.machine.arch}) · ${json.requestsPerVariant} requests per ` +
+        `variant at ${json.ratePerSecond} req/s · 1-min load ${num(json.load.before, 2)} → ` +
+        `${num(json.loadEnd, 2)} · ${json.date} · from \`bench/results/aggregate-deno.json\``,
+    );
+  }
+  sections.push({ title: "15. Aggregation: a dependent endpoint against its critical path", body });
+}
+
 const machineJson = load("exp-loadgen.json") ?? load("exp-cancel.json");
 const lines = [
   "# fanfare experiments report",
