@@ -24,7 +24,7 @@ import {
 import { limiterFromEnv } from "../src/limits/mod.ts";
 import { trace } from "@opentelemetry/api";
 import { tracingFromEnv } from "./_tracing_from_env.ts";
-import { compileConfig, parseConfig } from "../src/aggregate/mod.ts";
+import { compileConfig, compileProduct, parseConfig } from "../src/aggregate/mod.ts";
 import config from "../fanfare.config.json" with { type: "json" };
 
 /** The part of Bun's server used here. */
@@ -80,11 +80,12 @@ const downstream = urlFetcher(baseUrl, {
 });
 // The aggregation endpoints of fanfare.config.json, on the same downstream; a bad config stops
 // the start with every problem named.
-const endpoints = compileConfig(parseConfig(config, "fanfare.config.json"), {
-  default: downstream,
-});
+const parsed = parseConfig(config, "fanfare.config.json");
+const endpoints = compileConfig(parsed, { default: downstream });
 const app = createApp({
-  registry: defaultRegistry(downstream, { hedge }),
+  // The product page as the config declares it; the built-in five when it declares none.
+  registry: compileProduct(parsed, { default: downstream }, { hedge }) ??
+    defaultRegistry(downstream, { hedge }),
   endpoints,
   limiter: limiterFromEnv(process.env),
   ...overload,

@@ -26,7 +26,7 @@ import {
   urlFetcher,
 } from "../src/gateway/mod.ts";
 import { limiterFromEnv } from "../src/limits/mod.ts";
-import { compileConfig, parseConfig } from "../src/aggregate/mod.ts";
+import { compileConfig, compileProduct, parseConfig } from "../src/aggregate/mod.ts";
 import config from "../fanfare.config.json" with { type: "json" };
 import { serveResilient } from "./_resilient_serve.ts";
 import { trace } from "@opentelemetry/api";
@@ -60,11 +60,12 @@ const hedge = Deno.env.get("HEDGE") === "optional-reads" ? hedgeOptionalReads() 
 const downstream = urlFetcher(baseUrl);
 // The aggregation endpoints of fanfare.config.json, on the same downstream; a bad config stops
 // the start with every problem named.
-const endpoints = compileConfig(parseConfig(config, "fanfare.config.json"), {
-  default: downstream,
-});
+const parsed = parseConfig(config, "fanfare.config.json");
+const endpoints = compileConfig(parsed, { default: downstream });
 const app = createApp({
-  registry: defaultRegistry(downstream, { hedge }),
+  // The product page as the config declares it; the built-in five when it declares none.
+  registry: compileProduct(parsed, { default: downstream }, { hedge }) ??
+    defaultRegistry(downstream, { hedge }),
   endpoints,
   limiter: limiterFromEnv(Deno.env.toObject()),
   ...overload,

@@ -43,7 +43,7 @@ import {
   urlFetcher,
 } from "../src/gateway/mod.ts";
 import { BlockLeasingLimiter, type PermitService } from "../src/limits/mod.ts";
-import { compileConfig, parseConfig } from "../src/aggregate/mod.ts";
+import { compileConfig, compileProduct, parseConfig } from "../src/aggregate/mod.ts";
 // Bundled into the Worker by wrangler: the same endpoints as on Deno and Bun.
 import config from "../fanfare.config.json" with { type: "json" };
 import { LIMITER_PATH, PermitObject, type PermitObjectEnv } from "./permit_object.ts";
@@ -152,11 +152,12 @@ function appFor(env: Env): ReturnType<typeof createApp> {
       BULKHEAD_MAX_QUEUE: env.BULKHEAD_MAX_QUEUE,
     }, { handOffMs: 1 });
     const hedge = env.HEDGE === "optional-reads" ? hedgeOptionalReads() : {};
-    const endpoints = compileConfig(parseConfig(config, "fanfare.config.json"), {
-      default: downstream,
-    });
+    const parsed = parseConfig(config, "fanfare.config.json");
+    const endpoints = compileConfig(parsed, { default: downstream });
     app = createApp({
-      registry: defaultRegistry(downstream, { hedge }),
+      // The product page as the config declares it; the built-in five when it declares none.
+      registry: compileProduct(parsed, { default: downstream }, { hedge }) ??
+        defaultRegistry(downstream, { hedge }),
       endpoints,
       jobs,
       limiter,

@@ -37,9 +37,15 @@ for (const file of files) {
   }
   const issues = configIssues(json);
   if (issues.length === 0) {
-    const endpoints = (json as { endpoints: { branches: object }[] }).endpoints;
+    const { endpoints, product } = json as {
+      endpoints: { branches: object }[];
+      product?: { branches: object };
+    };
     const branches = endpoints.reduce((sum, e) => sum + Object.keys(e.branches).length, 0);
-    console.log(`${file}: valid, ${endpoints.length} endpoint(s), ${branches} branch(es)`);
+    const page = product === undefined
+      ? ""
+      : `, the product page's ${Object.keys(product.branches).length} branch(es)`;
+    console.log(`${file}: valid, ${endpoints.length} endpoint(s), ${branches} branch(es)${page}`);
   } else {
     failed = true;
     for (const issue of issues) console.error(`${file}: ${issue}`);

@@ -81,9 +81,26 @@ const endpointSchema = z.strictObject({
  * configSchema.safeParse({ endpoints: [] }).success; // false: at least one endpoint
  * ```
  */
+const productBranchSchema = z.strictObject({
+  downstream: z.optional(name),
+  path: z.string().check(z.regex(/^\//, "must start with /"), z.maxLength(2048)),
+  required: z.optional(z.boolean()),
+  idempotent: z.optional(z.boolean()),
+  timeoutMs: ms,
+  hedge: z.optional(hedgeSchema),
+  retry: z.optional(z.strictObject({
+    maxAttempts: z.optional(z.int().check(z.minimum(2), z.maximum(4))),
+    ratio: z.optional(z.number().check(z.minimum(0), z.maximum(1))),
+  })),
+  breaker: z.optional(z.boolean()),
+});
+
+const productSchema = z.strictObject({ branches: z.record(name, productBranchSchema) });
+
 export const configSchema: z.ZodMiniType<AggregateConfig> = z.strictObject({
   $schema: z.optional(z.string()),
   downstreams: z.optional(z.record(name, z.strictObject({ url: z.optional(z.url()) }))),
+  product: z.optional(productSchema),
   endpoints: z.array(endpointSchema).check(z.minLength(1)),
 });
 
@@ -153,6 +170,37 @@ export interface BranchConfig {
  * };
  * ```
  */
+/**
+ * One branch of the product page: a call per request at `path`, whose only placeholder is
+ * `{params.id}`; the product route's policies, faults and answer apply to it.
+ *
+ * @example
+ * ```ts
+ * import type { ProductBranchConfig } from "./config.ts";
+ * const price: ProductBranchConfig = { path: "/price/{params.id}", required: true, timeoutMs: 300 };
+ * ```
+ */
+export type ProductBranchConfig = Pick<
+  BranchConfig,
+  "downstream" | "path" | "required" | "idempotent" | "timeoutMs" | "hedge" | "retry" | "breaker"
+>;
+
+/**
+ * The product page (`GET /product/:id`) as the config declares it: its branches by name, in
+ * start order.
+ *
+ * @example
+ * ```ts
+ * import type { ProductConfig } from "./config.ts";
+ * const product: ProductConfig = {
+ *   branches: { price: { path: "/price/{params.id}", required: true, timeoutMs: 300 } },
+ * };
+ * ```
+ */
+export interface ProductConfig {
+  branches: Record<string, ProductBranchConfig>;
+}
+
 export interface EndpointConfig {
   /** Its name in metrics (`<name>.<branch>`) and answers. */
   name: string;
@@ -181,6 +229,8 @@ export interface AggregateConfig {
   $schema?: string;
   /** Downstreams by name; one without `url` is provided by the runtime. */
   downstreams?: Record<string, { url?: string }>;
+  /** The product page's branches (`GET /product/:id`); the built-in five when absent. */
+  product?: ProductConfig;
   endpoints: EndpointConfig[];
 }
 
@@ -326,6 +376,7 @@ function article(type: string): string {
 function crossIssues(config: AggregateConfig): string[] {
   const issues: string[] = [];
   const downstreams = new Set([DEFAULT_DOWNSTREAM, ...Object.keys(config.downstreams ?? {})]);
+  if (config.product !== undefined) issues.push(...productIssues(config.product, downstreams));
   const routes = new Map<string, number>();
   const names = new Map<string, number>();
   config.endpoints.forEach((endpoint, e) => {
@@ -436,4 +487,39 @@ function placeholderProblem(
     default:
       return undefined;
   }
+}
+
+/** What the product page's branches may not do: only `{params.id}` fills their paths. */
+function productIssues(product: ProductConfig, downstreams: ReadonlySet<string>): string[] {
+  const issues: string[] = [];
+  if (Object.keys(product.branches).length === 0) {
+    issues.push("product.branches: must declare at least one branch");
+  }
+  for (const [branch, spec] of Object.entries(product.branches)) {
+    const here = `product.branches.${branch}`;
+    const downstream = spec.downstream ?? DEFAULT_DOWNSTREAM;
+    if (!downstreams.has(downstream)) {
+      issues.push(
+        `${here}.downstream: unknown downstream "${downstream}" (declare it in downstreams)`,
+      );
+    }
+    if (spec.hedge !== undefined && spec.idempotent === false) {
+      issues.push(`${here}.hedge: a hedge repeats the call, which needs idempotent: true`);
+    }
+    if (spec.retry !== undefined && spec.idempotent === false) {
+      issues.push(`${here}.retry: a retry repeats the call, which needs idempotent: true`);
+    }
+    try {
+      for (const { source, name, text } of parseTemplate(spec.path).placeholders) {
+        if (source !== "params" || name !== "id") {
+          issues.push(
+            `${here}.path: {${text}} cannot be filled: the product page has only {params.id}`,
+          );
+        }
+      }
+    } catch (error) {
+      issues.push(`${here}.path: ${(error as Error).message}`);
+    }
+  }
+  return issues;
 }

@@ -153,18 +153,7 @@ export function compileEndpoint(
       required: config.required ?? false,
       idempotent,
       timeoutMs: config.timeoutMs,
-      hedge: config.hedge === undefined ? undefined : {
-        delay: config.hedge.delayMs ??
-          new AdaptiveDelay({ quantile: config.hedge.quantile ?? 0.95 }),
-        maxAttempts: config.hedge.maxAttempts,
-        budget: new HedgeBudget({ ratio: config.hedge.ratio ?? 0.05 }),
-      },
-      // As guardBranches gives the product's branches: a budget of half the calls plus 10.
-      retry: config.retry === undefined ? undefined : {
-        budget: new RetryBudget({ ratio: config.retry.ratio ?? 0.5, burst: 10 }),
-        maxAttempts: config.retry.maxAttempts ?? 2,
-      },
-      breaker: config.breaker === true ? new CircuitBreaker(DEFAULT_BRANCH_BREAKER) : undefined,
+      ...branchGuards(config),
     }]);
     return {
       name: branch,
@@ -190,6 +179,34 @@ export function compileEndpoint(
     query: [...query],
     graph: defineGraph(nodes),
   });
+}
+
+/**
+ * A declared branch's hedging, retries and breaker, each with state of its own.
+ *
+ * @example
+ * ```ts
+ * import { branchGuards } from "./endpoint.ts";
+ * const { hedge } = branchGuards({ hedge: { delayMs: 20 } }); // a fixed 20 ms delay
+ * ```
+ */
+export function branchGuards(
+  config: Pick<BranchConfig, "hedge" | "retry" | "breaker">,
+): Pick<BranchSpec, "hedge" | "retry" | "breaker"> {
+  return {
+    hedge: config.hedge === undefined ? undefined : {
+      delay: config.hedge.delayMs ??
+        new AdaptiveDelay({ quantile: config.hedge.quantile ?? 0.95 }),
+      maxAttempts: config.hedge.maxAttempts,
+      budget: new HedgeBudget({ ratio: config.hedge.ratio ?? 0.05 }),
+    },
+    // As guardBranches gives the product's branches: a budget of half the calls plus 10.
+    retry: config.retry === undefined ? undefined : {
+      budget: new RetryBudget({ ratio: config.retry.ratio ?? 0.5, burst: 10 }),
+      maxAttempts: config.retry.maxAttempts ?? 2,
+    },
+    breaker: config.breaker === true ? new CircuitBreaker(DEFAULT_BRANCH_BREAKER) : undefined,
+  };
 }
 
 function forEachOf(

@@ -31,11 +31,14 @@ export {
   type EndpointConfig,
   jsonPath,
   parseConfig,
+  type ProductBranchConfig,
+  type ProductConfig,
 } from "./config.ts";
 export {
   type AggregateBranchReport,
   type AggregateNode,
   type AggregateReport,
+  branchGuards,
   compileEndpoint,
   DEFAULT_FOR_EACH_MAX,
   type Endpoint,
@@ -45,6 +48,7 @@ export {
   runEndpoint,
 } from "./endpoint.ts";
 export { compileConfig, configFetchers } from "./downstreams.ts";
+export { compileProduct, type CompileProductOptions } from "./product.ts";
 export { type Shape, shapeAnswer } from "./shape.ts";
 export {
   fillTemplate,
