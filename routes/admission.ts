@@ -5,12 +5,11 @@
  * @module
  */
 import type { Context, MiddlewareHandler } from "hono";
-import { type AdaptivePermit, isAdmissionRejectedError, type Limiter } from "../src/limits/mod.ts";
-import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { AdaptiveLimiter } from "../src/limits/mod.ts";
 import { BUDGET_HEADER } from "../src/gateway/mod.ts";
 
 /** Status for a client that went away while queued, after nginx's convention. */
-const CLIENT_CLOSED_REQUEST = 499 as ContentfulStatusCode;
+const CLIENT_CLOSED_REQUEST = 499;
 
 /**
  * The 503 body of a request turned away by admission.
@@ -52,10 +51,9 @@ export interface AdmissionOptions {
 }
 
 /**
- * A middleware admitting each request through `limiter` (an `AdaptiveLimiter` in the gateway):
- * admitted requests run and release their permit when their response is ready, so the limit
- * learns from their latency (an answer that shows overload drops it instead, when the permit can
- * say so: see `dropAfterMs`); the others are answered `503 { error: "overloaded", reason,
+ * A middleware admitting each request through `limiter` (an `AdaptiveLimiter`): admitted
+ * requests run and release their permit when their response is ready, so the limit learns from
+ * their latency (an answer that shows overload drops it instead: see `dropAfterMs`); the others are answered `503 { error: "overloaded", reason,
  * retryAfterS }` with `Retry-After` at once, or after at most a short wait in the limiter's
  * queue. A request may wait only while it can still start within its budget: the `budget` query
  * parameter or the `x-fanfare-budget-ms` header, whichever is lower, else `defaultBudgetMs`.
@@ -76,29 +74,26 @@ export interface AdmissionOptions {
  * ```
  */
 export function admission(
-  limiter: Limiter,
+  limiter: Pick<AdaptiveLimiter, "admit">,
   { defaultBudgetMs = 1000, onShed, dropAfterMs = 0 }: AdmissionOptions = {},
 ): MiddlewareHandler {
   return async function admit(c, next) {
     const receivedAt = performance.now();
     c.set("receivedAt", receivedAt);
     const signal = c.req.raw.signal;
-    let permit: Partial<AdaptivePermit> & Awaited<ReturnType<Limiter["acquire"]>>;
-    try {
-      permit = await limiter.acquire(1, {
-        signal,
-        deadline: receivedAt + budgetOf(c, defaultBudgetMs),
-      });
-    } catch (error) {
-      if (signal.aborted) return c.json({ error: "client closed request" }, CLIENT_CLOSED_REQUEST);
-      if (!isAdmissionRejectedError(error)) throw error;
-      const retryAfterS = Math.max(1, Math.ceil(error.retryAfterMs / 1000));
-      c.header("retry-after", String(retryAfterS));
-      const body: OverloadedBody = { error: "overloaded", reason: error.reason, retryAfterS };
-      const response = c.json(body, 503);
+    const admission = limiter.admit({
+      signal,
+      deadline: receivedAt + budgetOf(c, defaultBudgetMs),
+    });
+    // A refusal is most of what an overloaded gateway answers: it is built without Hono's
+    // context helpers and with no error or rejected promise on the way (see `admit`).
+    const decided = admission.kind === "queued" ? await admission.decided : admission;
+    if (decided.kind === "rejected") {
       onShed?.(c, receivedAt);
-      return response;
+      return overloaded(decided.reason, decided.retryAfterMs);
     }
+    if (decided.kind === "aborted") return clientClosed();
+    const { permit } = decided;
     let dropped = true;
     try {
       await next();
@@ -108,9 +103,24 @@ export function admission(
     } finally {
       // A drop (a required branch cut by its timeout, the ceiling's queue full) tells the limit
       // more than its latency, which those timeouts cap.
-      await (dropped && permit.drop !== undefined ? permit.drop() : permit.release());
+      await (dropped ? permit.drop() : permit.release());
     }
   };
+}
+
+/** `503 { error: "overloaded", reason, retryAfterS }` with `Retry-After`. */
+function overloaded(reason: string, retryAfterMs: number): Response {
+  const retryAfterS = Math.max(1, Math.ceil(retryAfterMs / 1000));
+  const body: OverloadedBody = { error: "overloaded", reason, retryAfterS };
+  return new Response(JSON.stringify(body), {
+    status: 503,
+    headers: { "content-type": "application/json", "retry-after": String(retryAfterS) },
+  });
+}
+
+/** 499 for a client that went away before it was admitted. */
+function clientClosed(): Response {
+  return Response.json({ error: "client closed request" }, { status: CLIENT_CLOSED_REQUEST });
 }
 
 /** The request's budget in ms, read cheaply; a bad value is left for the route's validator. */

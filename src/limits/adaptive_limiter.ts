@@ -87,9 +87,37 @@ export interface AdaptivePermit extends Permit {
   drop(): Promise<void>;
 }
 
+/**
+ * What {@linkcode AdaptiveLimiter.admit} decided: a permit now, a refusal (why, what to tell the
+ * caller, and how many were waiting), a place in the queue with the permit to come, or nothing
+ * for a caller whose signal had already aborted.
+ *
+ * @example
+ * ```ts
+ * import type { Admission } from "./adaptive_limiter.ts";
+ * const refused: Admission = { kind: "rejected", reason: "queue_full", retryAfterMs: 1000, waiting: 64 };
+ * ```
+ */
+export type Admission =
+  | { kind: "admitted"; permit: AdaptivePermit }
+  | { kind: "rejected"; reason: string; retryAfterMs: number; waiting: number }
+  | { kind: "aborted"; reason: unknown }
+  | { kind: "queued"; decided: Promise<Decided> };
+
+/**
+ * How a queued caller's wait ended; the promise of an `Admission` of kind `queued` resolves to
+ * it and never rejects.
+ *
+ * @example
+ * ```ts
+ * import type { Decided } from "./adaptive_limiter.ts";
+ * const gone: Decided = { kind: "aborted", reason: new Error("client left") };
+ * ```
+ */
+export type Decided = Exclude<Admission, { kind: "queued" }>;
+
 interface Waiting {
-  resolve(permit: AdaptivePermit): void;
-  reject(error: unknown): void;
+  settle(decided: Decided): void;
   dispose(): void;
 }
 
@@ -167,7 +195,7 @@ export class AdaptiveLimiter implements Limiter {
    * away (queue full, waited its bound, or `deadline` too close to start in time), or with the
    * signal's reason when `signal` aborts first.
    */
-  acquire(weight = 1, { signal, deadline }: LimiterAcquireOptions = {}): Promise<AdaptivePermit> {
+  acquire(weight = 1, options: LimiterAcquireOptions = {}): Promise<AdaptivePermit> {
     if (weight !== 1) {
       return Promise.reject(
         new RangeError(
@@ -175,23 +203,42 @@ export class AdaptiveLimiter implements Limiter {
         ),
       );
     }
-    if (signal?.aborted) return Promise.reject(signal.reason);
+    const admission = this.admit(options);
+    return admission.kind === "queued"
+      ? admission.decided.then(permitOrThrow)
+      : Promise.resolve(admission).then(permitOrThrow);
+  }
+
+  /**
+   * `acquire(1, options)` without a promise or an error where none is needed: a permit now, a
+   * refusal now (its reason and retry hint, with no `AdmissionRejectedError` built), or, for a
+   * caller that waits in the queue, a promise of one of those that never rejects. A gateway turning thousands of requests a second away pays for neither a stack trace nor a
+   * rejected promise per refusal. A `signal` already aborted is answered `aborted`, with its
+   * reason, before the queue is asked.
+   *
+   * @example
+   * ```ts
+   * import { AdaptiveLimiter } from "./adaptive_limiter.ts";
+   * const limiter = new AdaptiveLimiter({ maxQueue: 0 });
+   * const admission = limiter.admit({ deadline: performance.now() + 1000 });
+   * if (admission.kind === "admitted") await admission.permit.release();
+   * if (admission.kind === "rejected") console.log(admission.reason, admission.retryAfterMs);
+   * ```
+   */
+  admit({ signal, deadline }: LimiterAcquireOptions = {}): Admission {
+    if (signal?.aborted) return { kind: "aborted", reason: signal.reason };
     const now = this.#clock();
     const outcome = this.#queue.offer(now, { deadline });
     if (outcome.kind === "admitted") {
-      return Promise.resolve(this.#permit(now, outcome.inFlight));
+      return { kind: "admitted", permit: this.#permit(now, outcome.inFlight) };
     }
     if (outcome.kind === "rejected") {
       this.#apply(this.#queue.expire(now), now);
-      return Promise.reject(this.#rejection(outcome.reason));
+      return this.#refusal(outcome.reason);
     }
     // Not Promise.withResolvers: the npm build targets Node 20, which lacks it.
-    let resolve!: (permit: AdaptivePermit) => void;
-    let reject!: (reason: unknown) => void;
-    const promise = new Promise<AdaptivePermit>((ok, fail) => {
-      resolve = ok;
-      reject = fail;
-    });
+    let settle!: (decided: Decided) => void;
+    const decided = new Promise<Decided>((resolve) => settle = resolve);
     const id = outcome.id;
     let timer: ReturnType<typeof setTimeout> | undefined;
     // Each waiter keeps a timer of its own, at its own expiry, rather than sharing one: on
@@ -211,7 +258,7 @@ export class AdaptiveLimiter implements Limiter {
         this.#waiting.delete(id);
         waiting?.dispose();
         // Through the waiter, so that one settled in its own turns stops taking up too.
-        waiting?.reject(signal!.reason);
+        waiting?.settle({ kind: "aborted", reason: signal!.reason });
       }
     };
     signal?.addEventListener("abort", onAbort, { once: true });
@@ -222,13 +269,13 @@ export class AdaptiveLimiter implements Limiter {
     this.#waiting.set(
       id,
       this.#handOffMs === undefined
-        ? { resolve, reject, dispose }
-        : this.#inOwnTurns({ resolve, reject, dispose }, signal, this.#handOffMs),
+        ? { settle, dispose }
+        : this.#inOwnTurns({ settle, dispose }, signal, this.#handOffMs),
     );
     this.#apply(this.#queue.expire(now), now);
     const expiry = this.#queue.expiryOf(id, now);
     if (expiry !== undefined) arm(expiry);
-    return promise;
+    return { kind: "queued", decided };
   }
 
   /** The queue's counters and gauges now, with the limit's baseline. */
@@ -248,44 +295,45 @@ export class AdaptiveLimiter implements Limiter {
    * recorded, and a timer of the caller's own (every `handOffMs`) takes it up. The timer also
    * keeps the caller's request pending on Workers while it waits.
    */
-  #inOwnTurns(settle: Waiting, signal: AbortSignal | undefined, handOffMs: number): Waiting {
-    let outcome: { permit: AdaptivePermit; handOff: HandOff } | { error: unknown } | undefined;
+  #inOwnTurns(waiter: Waiting, signal: AbortSignal | undefined, handOffMs: number): Waiting {
+    let decided: Decided | undefined;
+    let handOff: HandOff | undefined;
     const takeUp = () => {
-      if (outcome === undefined) {
+      if (decided === undefined) {
         setTimeout(takeUp, handOffMs);
         return;
       }
-      if ("permit" in outcome) {
-        this.#handOffs.delete(outcome.handOff);
-        // Admitted, but the caller has gone meanwhile: the permit goes straight back.
-        if (signal?.aborted) {
-          void outcome.permit.release();
-          return settle.reject(signal.reason);
-        }
-        return settle.resolve(outcome.permit);
+      if (handOff !== undefined) this.#handOffs.delete(handOff);
+      // Admitted, but the caller has gone meanwhile: the permit goes straight back.
+      if (decided.kind === "admitted" && signal?.aborted) {
+        void decided.permit.release();
+        return waiter.settle({ kind: "aborted", reason: signal.reason });
       }
-      settle.reject(outcome.error);
+      waiter.settle(decided);
     };
     setTimeout(takeUp, handOffMs);
     return {
-      resolve: (permit) => {
-        const handOff: HandOff = {
+      settle: (outcome) => {
+        if (outcome.kind !== "admitted") {
+          decided ??= outcome;
+          return;
+        }
+        const { permit } = outcome;
+        const recorded: HandOff = {
           at: this.#clock(),
           reclaim: () => {
-            this.#handOffs.delete(handOff);
-            if (outcome === undefined || !("permit" in outcome)) return;
-            outcome = { error: this.#rejection("sojourn") };
+            this.#handOffs.delete(recorded);
+            if (decided?.kind !== "admitted") return;
+            decided = this.#refusal("sojourn");
             void permit.drop();
           },
         };
-        this.#handOffs.add(handOff);
-        outcome = { permit, handOff };
-      },
-      reject: (error) => {
-        outcome ??= { error };
+        handOff = recorded;
+        this.#handOffs.add(recorded);
+        decided = outcome;
       },
       // Not the take-up timer: it is what settles the caller now.
-      dispose: settle.dispose,
+      dispose: waiter.dispose,
     };
   }
 
@@ -304,8 +352,13 @@ export class AdaptiveLimiter implements Limiter {
     };
   }
 
-  #rejection(reason: string): AdmissionRejectedError {
-    return new AdmissionRejectedError(this.#waiting.size, this.#retryAfterMs, reason);
+  #refusal(reason: string): Decided {
+    return {
+      kind: "rejected",
+      reason,
+      retryAfterMs: this.#retryAfterMs,
+      waiting: this.#waiting.size,
+    };
   }
 
   /** Answers the waiters that left the queue. */
@@ -319,13 +372,20 @@ export class AdaptiveLimiter implements Limiter {
       const waiter = this.#waiting.get(id);
       this.#waiting.delete(id);
       waiter?.dispose();
-      waiter?.reject(this.#rejection(reason));
+      waiter?.settle(this.#refusal(reason));
     }
     for (const { id, inFlight } of admitted) {
       const waiter = this.#waiting.get(id);
       this.#waiting.delete(id);
       waiter?.dispose();
-      waiter?.resolve(this.#permit(now, inFlight));
+      waiter?.settle({ kind: "admitted", permit: this.#permit(now, inFlight) });
     }
   }
+}
+
+/** `acquire`'s answer from an admission: the permit, or the refusal or abort thrown. */
+function permitOrThrow(decided: Decided): AdaptivePermit {
+  if (decided.kind === "admitted") return decided.permit;
+  if (decided.kind === "aborted") throw decided.reason;
+  throw new AdmissionRejectedError(decided.waiting, decided.retryAfterMs, decided.reason);
 }

@@ -77,4 +77,6 @@ export {
   type AdaptiveLimiterOptions,
   type AdaptiveLimiterStats,
   type AdaptivePermit,
+  type Admission,
+  type Decided,
 } from "./adaptive_limiter.ts";

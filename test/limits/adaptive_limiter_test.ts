@@ -104,3 +104,50 @@ Deno.test("AdaptiveLimiter with handOffMs ends a queued waiter whose signal abor
   await first.release();
   assert.equal(limiter.stats().inFlight, 0);
 });
+
+Deno.test("AdaptiveLimiter.admit answers each outcome as a value: admitted, rejected, queued then decided, aborted", async () => {
+  const limiter = new AdaptiveLimiter({
+    initialLimit: 1,
+    maxLimit: 1,
+    maxQueue: 1,
+    intervalMs: LONG_MS,
+    retryAfterMs: 2000,
+  });
+  const first = limiter.admit();
+  assert.equal(first.kind, "admitted");
+  const second = limiter.admit();
+  assert.equal(second.kind, "queued");
+  // Not overloaded yet (the queue was empty a moment ago): a full queue turns the third away.
+  assert.deepEqual(limiter.admit(), {
+    kind: "rejected",
+    reason: "queue_full",
+    retryAfterMs: 2000,
+    waiting: 1,
+  });
+  const gone = AbortSignal.abort(new Error("client left"));
+  const aborted = limiter.admit({ signal: gone });
+  assert.equal(aborted.kind, "aborted");
+  assert.equal((aborted as { reason: Error }).reason.message, "client left");
+  if (first.kind !== "admitted" || second.kind !== "queued") throw new Error("unreachable");
+  await first.permit.release();
+  const decided = await second.decided;
+  assert.equal(decided.kind, "admitted");
+  if (decided.kind === "admitted") await decided.permit.release();
+  const { offered, admitted, rejected } = limiter.stats();
+  assert.deepEqual([offered, admitted, rejected], [3, 2, 1]);
+});
+
+Deno.test("AdaptiveLimiter.admit resolves a queued caller's decision to a refusal, never a rejection, when its wait runs out", async () => {
+  const limiter = new AdaptiveLimiter({ initialLimit: 1, maxLimit: 1, targetMs: 1, intervalMs: 1 });
+  const holder = await limiter.acquire();
+  const queued = limiter.admit();
+  assert.equal(queued.kind, "queued");
+  if (queued.kind !== "queued") return;
+  assert.deepEqual(await queued.decided, {
+    kind: "rejected",
+    reason: "sojourn",
+    retryAfterMs: 1000,
+    waiting: 0,
+  });
+  await holder.release();
+});
