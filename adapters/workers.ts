@@ -150,7 +150,7 @@ function appFor(env: Env): ReturnType<typeof createApp> {
       BULKHEADS: env.BULKHEADS,
       BULKHEAD_MAX_LIMIT: env.BULKHEAD_MAX_LIMIT,
       BULKHEAD_MAX_QUEUE: env.BULKHEAD_MAX_QUEUE,
-    }, { handOffMs: 1 });
+    }, { handOffMs: 1, watchLag: false });
     const hedge = env.HEDGE === "optional-reads" ? hedgeOptionalReads() : {};
     const parsed = parseConfig(config, "fanfare.config.json");
     const endpoints = compileConfig(parsed, { default: downstream });

@@ -38,6 +38,11 @@ export interface LoadTarget {
   downstreamInFlight(): Promise<number>;
   /** Resident memory of the gateway's process now, in bytes (this process when in-process). */
   rssBytes(): number;
+  /**
+   * CPU seconds used so far by the gateway's and the downstream's processes (user + system;
+   * Linux, NaN elsewhere); both are this process's when in-process.
+   */
+  cpuSeconds(): { gateway: number; downstream: number };
   /** Stops what the target started. */
   close(): Promise<void>;
 }
@@ -94,8 +99,26 @@ export function inProcessTarget(
     downstreamInFlight: () =>
       Promise.resolve(Object.values(stats.snapshot()).reduce((sum, c) => sum + c.inFlight, 0)),
     rssBytes: () => process.memoryUsage().rss,
+    cpuSeconds: () => {
+      const { user, system } = process.cpuUsage();
+      return { gateway: (user + system) / 1e6, downstream: (user + system) / 1e6 };
+    },
     close: () => Promise.resolve(),
   };
+}
+
+/** Clock ticks per second of `/proc/<pid>/stat` (USER_HZ, 100 on every Linux in use). */
+const USER_HZ = 100;
+
+/** CPU seconds (user + system) process `pid` has used, from `/proc/<pid>/stat`; NaN elsewhere. */
+function cpuOf(pid: number): number {
+  try {
+    // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+  } catch {
+    return NaN;
+  }
 }
 
 /** Resident set size of process `pid` from `/proc/<pid>/status` (Linux), NaN elsewhere. */
@@ -151,6 +174,7 @@ export async function httpTarget(
         return Object.values(branches).reduce((sum, c) => sum + c.inFlight, 0);
       },
       rssBytes: () => rssOf(gateway.pid),
+      cpuSeconds: () => ({ gateway: cpuOf(gateway.pid), downstream: cpuOf(downstream.pid) }),
       close,
     };
   } catch (error) {

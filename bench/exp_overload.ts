@@ -21,6 +21,11 @@
  *    fast latency comes back (p50 per 500 ms against the earlier 0.5× step's p90). The gateway's
  *    `/metrics` is polled every 100 ms for its admission limit.
  *
+ * Between steps each gateway drains: no branch in flight, and it and its downstream idle (under a
+ * tenth of a core), for at most a minute — a collapsed gateway works through its backlog long
+ * after its clients gave up, and must not share the cores with the next step. Each step records
+ * the cores used by the gateway, its downstream and the generator (this process).
+ *
  * Each step also reads the gateway's own counters from `/metrics` before it and once the gateway
  * has drained after it (the 4× step's therefore include its recovery step): the outcomes of the
  * required and of the optional branches, and the sheds of the admission limit and of the
@@ -35,6 +40,7 @@
  *
  * @module
  */
+import process from "node:process";
 import { Experiment } from "./_experiment.ts";
 import { SEED } from "./_gateway_scenarios.ts";
 import { httpTarget, type LoadTarget } from "./_load_target.ts";
@@ -51,7 +57,9 @@ const MULTIPLIERS = [0.5, 1, 2, 4, 8];
 const GUARD_MS = 5000;
 const BUDGET_MS = 1000;
 const POLL_MS = 100;
-const DRAIN_MAX_MS = 20_000;
+const DRAIN_MAX_MS = 60_000;
+/** A gateway is drained once it and its downstream use less than this share of a core. */
+const IDLE_CPU = 0.1;
 const PROTECTIONS = ["none", "static", "adaptive"] as const;
 type Protection = typeof PROTECTIONS[number];
 
@@ -75,6 +83,13 @@ interface StepFigures {
   /** 502s over admitted requests. */
   badGatewayShare: number;
   peakRssBytes: number;
+  /**
+   * Cores used over the step by the gateway, its downstream and the load generator (this
+   * process): where a 2-core machine's time went.
+   */
+  cpuCores: { gateway: number; downstream: number; generator: number };
+  /** How long the gateway took to drain after the step, in ms (null: not within the bound). */
+  drainMs: number | null;
   /** The gateway's admission limit, polled (adaptive only): [ms since step start, limit]. */
   limitSeries: [number, number][];
   /**
@@ -129,31 +144,56 @@ interface Probe {
   goodputPerSecond: number;
 }
 
-/** Waits (at most `DRAIN_MAX_MS`) until `target` has no branch in flight, then 500 ms more. */
-async function drained(target: LoadTarget): Promise<void> {
-  const giveUpAt = performance.now() + DRAIN_MAX_MS;
-  while (performance.now() < giveUpAt) {
+/**
+ * Waits (at most `DRAIN_MAX_MS`) until `target` has no branch in flight and it and its
+ * downstream are idle (under `IDLE_CPU` of a core over 250 ms), then 500 ms more; resolves with
+ * the ms it took, or `null` when it gave up. An overloaded gateway works through its backlog
+ * long after its clients gave up: the next step, on another gateway, must not share the cores
+ * with it.
+ */
+async function drained(target: LoadTarget): Promise<number | null> {
+  const started = performance.now();
+  const sliceMs = 250;
+  let took: number | null = null;
+  while (performance.now() - started < DRAIN_MAX_MS) {
+    const before = target.cpuSeconds();
+    await new Promise((resolve) => setTimeout(resolve, sliceMs));
+    const after = target.cpuSeconds();
+    const busy = (after.gateway - before.gateway + after.downstream - before.downstream) /
+      (sliceMs / 1000);
+    if (busy >= IDLE_CPU) continue;
     try {
-      if (await target.inFlightBranches() === 0) break;
+      if (await target.inFlightBranches() === 0) {
+        took = performance.now() - started;
+        break;
+      }
     } catch {
       // Too busy to answer its metrics: still draining.
     }
-    await new Promise((resolve) => setTimeout(resolve, 200));
   }
   await new Promise((resolve) => setTimeout(resolve, 500));
+  return took;
+}
+
+/** CPU seconds so far of the gateway, its downstream and this process (the load generator). */
+function cpuNow(target: LoadTarget) {
+  const { user, system } = process.cpuUsage();
+  return { ...target.cpuSeconds(), generator: (user + system) / 1e6 };
 }
 
 const COUNTED = [
   "fanfare_branch_outcomes_total",
   "fanfare_admission_shed_total",
   "fanfare_bulkhead_shed_total",
+  "fanfare_admission_lag_backoffs_total",
 ];
 const REQUIRED = new Set(["price", "inventory"]);
 
 /**
  * The counters of `COUNTED` from the gateway's `/metrics`, summed by one label each: branch
  * outcomes as `required:<outcome>` / `optional:<outcome>`, sheds as `admission:<reason>` /
- * `bulkhead:<reason>`.
+ * `bulkhead:<reason>`, and the admission limit's back-offs for a late event loop as
+ * `admission:lag_backoffs`.
  */
 async function counters(target: LoadTarget): Promise<Record<string, number>> {
   let text = "";
@@ -164,9 +204,13 @@ async function counters(target: LoadTarget): Promise<Record<string, number>> {
     // Still too busy after its drain: this step goes without counters.
   }
   const sums: Record<string, number> = {};
-  for (const match of text.matchAll(/^(fanfare_\w+)\{([^}]*)\} (\S+)$/gm)) {
-    const [, name, labelText, value] = match;
+  for (const match of text.matchAll(/^(fanfare_\w+)(?:\{([^}]*)\})? (\S+)$/gm)) {
+    const [, name, labelText = "", value] = match;
     if (!COUNTED.includes(name)) continue;
+    if (name === "fanfare_admission_lag_backoffs_total") {
+      sums["admission:lag_backoffs"] = Number(value);
+      continue;
+    }
     const labels = Object.fromEntries(
       [...labelText.matchAll(/(\w+)="([^"]*)"/g)].map(([, k, v]) => [k, v]),
     );
@@ -189,8 +233,17 @@ async function step(
   target: LoadTarget,
   rate: number,
   seconds: number,
-): Promise<{ samples: Sample[]; peakRss: number; limits: [number, number][]; wallS: number }> {
+): Promise<
+  {
+    samples: Sample[];
+    peakRss: number;
+    limits: [number, number][];
+    wallS: number;
+    cpuCores: StepFigures["cpuCores"];
+  }
+> {
   let peakRss = target.rssBytes();
+  const cpuBefore = cpuNow(target);
   const limits: [number, number][] = [];
   const started = performance.now();
   let polling: Promise<void> | undefined;
@@ -214,7 +267,15 @@ async function step(
       guardMs: GUARD_MS,
       send: (index, signal) => target.send(path(index), signal),
     });
-    return { samples, peakRss, limits, wallS: (performance.now() - started) / 1000 };
+    const wallS = (performance.now() - started) / 1000;
+    const cpuAfter = cpuNow(target);
+    const cores = (key: keyof typeof cpuAfter) => (cpuAfter[key] - cpuBefore[key]) / wallS;
+    const cpuCores = {
+      gateway: cores("gateway"),
+      downstream: cores("downstream"),
+      generator: cores("generator"),
+    };
+    return { samples, peakRss, limits, wallS, cpuCores };
   } finally {
     clearInterval(timer);
     await polling;
@@ -226,8 +287,9 @@ function figures(
   multiplier: number,
   rate: number,
   capacity: number,
-  { samples, peakRss, limits }: Awaited<ReturnType<typeof step>>,
+  { samples, peakRss, limits, cpuCores }: Awaited<ReturnType<typeof step>>,
   gatewayCounters: Record<string, number>,
+  drainMs: number | null,
 ): StepFigures {
   const statuses: Record<string, number> = {};
   for (const s of samples) statuses[s.status] = (statuses[s.status] ?? 0) + 1;
@@ -251,6 +313,8 @@ function figures(
     sendLagMs: (({ p99, max }) => ({ p99, max }))(summarize(samples.map((s) => s.sendLagMs))),
     badGatewayShare: admitted.length === 0 ? 0 : (statuses["502"] ?? 0) / admitted.length,
     peakRssBytes: peakRss,
+    cpuCores,
+    drainMs,
     limitSeries: limits.map(([t, l]) => [Math.round(t), l]),
     counters: gatewayCounters,
     loadAverage: loadAverage(),
@@ -294,9 +358,13 @@ function line(f: StepFigures): string {
       : `${Math.min(...f.limitSeries.map((p) => p[1]))}–${
         Math.max(...f.limitSeries.map((p) => p[1]))
       }`
-  }; load ${f.loadAverage.toFixed(1)}\n    gateway: ${
-    Object.entries(f.counters).map(([k, v]) => `${k}×${v}`).join(" ")
-  }`;
+  }; load ${f.loadAverage.toFixed(1)}\n    cores: gateway ${
+    f.cpuCores.gateway.toFixed(2)
+  }, downstream ${f.cpuCores.downstream.toFixed(2)}, generator ${
+    f.cpuCores.generator.toFixed(2)
+  }; drained in ${
+    f.drainMs === null ? `more than ${DRAIN_MAX_MS}` : f.drainMs.toFixed(0)
+  } ms\n    gateway: ${Object.entries(f.counters).map(([k, v]) => `${k}×${v}`).join(" ")}`;
 }
 
 // All three gateways run side by side, each in front of its own downstream, and every load
@@ -330,7 +398,7 @@ try {
       const after = multiplier === 4
         ? await step(target, capacity * 0.5, RECOVERY_SECONDS)
         : undefined;
-      await drained(target);
+      const drainMs = await drained(target);
       const f = figures(
         protection,
         multiplier,
@@ -338,6 +406,7 @@ try {
         capacity,
         ran,
         difference(await counters(target), before),
+        drainMs,
       );
       steps.push(f);
       exp.log(line(f));

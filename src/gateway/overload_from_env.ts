@@ -30,12 +30,15 @@ export interface OverloadProtection {
  * | `ADMISSION_INITIAL_LIMIT` | requests in flight before anything is learned        | 20         |
  * | `ADMISSION_MAX_LIMIT`     | the ceiling of the learned limit                     | 200        |
  * | `ADMISSION_MAX_QUEUE`     | requests that may wait (0: none)                     | 64         |
+ * | `ADMISSION_MAX_LAG_MS`    | event-loop lag that backs the limit off (0: not read) | 25         |
  * | `BULKHEADS`               | `adaptive` or `off`: one limit per downstream        | `adaptive` |
  * | `BULKHEAD_MAX_LIMIT`      | ceiling of each downstream's limit (its start, too)  | 32         |
  * | `BULKHEAD_MAX_QUEUE`      | calls that may wait per downstream (0: none)         | 8          |
  *
  * `handOffMs`, when given, goes to every limiter (see `AdaptiveLimiterOptions`): their waiters
- * are then settled only from their own callers' turns, as Workers need.
+ * are then settled only from their own callers' turns, as Workers need. `watchLag: false`
+ * leaves the event loop unwatched whatever `ADMISSION_MAX_LAG_MS` says (Workers again: their
+ * timers do not run between a request's events).
  *
  * A bad value — not a whole number, negative, a zero limit, an unknown mode — throws a
  * `RangeError` naming the variable, so a gateway fails at startup instead of running with a
@@ -50,7 +53,9 @@ export interface OverloadProtection {
  */
 export function overloadFromEnv(
   env: Record<string, string | undefined>,
-  { handOffMs }: Pick<AdaptiveLimiterOptions, "handOffMs"> = {},
+  { handOffMs, watchLag = true }: Pick<AdaptiveLimiterOptions, "handOffMs"> & {
+    watchLag?: boolean;
+  } = {},
 ): OverloadProtection {
   const mode = (name: string): boolean => {
     const value = env[name];
@@ -84,11 +89,13 @@ export function overloadFromEnv(
         `Cannot configure overload protection as 'ADMISSION_INITIAL_LIMIT' must not exceed 'ADMISSION_MAX_LIMIT' (${maxLimit}): current value is ${initialLimit}`,
       );
     }
+    const maxLagMs = count("ADMISSION_MAX_LAG_MS", 25, 0);
     protection.admission = new AdaptiveLimiter({
       initialLimit,
       maxLimit,
       maxQueue: count("ADMISSION_MAX_QUEUE", 64, 0),
       handOffMs,
+      maxLagMs: watchLag && maxLagMs > 0 ? maxLagMs : undefined,
     });
   }
   if (mode("BULKHEADS")) {

@@ -29,6 +29,10 @@ export const ADMISSION_METRICS = Object.freeze({
   waiting: "fanfare_admission_queue_length",
   /** Counter: requests answered 503 by admission, by reason. */
   shed: "fanfare_admission_shed_total",
+  /** Gauge: how late the last event-loop sample fired, in seconds. */
+  lag: "fanfare_admission_event_loop_lag_seconds",
+  /** Counter: back-offs of the limit for a late event loop. */
+  lagBackOffs: "fanfare_admission_lag_backoffs_total",
 });
 
 /** Name of the per-branch bulkhead limit gauge (label `branch`), which the live stats report. */
@@ -60,7 +64,9 @@ export interface OverloadSources {
  * - `fanfare_admission_limit`, `fanfare_admission_limit_max`, `fanfare_admission_in_flight`,
  *   `fanfare_admission_queue_length` (gauges), `fanfare_admission_requests_total{outcome}`
  *   (`admitted`, `rejected`, `shed`, `cancelled`) and `fanfare_admission_shed_total{reason}`
- *   (`queue_full`, `sojourn`, `budget`; rejected plus shed).
+ *   (`queue_full`, `sojourn`, `budget`; rejected plus shed), `fanfare_admission_event_loop_lag_seconds`
+ *   (gauge; 0 unless the limiter watches its event loop) and
+ *   `fanfare_admission_lag_backoffs_total`.
  * - `fanfare_bulkhead_limit{branch}`, `fanfare_bulkhead_in_flight{branch}`,
  *   `fanfare_bulkhead_queue_length{branch}` and `fanfare_bulkhead_shed_total{branch,reason}`.
  *
@@ -99,9 +105,19 @@ export function overloadMetrics(
       "Requests answered 503 by admission, by reason: queue_full, sojourn or budget.",
       ["reason"],
     );
+    const lag = registry.gauge(
+      ADMISSION_METRICS.lag,
+      "How late the last event-loop sample of the admission limiter fired, in seconds.",
+    );
+    const lagBackOffs = registry.counter(
+      ADMISSION_METRICS.lagBackOffs,
+      "Back-offs of the admission limit for an event loop running late.",
+    );
     const seen = new Deltas();
     refreshers.push(() => {
       const now = admission.stats();
+      lag.set({}, now.lagMs / 1000);
+      seen.advance(lagBackOffs, {}, now.lagBackOffs);
       limit.set({}, now.limit);
       maxLimit.set({}, now.maxLimit);
       inFlight.set({}, now.inFlight);

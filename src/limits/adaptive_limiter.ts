@@ -47,6 +47,18 @@ export interface AdaptiveLimiterOptions extends GradientLimitOptions {
   handOffMs?: number;
   /** How long a recorded admission waits to be taken up before it goes back; 1000 ms by default. */
   maxHandOffMs?: number;
+  /**
+   * When set, the limiter watches its own event loop while anything is in flight or waiting: a
+   * timer due every `lagIntervalMs` that fires more than `maxLagMs` late means the process is
+   * short of CPU (every request, refusals too, then waits that long before any code sees it),
+   * and the limit backs off as on a window of drops. Latency alone shows this late: a gateway's
+   * requests mostly wait on downstreams, so a saturated event loop adds to them only a fraction
+   * of what it adds to a refusal. Unset by default; not for Workers, whose timers do not run
+   * between a request's events.
+   */
+  maxLagMs?: number;
+  /** How often the event loop is sampled when `maxLagMs` is set, in ms; 10 by default. */
+  lagIntervalMs?: number;
 }
 
 /**
@@ -69,6 +81,10 @@ export interface AdaptiveLimiterStats extends AdmissionStats {
   maxLimit: number;
   /** The latency the limit compares windows with, in ms; `undefined` before the first window. */
   baselineMs: number | undefined;
+  /** How late the last event-loop sample fired, in ms (0 without `maxLagMs`). */
+  lagMs: number;
+  /** Back-offs for a late event loop (with `maxLagMs`). */
+  lagBackOffs: number;
 }
 
 /**
@@ -159,6 +175,11 @@ export class AdaptiveLimiter implements Limiter {
   readonly #maxHandOffMs: number;
   /** Admissions recorded on waiters and not yet taken up (with `handOffMs`). */
   readonly #handOffs = new Set<HandOff>();
+  readonly #maxLagMs: number | undefined;
+  readonly #lagIntervalMs: number;
+  #lagTimer: ReturnType<typeof setTimeout> | undefined;
+  #lagMs = 0;
+  #lagBackOffs = 0;
 
   /** A limiter with nothing in flight. */
   constructor(
@@ -170,11 +191,18 @@ export class AdaptiveLimiter implements Limiter {
       clock = () => performance.now(),
       handOffMs,
       maxHandOffMs = 1000,
+      maxLagMs,
+      lagIntervalMs = 10,
       ...limitOptions
     }: AdaptiveLimiterOptions = {},
   ) {
     for (
-      const [field, value] of [["handOffMs", handOffMs], ["maxHandOffMs", maxHandOffMs]] as const
+      const [field, value] of [
+        ["handOffMs", handOffMs],
+        ["maxHandOffMs", maxHandOffMs],
+        ["maxLagMs", maxLagMs],
+        ["lagIntervalMs", lagIntervalMs],
+      ] as const
     ) {
       if (value !== undefined && !(value >= 0 && Number.isFinite(value))) {
         throw new RangeError(
@@ -184,6 +212,8 @@ export class AdaptiveLimiter implements Limiter {
     }
     this.#handOffMs = handOffMs;
     this.#maxHandOffMs = maxHandOffMs;
+    this.#maxLagMs = maxLagMs;
+    this.#lagIntervalMs = lagIntervalMs;
     this.#limit = new GradientLimit(limitOptions);
     this.#queue = new AdmissionQueue({ limit: this.#limit, maxQueue, targetMs, intervalMs });
     this.#retryAfterMs = retryAfterMs;
@@ -229,6 +259,7 @@ export class AdaptiveLimiter implements Limiter {
     if (signal?.aborted) return { kind: "aborted", reason: signal.reason };
     const now = this.#clock();
     const outcome = this.#queue.offer(now, { deadline });
+    if (this.#lagTimer === undefined && this.#maxLagMs !== undefined) this.#watchLag(now);
     if (outcome.kind === "admitted") {
       return { kind: "admitted", permit: this.#permit(now, outcome.inFlight) };
     }
@@ -287,7 +318,27 @@ export class AdaptiveLimiter implements Limiter {
       inUse: stats.inFlight,
       maxLimit: this.#limit.maxLimit,
       baselineMs: this.#limit.baselineMs,
+      lagMs: this.#lagMs,
+      lagBackOffs: this.#lagBackOffs,
     };
+  }
+
+  /**
+   * Samples the event loop every `lagIntervalMs` while the queue is busy: one timer, cleared
+   * by the release that leaves the queue idle, so an idle limiter holds none.
+   */
+  #watchLag(from: number): void {
+    const due = from + this.#lagIntervalMs;
+    this.#lagTimer = setTimeout(() => {
+      this.#lagTimer = undefined;
+      const now = this.#clock();
+      this.#lagMs = Math.max(0, now - due);
+      if (this.#lagMs > this.#maxLagMs!) {
+        this.#limit.backOff();
+        this.#lagBackOffs++;
+      }
+      if (this.#queue.busy) this.#watchLag(now);
+    }, this.#lagIntervalMs);
   }
 
   /**
@@ -363,6 +414,11 @@ export class AdaptiveLimiter implements Limiter {
 
   /** Answers the waiters that left the queue. */
   #apply({ admitted, shed }: QueueChanges, now: number): void {
+    if (this.#lagTimer !== undefined && !this.#queue.busy) {
+      clearTimeout(this.#lagTimer);
+      this.#lagTimer = undefined;
+      this.#lagMs = 0;
+    }
     // An admission its waiter never took up (its request was cancelled) would hold a permit for
     // ever; giving it back applies what that frees.
     for (const handOff of this.#handOffs) {

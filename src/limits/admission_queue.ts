@@ -278,6 +278,11 @@ export class AdmissionQueue {
     return waiter === undefined ? undefined : this.#expiryOf(waiter, this.#bound(now));
   }
 
+  /** Whether anything is in flight or waiting. */
+  get busy(): boolean {
+    return this.#inFlight > 0 || this.#waiters.length > 0;
+  }
+
   /** Counters and gauges at `now`. */
   stats(now: number): AdmissionStats {
     return {

@@ -248,6 +248,16 @@ export class GradientLimit {
     return this.limit;
   }
 
+  /**
+   * Backs off as a window of drops does (the limit × (1 − smoothing / 2)), on a sign of
+   * overload that is not a request's latency: the gateway's own event loop running late.
+   * Returns the limit.
+   */
+  backOff(): number {
+    this.#estimate = Math.max(this.#min, this.#estimate * (1 - this.#smoothing / 2));
+    return this.limit;
+  }
+
   /** The limit, baseline and last window, for gauges and tests. */
   state(): GradientLimitState {
     return {
@@ -274,7 +284,7 @@ export class GradientLimit {
     if (dropping) {
       // Latency is capped by the timeouts that cut it: it says nothing, and must not teach the
       // baseline. Many drops are overload in themselves: back off as AIMD would.
-      this.#estimate = Math.max(this.#min, this.#estimate * (1 - this.#smoothing / 2));
+      this.backOff();
       return;
     }
     if (this.#baseline === undefined) {

@@ -36,6 +36,10 @@ Deno.test("overloadFromEnv names the variable of a negative, non-numeric or zero
       /'ADMISSION_INITIAL_LIMIT' must not exceed 'ADMISSION_MAX_LIMIT' \(200\)/,
     ],
     [{ ADMISSION: "on" }, /'ADMISSION' must be 'adaptive' or 'off': current value is "on"/],
+    [
+      { ADMISSION_MAX_LAG_MS: "-25" },
+      /'ADMISSION_MAX_LAG_MS' must be a whole number: current value is "-25"/,
+    ],
   ];
   for (const [env, message] of cases) {
     assert.throws(() => overloadFromEnv(env), message, JSON.stringify(env));
