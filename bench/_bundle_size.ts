@@ -34,7 +34,8 @@ export const SIZE_BUDGETS: Readonly<Record<string, number>> = Object.freeze({
   // shaping and the config's zod schema with its checks (5.9 kB).
   "@fanfare/fanfare": 55 * 1024,
   "@fanfare/fanfare/executor": 7 * 1024,
-  "@fanfare/fanfare/limits": 14 * 1024,
+  // 14 → 14.5: the adaptive limiter's admit() (refusals as values) and its event-loop watch.
+  "@fanfare/fanfare/limits": 14.5 * 1024,
   "@fanfare/fanfare/hedging": 4 * 1024,
   "@fanfare/fanfare/resilience": 6 * 1024,
   "@fanfare/fanfare/streams": 3 * 1024,

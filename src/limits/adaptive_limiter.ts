@@ -234,9 +234,8 @@ export class AdaptiveLimiter implements Limiter {
       );
     }
     const admission = this.admit(options);
-    return admission.kind === "queued"
-      ? admission.decided.then(permitOrThrow)
-      : Promise.resolve(admission).then(permitOrThrow);
+    return Promise.resolve(admission.kind === "queued" ? admission.decided : admission)
+      .then(permitOrThrow);
   }
 
   /**
