@@ -71,19 +71,25 @@ export async function overloadSection(json: Json): Promise<string[]> {
         "drained; the 4× step's include the 0.5× recovery step after it): outcomes of the " +
         "required branches (price, inventory; `skipped` is a branch whose global permit would " +
         "have come after its deadline, `error` includes a bulkhead turning the call away), and " +
-        "calls turned away by the bulkheads and requests by the admission limit, by reason:",
+        "calls turned away by the bulkheads and requests by the admission limit, by reason " +
+        "(`lag_backoffs`: the limit backed off for a late event loop); and the cores the " +
+        "gateway, its downstream and the load generator used over the step:",
       [
-        "| protection | × capacity | required branches | bulkhead sheds | admission sheds |",
-        "| --- | --- | --- | --- | --- |",
+        "| protection | × capacity | required branches | bulkhead sheds | admission sheds | cores: gateway / downstream / generator |",
+        "| --- | --- | --- | --- | --- | --- |",
         ...counted.map((s) => {
           const pick = (prefix: string) =>
             Object.entries(s.counters as Record<string, number>)
               .filter(([k]) => k.startsWith(prefix))
               .map(([k, v]) => `${k.slice(prefix.length)} ${v}`)
               .join(", ") || "–";
+          const cores = s.cpuCores === undefined
+            ? "–"
+            : [s.cpuCores.gateway, s.cpuCores.downstream, s.cpuCores.generator]
+              .map((c: number) => Number.isFinite(c) ? c.toFixed(2) : "–").join(" / ");
           return `| ${s.protection} | ${s.multiplier} | ${pick("required:")} | ${
             pick("bulkhead:")
-          } | ${pick("admission:")} |`;
+          } | ${pick("admission:")} | ${cores} |`;
         }),
       ].join("\n"),
     );

@@ -33,6 +33,7 @@ export function startServe(
       // Without it Deno 2.9 also aborts request.signal after a successful answer, and warns.
       "--unstable-no-legacy-abort",
       "--allow-net=127.0.0.1",
+      "--allow-env=ADMISSION_MAX_LAG_MS",
       new URL("./_serve.ts", import.meta.url).pathname,
       role,
       String(port),

@@ -69,5 +69,10 @@ function gatewayOptions(scenarioId: string, url: string, protection: string) {
   const limiter = new LocalLimiter({ capacity: 64 });
   return protection === "static"
     ? { registry, limiter }
-    : { registry, limiter, ...overloadFromEnv({}) };
+    // Everything else at its default, so that an A/B run can switch the event-loop watch off.
+    : {
+      registry,
+      limiter,
+      ...overloadFromEnv({ ADMISSION_MAX_LAG_MS: Deno.env.get("ADMISSION_MAX_LAG_MS") }),
+    };
 }

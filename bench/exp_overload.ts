@@ -36,6 +36,7 @@
  *
  * ```sh
  * deno task exp:overload
+ * ADMISSION_MAX_LAG_MS=0 deno task exp:overload   # the adaptive gateway without its event-loop watch
  * ```
  *
  * @module
