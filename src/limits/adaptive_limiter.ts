@@ -241,9 +241,10 @@ export class AdaptiveLimiter implements Limiter {
   /**
    * `acquire(1, options)` without a promise or an error where none is needed: a permit now, a
    * refusal now (its reason and retry hint, with no `AdmissionRejectedError` built), or, for a
-   * caller that waits in the queue, a promise of one of those that never rejects. A gateway turning thousands of requests a second away pays for neither a stack trace nor a
-   * rejected promise per refusal. A `signal` already aborted is answered `aborted`, with its
-   * reason, before the queue is asked.
+   * caller that waits in the queue, a promise of one of those that never rejects. A gateway
+   * turning thousands of requests a second away pays for neither a stack trace nor a rejected
+   * promise per refusal. A `signal` already aborted is answered `aborted`, with its reason,
+   * before the queue is asked.
    *
    * @example
    * ```ts
