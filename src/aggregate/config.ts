@@ -413,18 +413,7 @@ function crossIssues(config: AggregateConfig): string[] {
           issues.push(`${here}.needs[${n}]: "${need}" is listed twice`);
         }
       });
-      const downstream = spec.downstream ?? DEFAULT_DOWNSTREAM;
-      if (!downstreams.has(downstream)) {
-        issues.push(
-          `${here}.downstream: unknown downstream "${downstream}" (declare it in downstreams)`,
-        );
-      }
-      if (spec.hedge !== undefined && spec.idempotent === false) {
-        issues.push(`${here}.hedge: a hedge repeats the call, which needs idempotent: true`);
-      }
-      if (spec.retry !== undefined && spec.idempotent === false) {
-        issues.push(`${here}.retry: a retry repeats the call, which needs idempotent: true`);
-      }
+      issues.push(...callIssues(here, spec, downstreams));
       if (spec.forEach !== undefined) {
         const [from] = spec.forEach.from.split(".");
         if (!needs.includes(from)) {
@@ -489,6 +478,30 @@ function placeholderProblem(
   }
 }
 
+/**
+ * What any declared call (an endpoint's branch or the product page's) may not do, at JSON path
+ * `here`: call an undeclared downstream, or repeat a call that is not idempotent.
+ */
+function callIssues(
+  here: string,
+  spec: Pick<BranchConfig, "downstream" | "idempotent" | "hedge" | "retry">,
+  downstreams: ReadonlySet<string>,
+): string[] {
+  const issues: string[] = [];
+  const downstream = spec.downstream ?? DEFAULT_DOWNSTREAM;
+  if (!downstreams.has(downstream)) {
+    issues.push(
+      `${here}.downstream: unknown downstream "${downstream}" (declare it in downstreams)`,
+    );
+  }
+  for (const repeat of ["hedge", "retry"] as const) {
+    if (spec[repeat] !== undefined && spec.idempotent === false) {
+      issues.push(`${here}.${repeat}: a ${repeat} repeats the call, which needs idempotent: true`);
+    }
+  }
+  return issues;
+}
+
 /** What the product page's branches may not do: only `{params.id}` fills their paths. */
 function productIssues(product: ProductConfig, downstreams: ReadonlySet<string>): string[] {
   const issues: string[] = [];
@@ -497,18 +510,7 @@ function productIssues(product: ProductConfig, downstreams: ReadonlySet<string>)
   }
   for (const [branch, spec] of Object.entries(product.branches)) {
     const here = `product.branches.${branch}`;
-    const downstream = spec.downstream ?? DEFAULT_DOWNSTREAM;
-    if (!downstreams.has(downstream)) {
-      issues.push(
-        `${here}.downstream: unknown downstream "${downstream}" (declare it in downstreams)`,
-      );
-    }
-    if (spec.hedge !== undefined && spec.idempotent === false) {
-      issues.push(`${here}.hedge: a hedge repeats the call, which needs idempotent: true`);
-    }
-    if (spec.retry !== undefined && spec.idempotent === false) {
-      issues.push(`${here}.retry: a retry repeats the call, which needs idempotent: true`);
-    }
+    issues.push(...callIssues(here, spec, downstreams));
     try {
       for (const { source, name, text } of parseTemplate(spec.path).placeholders) {
         if (source !== "params" || name !== "id") {
