@@ -90,7 +90,7 @@ Deno.test("readAnswer() stops reading an endless body when its signal aborts", a
 
 Deno.test("readAnswer() holds an in-memory body to maxBodyBytes of UTF-8, not of characters", async () => {
   const inMemory = { inMemory: true };
-  // 10 characters of "é" take 20 bytes: past a 15-byte cap, though 10 + 8 characters are not.
+  // {"a":"éééééééééé"} is 18 characters but 28 bytes: past a 25-byte cap, within a 28-byte one.
   const accented = JSON.stringify({ a: "é".repeat(10) });
   const error = await rejectionOf(
     readAnswer(jsonResponse(accented), { name: "b", maxBodyBytes: 25, fetcher: inMemory }, signal),

@@ -152,34 +152,12 @@ Deno.test("AdaptiveLimiter.admit resolves a queued caller's decision to a refusa
   await holder.release();
 });
 
-/** Resolves after `ms` of real time: past every timer due sooner, which fire first. */
-const afterTimersDueWithin = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-Deno.test("AdaptiveLimiter with maxLagMs backs the limit off when its event loop runs late, and holds no timer once idle", async () => {
-  let now = 0;
-  const limiter = new AdaptiveLimiter({
-    initialLimit: 20,
-    maxLimit: 20,
-    maxLagMs: 25,
-    lagIntervalMs: 1,
-    clock: () => now,
-  });
-  const admission = limiter.admit();
-  assert.equal(admission.kind, "admitted");
-  // The sample due at 1 ms is read at 100 ms: 99 ms late.
-  now = 100;
-  await afterTimersDueWithin(20);
-  try {
-    // One back-off, × (1 − 0.2 / 2); the samples after it are on time again.
-    assert.deepEqual([limiter.stats().limit, limiter.stats().lagBackOffs], [18, 1]);
-  } finally {
-    if (admission.kind === "admitted") await admission.permit.release();
-  }
-  // Idle: the watch stopped with the release (the sanitizers fail a test that leaks its timer).
-  assert.equal(limiter.stats().lagMs, 0);
-});
-
-Deno.test("AdaptiveLimiter with maxLagMs leaves the limit alone while its event loop keeps time", async () => {
+/**
+ * A limiter that watches its event loop every 1 ms (bound 25 ms) on a clock the test moves:
+ * while it holds one permit, the clock jumps to `jumpMs` before the first sample (due at 1 ms)
+ * is read. Its stats then, and once the permit is back.
+ */
+async function afterFirstSampleReadAt(jumpMs: number) {
   let now = 0;
   const limiter = new AdaptiveLimiter({
     initialLimit: 20,
@@ -189,11 +167,23 @@ Deno.test("AdaptiveLimiter with maxLagMs leaves the limit alone while its event 
     clock: () => now,
   });
   const permit = await limiter.acquire();
-  now = 10; // 9 ms late: within the bound
-  await afterTimersDueWithin(20);
-  try {
-    assert.deepEqual([limiter.stats().limit, limiter.stats().lagBackOffs], [20, 0]);
-  } finally {
-    await permit.release();
-  }
+  now = jumpMs;
+  // Past every timer due sooner, which fire first; the samples after the jump are on time.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const during = limiter.stats();
+  await permit.release();
+  return { during, after: limiter.stats() };
+}
+
+Deno.test("AdaptiveLimiter with maxLagMs backs the limit off when its event loop runs late, and holds no timer once idle", async () => {
+  const { during, after } = await afterFirstSampleReadAt(100); // 99 ms late
+  // One back-off, × (1 − 0.2 / 2).
+  assert.deepEqual([during.limit, during.lagBackOffs], [18, 1]);
+  // Idle: the watch stopped with the release (the sanitizers fail a test that leaks its timer).
+  assert.equal(after.lagMs, 0);
+});
+
+Deno.test("AdaptiveLimiter with maxLagMs leaves the limit alone while its event loop keeps time", async () => {
+  const { during } = await afterFirstSampleReadAt(10); // 9 ms late: within the bound
+  assert.deepEqual([during.limit, during.lagBackOffs], [20, 0]);
 });
