@@ -53,9 +53,9 @@ export interface AdmissionOptions {
 /**
  * A middleware admitting each request through `limiter` (an `AdaptiveLimiter`): admitted
  * requests run and release their permit when their response is ready, so the limit learns from
- * their latency (an answer that shows overload drops it instead: see `dropAfterMs`); the others are answered `503 { error: "overloaded", reason,
- * retryAfterS }` with `Retry-After` at once, or after at most a short wait in the limiter's
- * queue. A request may wait only while it can still start within its budget: the `budget` query
+ * their latency (an answer that shows overload drops it instead: see `dropAfterMs`); the others
+ * are answered `503 { error: "overloaded", reason, retryAfterS }` with `Retry-After` at once, or
+ * after at most a short wait in the limiter's queue. A request may wait only while it can still start within its budget: the `budget` query
  * parameter or the `x-fanfare-budget-ms` header, whichever is lower, else `defaultBudgetMs`.
  *
  * The request's arrival time is stored as the context variable `receivedAt`, so the route's own

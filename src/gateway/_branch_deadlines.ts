@@ -106,10 +106,8 @@ export class BranchDeadlines {
    */
   constructor({ leadMs, signal }: { leadMs: number; signal?: AbortSignal }) {
     this.#leadMs = leadMs;
-    if (signal !== undefined && !signal.aborted) {
-      this.#signal = signal;
-      signal.addEventListener("abort", this.#onAbort, { once: true });
-    } else if (signal?.aborted) this.#signal = signal;
+    this.#signal = signal;
+    if (signal?.aborted === false) signal.addEventListener("abort", this.#onAbort, { once: true });
   }
 
   /** A call for branch `index`; aborted already when the request's signal is. */

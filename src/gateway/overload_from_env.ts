@@ -24,16 +24,16 @@ export interface OverloadProtection {
 /**
  * Reads, from `env` (every variable optional; both protections are on by default):
  *
- * | variable                  | meaning                                              | default    |
- * | ------------------------- | ---------------------------------------------------- | ---------- |
- * | `ADMISSION`               | `adaptive` or `off`: the inbound limit               | `adaptive` |
- * | `ADMISSION_INITIAL_LIMIT` | requests in flight before anything is learned        | 20         |
- * | `ADMISSION_MAX_LIMIT`     | the ceiling of the learned limit                     | 200        |
- * | `ADMISSION_MAX_QUEUE`     | requests that may wait (0: none)                     | 64         |
+ * | variable                  | meaning                                               | default    |
+ * | ------------------------- | ----------------------------------------------------- | ---------- |
+ * | `ADMISSION`               | `adaptive` or `off`: the inbound limit                | `adaptive` |
+ * | `ADMISSION_INITIAL_LIMIT` | requests in flight before anything is learned         | 20         |
+ * | `ADMISSION_MAX_LIMIT`     | the ceiling of the learned limit                      | 200        |
+ * | `ADMISSION_MAX_QUEUE`     | requests that may wait (0: none)                      | 64         |
  * | `ADMISSION_MAX_LAG_MS`    | event-loop lag that backs the limit off (0: not read) | 25         |
- * | `BULKHEADS`               | `adaptive` or `off`: one limit per downstream        | `adaptive` |
- * | `BULKHEAD_MAX_LIMIT`      | ceiling of each downstream's limit (its start, too)  | 32         |
- * | `BULKHEAD_MAX_QUEUE`      | calls that may wait per downstream (0: none)         | 8          |
+ * | `BULKHEADS`               | `adaptive` or `off`: one limit per downstream         | `adaptive` |
+ * | `BULKHEAD_MAX_LIMIT`      | ceiling of each downstream's limit (its start, too)   | 32         |
+ * | `BULKHEAD_MAX_QUEUE`      | calls that may wait per downstream (0: none)          | 8          |
  *
  * `handOffMs`, when given, goes to every limiter (see `AdaptiveLimiterOptions`): their waiters
  * are then settled only from their own callers' turns, as Workers need. `watchLag: false`

@@ -213,6 +213,8 @@ async function readText(
   return await readCapped(branch, response.body, maxBytes, signal);
 }
 
+const UTF8 = new TextEncoder();
+
 /**
  * Reads a body that is already in memory whole, then holds it to `maxBytes` (of UTF-8): reading
  * it as a stream would cost more than the rest of the branch, and bound nothing the app that
@@ -228,14 +230,13 @@ async function readInMemory(
   const text = await response.text();
   signal.throwIfAborted();
   // A UTF-16 code unit takes one to three bytes of UTF-8: count them only when it matters.
-  if (text.length > maxBytes || (text.length * 3 > maxBytes && utf8Length(text) > maxBytes)) {
+  if (
+    text.length > maxBytes ||
+    (text.length * 3 > maxBytes && UTF8.encode(text).byteLength > maxBytes)
+  ) {
     throw new AnswerError(branch, "body too large");
   }
   return text;
-}
-
-function utf8Length(text: string): number {
-  return new TextEncoder().encode(text).byteLength;
 }
 
 /**
