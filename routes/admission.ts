@@ -74,26 +74,29 @@ export interface AdmissionOptions {
  * ```
  */
 export function admission(
-  limiter: Pick<AdaptiveLimiter, "admit">,
+  limiter: Pick<AdaptiveLimiter, "tryAcquire" | "admit">,
   { defaultBudgetMs = 1000, onShed, dropAfterMs = 0 }: AdmissionOptions = {},
 ): MiddlewareHandler {
   return async function admit(c, next) {
     const receivedAt = performance.now();
     c.set("receivedAt", receivedAt);
-    const signal = c.req.raw.signal;
-    const admission = limiter.admit({
-      signal,
-      deadline: receivedAt + budgetOf(c, defaultBudgetMs),
-    });
-    // A refusal is most of what an overloaded gateway answers: it is built without Hono's
-    // context helpers and with no error or rejected promise on the way (see `admit`).
-    const decided = admission.kind === "queued" ? await admission.decided : admission;
-    if (decided.kind === "rejected") {
-      onShed?.(c, receivedAt);
-      return overloaded(decided.reason, decided.retryAfterMs);
+    // Under the limit, nothing else is read: the budget and the signal matter only to a wait.
+    let permit = limiter.tryAcquire();
+    if (permit === undefined) {
+      const admission = limiter.admit({
+        signal: c.req.raw.signal,
+        deadline: receivedAt + budgetOf(c, defaultBudgetMs),
+      });
+      // A refusal is most of what an overloaded gateway answers: it is built without Hono's
+      // context helpers and with no error or rejected promise on the way (see `admit`).
+      const decided = admission.kind === "queued" ? await admission.decided : admission;
+      if (decided.kind === "rejected") {
+        onShed?.(c, receivedAt);
+        return overloaded(decided.reason, decided.retryAfterMs);
+      }
+      if (decided.kind === "aborted") return clientClosed();
+      permit = decided.permit;
     }
-    if (decided.kind === "aborted") return clientClosed();
-    const { permit } = decided;
     let dropped = true;
     try {
       await next();

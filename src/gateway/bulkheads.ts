@@ -145,16 +145,21 @@ export class Bulkheads {
     const limiter = this.limiterFor(name);
     return {
       fetch: async function bulkheadFetch(request: Request): Promise<Response> {
-        const budgetMs = Number(request.headers.get(BUDGET_HEADER));
-        const deadline = Number.isFinite(budgetMs) && request.headers.has(BUDGET_HEADER)
-          ? performance.now() + budgetMs
-          : undefined;
-        let permit;
-        try {
-          permit = await limiter.acquire(1, { signal: request.signal, deadline });
-        } catch (error) {
-          if (!isAdmissionRejectedError(error)) throw error;
-          throw new BulkheadRejectedError(name, error.reason, limiter.stats().limit);
+        // A call under the limit reads neither its budget nor its signal: on Deno, reading
+        // either builds it, a tenth of what the call costs in process.
+        let permit = limiter.tryAcquire();
+        if (permit === undefined) {
+          const header = request.headers.get(BUDGET_HEADER);
+          const budgetMs = Number(header);
+          const deadline = header !== null && Number.isFinite(budgetMs)
+            ? performance.now() + budgetMs
+            : undefined;
+          try {
+            permit = await limiter.acquire(1, { signal: request.signal, deadline });
+          } catch (error) {
+            if (!isAdmissionRejectedError(error)) throw error;
+            throw new BulkheadRejectedError(name, error.reason, limiter.stats().limit);
+          }
         }
         let failed = true;
         try {

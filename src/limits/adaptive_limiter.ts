@@ -259,7 +259,7 @@ export class AdaptiveLimiter implements Limiter {
     if (signal?.aborted) return { kind: "aborted", reason: signal.reason };
     const now = this.#clock();
     const outcome = this.#queue.offer(now, { deadline });
-    if (this.#lagTimer === undefined && this.#maxLagMs !== undefined) this.#watchLag(now);
+    this.#watchLag(now);
     if (outcome.kind === "admitted") {
       return { kind: "admitted", permit: this.#permit(now, outcome.inFlight) };
     }
@@ -309,6 +309,28 @@ export class AdaptiveLimiter implements Limiter {
     return { kind: "queued", decided };
   }
 
+  /**
+   * A permit if one is free now (under the limit, nobody waiting), else `undefined` with nothing
+   * counted: the caller then goes on to `admit` or `acquire`. Most callers of a limiter that is
+   * not full get their permit here without reading a signal or a deadline, which on Deno builds
+   * the request's signal or headers for nothing.
+   *
+   * @example
+   * ```ts
+   * import { AdaptiveLimiter } from "./adaptive_limiter.ts";
+   * const limiter = new AdaptiveLimiter();
+   * const permit = limiter.tryAcquire() ?? await limiter.acquire(1, { deadline: performance.now() + 1000 });
+   * await permit.release();
+   * ```
+   */
+  tryAcquire(): AdaptivePermit | undefined {
+    const now = this.#clock();
+    const inFlight = this.#queue.tryAdmit(now);
+    if (inFlight === undefined) return undefined;
+    this.#watchLag(now);
+    return this.#permit(now, inFlight);
+  }
+
   /** The queue's counters and gauges now, with the limit's baseline. */
   stats(): AdaptiveLimiterStats {
     const stats = this.#queue.stats(this.#clock());
@@ -324,10 +346,11 @@ export class AdaptiveLimiter implements Limiter {
   }
 
   /**
-   * Samples the event loop every `lagIntervalMs` while the queue is busy: one timer, cleared
-   * by the release that leaves the queue idle, so an idle limiter holds none.
+   * Samples the event loop every `lagIntervalMs` while the queue is busy (with `maxLagMs`): one
+   * timer, cleared by the release that leaves the queue idle, so an idle limiter holds none.
    */
   #watchLag(from: number): void {
+    if (this.#lagTimer !== undefined || this.#maxLagMs === undefined) return;
     const due = from + this.#lagIntervalMs;
     this.#lagTimer = setTimeout(() => {
       this.#lagTimer = undefined;

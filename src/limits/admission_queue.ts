@@ -199,18 +199,29 @@ export class AdmissionQueue {
   }
 
   /**
+   * A request arrives at `now` and takes a place only if one is free (under the limit, nobody
+   * waiting): admitted and counted, with the requests now in flight; else `undefined` and
+   * nothing counted, for an {@linkcode offer} to follow.
+   */
+  tryAdmit(now: number): number | undefined {
+    if (this.#waiters.length > 0 || this.#inFlight >= this.#limit.limit) return undefined;
+    this.#counts.offered++;
+    this.#noteEmpty(now);
+    return this.#admit();
+  }
+
+  /**
    * A request arrives at `now`; `deadline` is when its budget ends (none: no budget check).
    * Admitted at once when under the limit and nobody waits; else queued, or rejected. A queued
    * request may be admitted, and a full queue under overload evicts its oldest waiter: call
    * {@linkcode expire} right after to learn both.
    */
   offer(now: number, { deadline = Infinity }: { deadline?: number } = {}): OfferOutcome {
+    const admitted = this.tryAdmit(now);
+    if (admitted !== undefined) return { kind: "admitted", inFlight: admitted };
     this.#counts.offered++;
     this.#noteEmpty(now);
     const startBy = deadline - (this.#limit.baselineMs ?? 0);
-    if (this.#waiters.length === 0 && this.#inFlight < this.#limit.limit) {
-      return { kind: "admitted", inFlight: this.#admit() };
-    }
     if (startBy <= now) return this.#reject("budget");
     if (this.#maxQueue === 0) return this.#reject("queue_full");
     if (this.#waiters.length >= this.#maxQueue) {

@@ -187,3 +187,17 @@ Deno.test("AdaptiveLimiter with maxLagMs leaves the limit alone while its event 
   const { during } = await afterFirstSampleReadAt(10); // 9 ms late: within the bound
   assert.deepEqual([during.limit, during.lagBackOffs], [20, 0]);
 });
+
+Deno.test("AdaptiveLimiter.tryAcquire takes a free place, and counts nothing when there is none", async () => {
+  const limiter = new AdaptiveLimiter({ initialLimit: 1, maxLimit: 1, intervalMs: LONG_MS });
+  const first = limiter.tryAcquire();
+  assert.ok(first !== undefined);
+  assert.equal(limiter.tryAcquire(), undefined);
+  const waiting = limiter.acquire();
+  await first.release();
+  // The place freed went to the waiter, not to a newcomer.
+  assert.equal(limiter.tryAcquire(), undefined);
+  await (await waiting).release();
+  const { offered, admitted, inFlight } = limiter.stats();
+  assert.deepEqual([offered, admitted, inFlight], [2, 2, 0]);
+});
