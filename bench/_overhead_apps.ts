@@ -7,8 +7,15 @@
  */
 import { Hono } from "hono";
 import { createApp } from "../routes/app.ts";
-import { defaultRegistry, type Fetcher, hedgeOptionalReads } from "../src/gateway/mod.ts";
+import {
+  defaultRegistry,
+  type Fetcher,
+  hedgeOptionalReads,
+  overloadFromEnv,
+} from "../src/gateway/mod.ts";
 import { limiterFromEnv } from "../src/limits/mod.ts";
+import { compileProduct, parseConfig } from "../src/aggregate/mod.ts";
+import config from "../fanfare.config.json" with { type: "json" };
 
 /** The default registry's branches, in its order: what both gateways fan out to. */
 export const BRANCHES = ["price", "inventory", "reviews", "recommendations", "shipping"] as const;
@@ -27,7 +34,7 @@ export const GATEWAY_LABELS: Record<GatewayId, string> = {
   naive: "hand-written Hono handler (Promise.allSettled, one AbortSignal.timeout)",
   fanfare: "fanfare createApp, no limiter, no hedging",
   "fanfare-defaults":
-    "fanfare createApp as npm start: 64-permit LocalLimiter, hedged optional reads",
+    "fanfare createApp as npm start: the config's product page, 64-permit LocalLimiter, hedged optional reads, admission limit, bulkheads",
 };
 
 /**
@@ -76,8 +83,10 @@ export function naiveGateway(downstream: Fetcher, base: string): Hono {
 }
 
 /**
- * `createApp` over `downstream` with the default registry; with `defaults`, configured as
- * `npm start` configures it (`LIMITER_CAPACITY=64`, `HEDGE=optional-reads`).
+ * `createApp` over `downstream` with the default registry; with `defaults`, built as `npm start`
+ * builds it: the product page of `fanfare.config.json`, `LIMITER_CAPACITY=64`,
+ * `HEDGE=optional-reads`, and the overload protection's defaults (admission limit with its
+ * event-loop watch, bulkheads).
  *
  * @example
  * ```ts
@@ -88,9 +97,13 @@ export function naiveGateway(downstream: Fetcher, base: string): Hono {
  */
 export function fanfareGateway(downstream: Fetcher, { defaults }: { defaults: boolean }): Hono {
   if (!defaults) return createApp({ registry: defaultRegistry(downstream) });
+  const hedge = hedgeOptionalReads();
   return createApp({
-    registry: defaultRegistry(downstream, { hedge: hedgeOptionalReads() }),
+    registry: compileProduct(parseConfig(config, "fanfare.config.json"), { default: downstream }, {
+      hedge,
+    }) ?? defaultRegistry(downstream, { hedge }),
     limiter: limiterFromEnv({ LIMITER_CAPACITY: "64" }),
+    ...overloadFromEnv({}),
   });
 }
 
