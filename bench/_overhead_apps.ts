@@ -11,9 +11,10 @@ import {
   defaultRegistry,
   type Fetcher,
   hedgeOptionalReads,
+  inProcessFetcher,
   overloadFromEnv,
 } from "../src/gateway/mod.ts";
-import { limiterFromEnv } from "../src/limits/mod.ts";
+import { AdaptiveLimiter, limiterFromEnv } from "../src/limits/mod.ts";
 import { compileProduct, parseConfig } from "../src/aggregate/mod.ts";
 import config from "../fanfare.config.json" with { type: "json" };
 
@@ -86,7 +87,7 @@ export function naiveGateway(downstream: Fetcher, base: string): Hono {
  * `createApp` over `downstream` with the default registry; with `defaults`, built as `npm start`
  * builds it: the product page of `fanfare.config.json`, `LIMITER_CAPACITY=64`,
  * `HEDGE=optional-reads`, and the overload protection's defaults (admission limit with its
- * event-loop watch, bulkheads).
+ * event-loop watch, bulkheads); `admission` in place of that admission limit.
  *
  * @example
  * ```ts
@@ -95,7 +96,10 @@ export function naiveGateway(downstream: Fetcher, base: string): Hono {
  * const response = await gateway.request("/product/sku-1");
  * ```
  */
-export function fanfareGateway(downstream: Fetcher, { defaults }: { defaults: boolean }): Hono {
+export function fanfareGateway(
+  downstream: Fetcher,
+  { defaults, admission }: { defaults: boolean; admission?: AdaptiveLimiter },
+): Hono {
   if (!defaults) return createApp({ registry: defaultRegistry(downstream) });
   const hedge = hedgeOptionalReads();
   return createApp({
@@ -104,6 +108,7 @@ export function fanfareGateway(downstream: Fetcher, { defaults }: { defaults: bo
     }) ?? defaultRegistry(downstream, { hedge }),
     limiter: limiterFromEnv({ LIMITER_CAPACITY: "64" }),
     ...overloadFromEnv({}),
+    ...(admission === undefined ? {} : { admission }),
   });
 }
 
@@ -141,4 +146,48 @@ export function productPaths(seed: number, count: number): string[] {
     paths[i] = `/product/sku-${(s >>> 0) % 10_000}`;
   }
   return paths;
+}
+
+/** The servers `bench:refusal` compares, each answering every `/product/:id` with a 503. */
+export const REFUSERS = ["refuse-naive", "refuse-fanfare"] as const;
+
+/** One of {@linkcode REFUSERS}. */
+export type RefuserId = typeof REFUSERS[number];
+
+/** What each refuser is, in words for the printout. */
+export const REFUSER_LABELS: Record<RefuserId, string> = {
+  "refuse-naive": "hand-written handler: a fixed 503 JSON with Retry-After, no router",
+  "refuse-fanfare": "fanfare createApp as npm start builds it, its admission limit held full",
+};
+
+/**
+ * A server that refuses every product request: the least a runtime's HTTP server does for a
+ * 503 (`refuse-naive`), or the `npm start` app (see {@linkcode fanfareGateway}) whose admission
+ * limit of one permit is taken for good, with no queue, so that admission refuses every request
+ * at once.
+ *
+ * @example
+ * ```ts
+ * import { refuserById } from "./_overhead_apps.ts";
+ * const response = await refuserById("refuse-fanfare").fetch(new Request("http://g/product/sku-1"));
+ * response.status; // 503
+ * ```
+ */
+export function refuserById(
+  id: RefuserId,
+): { fetch(request: Request): Response | Promise<Response> } {
+  if (id === "refuse-naive") {
+    const body = JSON.stringify({ error: "overloaded", reason: "queue_full", retryAfterS: 1 });
+    return {
+      fetch: () =>
+        new Response(body, {
+          status: 503,
+          headers: { "content-type": "application/json", "retry-after": "1" },
+        }),
+    };
+  }
+  const admission = new AdaptiveLimiter({ initialLimit: 1, maxLimit: 1, maxQueue: 0 });
+  // Held until the process ends: every request finds the limit full.
+  admission.tryAcquire();
+  return fanfareGateway(inProcessFetcher(trivialDownstream()), { defaults: true, admission });
 }

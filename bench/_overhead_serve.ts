@@ -1,19 +1,28 @@
 /**
  * One process of the overhead benchmark's loopback runs, on Deno or Bun: the trivial downstream,
- * or one of the gateways calling it over HTTP. Listens on a free port of 127.0.0.1 and prints
+ * one of the gateways calling it over HTTP, or one of the refusers of `bench:refusal`. Listens on a free port of 127.0.0.1 and prints
  * `{"port":N}` as its first line of output; runs until killed.
  *
  * @example
  * ```sh
  * deno run -A --unstable-no-legacy-abort bench/_overhead_serve.ts downstream
  * bun bench/_overhead_serve.ts fanfare-defaults http://127.0.0.1:40123
+ * deno run -A --unstable-no-legacy-abort bench/_overhead_serve.ts refuse-fanfare
  * ```
  *
  * @module
  */
 import process from "node:process";
 import { urlFetcher } from "../src/gateway/mod.ts";
-import { gatewayById, type GatewayId, GATEWAYS, trivialDownstream } from "./_overhead_apps.ts";
+import {
+  gatewayById,
+  type GatewayId,
+  GATEWAYS,
+  refuserById,
+  type RefuserId,
+  REFUSERS,
+  trivialDownstream,
+} from "./_overhead_apps.ts";
 
 type Handler = (request: Request) => Response | Promise<Response>;
 
@@ -26,6 +35,7 @@ const [role, downstreamUrl] = process.argv.slice(2);
 
 function handlerFor(role: string | undefined): Handler {
   if (role === "downstream") return trivialDownstream().fetch;
+  if (REFUSERS.includes(role as RefuserId)) return refuserById(role as RefuserId).fetch;
   if (GATEWAYS.includes(role as GatewayId) && downstreamUrl !== undefined) {
     const base = downstreamUrl.replace(/\/+$/, "");
     const downstream = role === "naive"
@@ -34,7 +44,7 @@ function handlerFor(role: string | undefined): Handler {
     return gatewayById(role as GatewayId, downstream, base).fetch;
   }
   throw new TypeError(
-    `Cannot serve as the arguments must be 'downstream' or '<${
+    `Cannot serve as the arguments must be 'downstream', '<${REFUSERS.join("|")}>' or '<${
       GATEWAYS.join("|")
     }> <downstream url>': current value is ${JSON.stringify(process.argv.slice(2))}`,
   );

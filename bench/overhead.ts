@@ -33,7 +33,6 @@
  *
  * @module
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import {
@@ -47,6 +46,7 @@ import {
 import { writeResult } from "./_experiment.ts";
 import { inProcessFetcher } from "../src/gateway/mod.ts";
 import { median } from "./_quantiles.ts";
+import { serve, type Served, stop, wrk, wrkMissing, type WrkRun } from "./_loopback.ts";
 import { currentRuntime, garbageCollector, loadAverage, machine } from "./_runtime.ts";
 
 const SEED = 14;
@@ -206,90 +206,11 @@ async function inProcess() {
 
 // ---- loopback
 
-interface Served {
-  url: string;
-  child: ChildProcess;
-}
-
-/** Starts `bench/_overhead_serve.ts` on this runtime and waits for its port. */
-function serve(args: string[]): Promise<Served> {
-  const script = new URL("./_overhead_serve.ts", import.meta.url).pathname;
-  const runtimeArgs = runtime.name === "deno"
-    ? ["run", "-A", "--unstable-no-legacy-abort", script, ...args]
-    : [script, ...args];
-  const child = spawn(process.execPath, runtimeArgs, { stdio: ["ignore", "pipe", "inherit"] });
-  return new Promise((resolve, reject) => {
-    let output = "";
-    child.once(
-      "exit",
-      (code) =>
-        reject(new Error(`Cannot start '${args.join(" ")}' as it exited with ${code}: ${output}`)),
-    );
-    child.stdout!.on("data", (chunk) => {
-      output += chunk;
-      const line = /^(\{.*\})$/m.exec(output)?.[1];
-      if (line !== undefined) {
-        child.removeAllListeners("exit");
-        child.stdout!.removeAllListeners("data");
-        child.stdout!.resume();
-        resolve({ url: `http://127.0.0.1:${JSON.parse(line).port}`, child });
-      }
-    });
-  });
-}
-
-function stop({ child }: Served): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once("exit", () => resolve());
-    child.kill("SIGTERM");
-  });
-}
-
-interface WrkRun {
-  requestsPerSecond: number;
-  requests: number;
-  non2xx: number;
-  socketErrors: string | undefined;
-  latencyMs: { p50: number; p99: number };
-}
-
-function ms(text: string | undefined): number {
-  const match = /^([\d.]+)(us|ms|s)$/.exec(text ?? "");
-  if (match === null) return NaN;
-  const scale = { us: 0.001, ms: 1, s: 1000 }[match[2] as "us" | "ms" | "s"];
-  return Number(match[1]) * scale;
-}
-
-/** `wrk -t1 -c32 --latency -d<seconds>s <url>`, parsed. */
-function wrk(url: string, durationS: number): WrkRun {
-  const run = spawnSync(
-    "wrk",
-    ["-t1", `-c${CONCURRENCY}`, "--latency", `-d${durationS}s`, url],
-    { encoding: "utf8" },
-  );
-  if (run.status !== 0) {
-    throw new Error(`Cannot run wrk against ${url}: exit ${run.status}, ${run.stderr}`);
-  }
-  const out = run.stdout;
-  return {
-    requestsPerSecond: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
-    requests: Number(/(\d+) requests in/.exec(out)?.[1]),
-    non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
-    socketErrors: /Socket errors: (.*)/.exec(out)?.[1],
-    latencyMs: {
-      p50: ms(/^\s+50%\s+(\S+)/m.exec(out)?.[1]),
-      p99: ms(/^\s+99%\s+(\S+)/m.exec(out)?.[1]),
-    },
-  };
-}
-
 async function loopback() {
-  const found = spawnSync("wrk", ["--version"], { encoding: "utf8" });
-  if (found.error !== undefined) {
-    const reason = "wrk not found (Debian: apt-get install wrk)";
-    log(`loopback skipped: ${reason}`);
-    return { skipped: reason };
+  const missing = wrkMissing();
+  if (missing !== undefined) {
+    log(`loopback skipped: ${missing}`);
+    return { skipped: missing };
   }
   const downstream = await serve(["downstream"]);
   const gateways = {} as Record<GatewayId, Served>;
@@ -306,12 +227,12 @@ async function loopback() {
       }
     }
     log(`loopback: warm-up ${WARMUP_SECONDS} s per gateway, then wrk -t1 -c${CONCURRENCY}`);
-    for (const id of GATEWAYS) wrk(url(id), WARMUP_SECONDS);
+    for (const id of GATEWAYS) wrk(url(id), WARMUP_SECONDS, CONCURRENCY);
     const runs: Record<GatewayId, WrkRun[]> = { naive: [], fanfare: [], "fanfare-defaults": [] };
     for (let round = 0; round < loopbackRounds; round++) {
       const line: string[] = [];
       for (const id of order(round)) {
-        const run = wrk(url(id), seconds);
+        const run = wrk(url(id), seconds, CONCURRENCY);
         runs[id].push(run);
         line.push(`${id} ${run.requestsPerSecond.toFixed(0)} req/s`);
       }
