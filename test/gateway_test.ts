@@ -1,6 +1,6 @@
-import type { DefaultBranchName } from "../src/gateway/branch_registry.ts";
+import { type DefaultBranchName, defaultRegistry } from "../src/gateway/branch_registry.ts";
 import { urlFetcher } from "../src/gateway/fetcher.ts";
-import { BUDGET_HEADER } from "../src/gateway/scatter_gather.ts";
+import { BUDGET_HEADER, scatterGather } from "../src/gateway/scatter_gather.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { deferred } from "./_deferred.ts";
 import { gatewayOverDownstream as setup } from "./_gateway.ts";
@@ -247,6 +247,42 @@ Deno.test("a client abort aborts every downstream branch", async () => {
   const metrics = await (await app.request("/metrics")).text();
   assert(metrics.includes("fanfare_branches_in_flight 0\n"), metrics);
   assert(metrics.includes('fanfare_branch_outcomes_total{branch="price",outcome="aborted"} 1'));
+});
+
+Deno.test("urlFetcher sends a request built under its origin as it is", async () => {
+  const sent: (string | Request)[] = [];
+  const fetcher = urlFetcher("http://127.0.0.1:9/api/", {
+    fetch: (input) => {
+      sent.push(input);
+      return Promise.resolve(new Response("{}"));
+    },
+  });
+  assertEquals(fetcher.origin, "http://127.0.0.1:9/api");
+  const request = new Request("http://127.0.0.1:9/api/price/sku-42");
+  await (await fetcher.fetch(request)).body?.cancel();
+  // Only the prefix followed by "/" counts: "/apix" is another path, resolved under the base.
+  await (await fetcher.fetch(new Request("http://127.0.0.1:9/apix/price"))).body?.cancel();
+  assertEquals(sent[0], request);
+  assertEquals(sent[1], "http://127.0.0.1:9/api/apix/price");
+});
+
+Deno.test("scatterGather builds each branch's URL under its fetcher's origin", async () => {
+  const urls: string[] = [];
+  const fetcher = urlFetcher("http://127.0.0.1:9/api/", {
+    fetch: (input) => {
+      urls.push(typeof input === "string" ? input : input.url);
+      return Promise.resolve(Response.json({ value: 1 }));
+    },
+  });
+  const registry = defaultRegistry(fetcher);
+  await scatterGather(registry, "sku-42", { budgetMs: 1000, query: () => ({ latencyMs: "0" }) });
+  assertEquals(urls.sort(), [
+    "http://127.0.0.1:9/api/inventory/sku-42?latencyMs=0",
+    "http://127.0.0.1:9/api/price/sku-42?latencyMs=0",
+    "http://127.0.0.1:9/api/recommendations/sku-42?latencyMs=0",
+    "http://127.0.0.1:9/api/reviews/sku-42?latencyMs=0",
+    "http://127.0.0.1:9/api/shipping/sku-42?latencyMs=0",
+  ]);
 });
 
 Deno.test("urlFetcher resolves the request's path and query under its base URL", async () => {

@@ -173,6 +173,7 @@ export class Bulkheads {
         }
       },
       inMemory: fetcher.inMemory,
+      origin: fetcher.origin,
     };
   }
 }

@@ -469,8 +469,9 @@ export async function scatterGather(
 }
 
 /**
- * The URL of `spec`'s call for `id`: its path on {@linkcode DOWNSTREAM_ORIGIN}, with the
- * request's extra query parameters (which replace those of the same name in the path).
+ * The URL of `spec`'s call for `id`: its path under its fetcher's `origin` (by default
+ * {@linkcode DOWNSTREAM_ORIGIN}), with the request's extra query parameters (which replace those
+ * of the same name in the path).
  */
 function branchUrl(
   spec: BranchSpec,
@@ -479,11 +480,14 @@ function branchUrl(
 ): string {
   const path = spec.path(id);
   const extra = query?.(spec.name);
-  // The common case, a rooted path and no extra parameters, needs no URL object.
-  if (path.startsWith("/") && (extra === undefined || isEmpty(extra))) {
-    return DOWNSTREAM_ORIGIN + path;
-  }
-  const url = new URL(path, DOWNSTREAM_ORIGIN);
+  // A path that is not rooted is resolved by the fetcher against its own base.
+  if (!path.startsWith("/")) return withQuery(new URL(path, DOWNSTREAM_ORIGIN), extra);
+  const url = (spec.fetcher.origin ?? DOWNSTREAM_ORIGIN) + path;
+  // The common case, no extra parameters, needs no URL object.
+  return extra === undefined || isEmpty(extra) ? url : withQuery(new URL(url), extra);
+}
+
+function withQuery(url: URL, extra: Record<string, string> | undefined): string {
   for (const name in extra) url.searchParams.set(name, extra[name]);
   return url.href;
 }
