@@ -27,12 +27,7 @@ import { enterCircuit, guardedCall, type GuardEvents } from "./branch_resilience
 import { type Attempts, type CircuitTicket, isCircuitOpenError } from "../resilience/mod.ts";
 import { hedge, type SpareCapacity } from "../hedging/mod.ts";
 import { AnswerError, cancelBody, DownstreamError, readAnswer } from "./read_answer.ts";
-import {
-  isAdmissionRejectedError,
-  isPermitDeadlineError,
-  type Limiter,
-  type Permit,
-} from "../limits/mod.ts";
+import { isAdmissionRejectedError, isPermitDeadlineError, type Limiter } from "../limits/mod.ts";
 import type { RequestTrace, TraceHeaders } from "../tracing/mod.ts";
 import {
   type AttemptKind,
@@ -320,12 +315,16 @@ export async function scatterGather(
     const call = deadlines.open(context.index);
     try {
       if (limiter === undefined) return await callAdmitted(spec, context, call, ticket);
-      let permit: Permit;
-      try {
-        permit = await admit(spec, context, call);
-      } catch (error) {
-        ticket?.release();
-        throw error;
+      // A free permit is taken at once; only a branch that must wait reads its deadline.
+      let permit: { release(): unknown } | undefined = limiter.tryAcquire?.();
+      if (permit !== undefined) spans?.permitted(context.index, 0);
+      else {
+        try {
+          permit = await admit(spec, context, call);
+        } catch (error) {
+          ticket?.release();
+          throw error;
+        }
       }
       try {
         return await callAdmitted(spec, context, call, ticket);

@@ -70,6 +70,13 @@ export interface Permit {
 export interface Limiter {
   /** Resolves with `weight` permits (1 by default) held by the caller. */
   acquire(weight?: number, options?: LimiterAcquireOptions): Promise<Permit>;
+  /**
+   * One permit now when one is free and nobody waits for it, else `undefined` (then `acquire`);
+   * optional. Its `release` never throws and need not be awaited. The gateway takes each
+   * branch's permit here first: no promise, no deadline and no signal read for a permit that is
+   * free.
+   */
+  tryAcquire?(): { release(): unknown } | undefined;
   /** What it holds now, for gauges; optional. */
   stats?(): LimiterGauges | Promise<LimiterGauges>;
 }

@@ -54,7 +54,7 @@ export class LocalLimiter extends ServiceLimiter implements Limiter {
       clock: () => performance.now(),
       retryAfterMs,
     });
-    super(host, { holder: HOLDER, ttlMs: Infinity });
+    super(host, { holder: HOLDER, ttlMs: Infinity, settlesOnAbort: true });
     this.#host = host;
   }
 
@@ -85,8 +85,10 @@ export class LocalLimiter extends ServiceLimiter implements Limiter {
   }
 
   /**
-   * One permit now if one is free and no one waits for it, else `undefined`: the limiter's spare
-   * capacity, which a hedge may use but never waits for (this makes it a `SpareCapacity`).
+   * One permit now if one is free and no one waits for it, else `undefined`; its `release` is
+   * synchronous and needs no awaiting. The limiter's spare capacity, which a hedge may use but
+   * never waits for (this makes it a `SpareCapacity`), and the gateway's first try for a
+   * branch's permit.
    *
    * @example
    * ```ts
@@ -97,11 +99,17 @@ export class LocalLimiter extends ServiceLimiter implements Limiter {
    * spare?.release();
    * ```
    */
-  tryAcquire(): { release(): Promise<boolean> } | undefined {
-    const lease = this.#host.tryAcquire("local-spare", 1, Infinity);
+  tryAcquire(): { release(): void } | undefined {
+    const lease = this.#host.tryAcquire(HOLDER, 1, Infinity);
     if (lease === undefined) return undefined;
-    let released: Promise<boolean> | undefined;
-    return { release: () => released ??= this.#host.release(lease.id) };
+    const host = this.#host;
+    const id = lease.id;
+    let held = true;
+    return {
+      release() {
+        if (held) (held = false, host.releaseNow(id));
+      },
+    };
   }
 
   /** Permits in use, waiters and running totals. */

@@ -127,8 +127,14 @@ Deno.test("LocalLimiter.tryAcquire() grants a spare permit at once and never que
   assert(spare !== undefined, "the only permit is free at first");
   assertEquals(limiter.tryAcquire(), undefined);
   assertEquals((await limiter.stats()).waiting, 0);
-  await spare.release();
-  await spare.release();
+  spare.release();
+  // Released at once, with no await: the permit is free again for the next caller.
+  const next = limiter.tryAcquire();
+  assert(next !== undefined, "a released permit is free at once");
+  // A second release of the first permit does not free the second's.
+  spare.release();
+  assertEquals(limiter.tryAcquire(), undefined);
+  next.release();
   const stats = await limiter.stats();
-  assertEquals([stats.inUse, stats.counters.timedOut], [0, 0]);
+  assertEquals([stats.inUse, stats.counters.timedOut, stats.counters.released], [0, 0, 2]);
 });
