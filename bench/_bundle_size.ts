@@ -31,8 +31,9 @@ export const SIZE_BUDGETS: Readonly<Record<string, number>> = Object.freeze({
   // plus the tracing subsystem's own 2 kB.
 
   // 36 → 44: ./aggregate, re-exported like every subsystem: the call graph executor, templates,
-  // shaping and the config's zod schema with its checks (5.9 kB).
-  "@fanfare/fanfare": 55 * 1024,
+  // shaping and the config's zod schema with its checks (5.9 kB). 55 → 55.5: a request's
+  // timeouts on one timer (RequestTimers, and the `timers` option of fanOut and hedge).
+  "@fanfare/fanfare": 55.5 * 1024,
   "@fanfare/fanfare/executor": 7 * 1024,
   // 14 → 14.5: the adaptive limiter's admit() (refusals as values) and its event-loop watch.
   "@fanfare/fanfare/limits": 14.5 * 1024,

@@ -18,15 +18,40 @@
 /** The longest delay `setTimeout` honours (2^31 - 1 ms, about 24.8 days). */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/**
+ * A `setTimeout` and `clearTimeout` pair, as the globals are (`globalThis` is one): where
+ * fanfare's timeouts are set. The gateway passes each request's own, which puts all of a
+ * request's timeouts on one timer.
+ *
+ * @example
+ * ```ts
+ * import type { Timers } from "./_deadline_timer.ts";
+ * const timers: Timers = globalThis;
+ * const handle = timers.setTimeout(() => console.log("due"), 10);
+ * timers.clearTimeout(handle);
+ * ```
+ */
+export interface Timers {
+  /** Runs `run` after `delayMs`; returns what `clearTimeout` takes. */
+  setTimeout(run: () => void, delayMs: number): unknown;
+  /** Cancels a timeout not yet run; anything else (`undefined` too) changes nothing. */
+  clearTimeout(handle: unknown): void;
+}
+
 /** Calls `onFire` once the earliest deadline given to {@linkcode DeadlineTimer.armBy} passes. */
 export class DeadlineTimer {
   #onFire: () => void;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timers: Timers;
+  #timer: unknown;
   #at = Infinity;
 
-  /** `onFire` runs with the timer already disarmed, so it may arm it again. */
-  constructor(onFire: () => void) {
+  /**
+   * `onFire` runs with the timer already disarmed, so it may arm it again; `timers` set it (the
+   * global ones by default).
+   */
+  constructor(onFire: () => void, timers: Timers = globalThis) {
     this.#onFire = onFire;
+    this.#timers = timers;
   }
 
   /** When it fires next, in `performance.now()` time; `Infinity` when disarmed. */
@@ -37,17 +62,17 @@ export class DeadlineTimer {
   /** Makes it fire by `at` (`performance.now()` time); a later or infinite `at` changes nothing. */
   armBy(at: number): void {
     if (at >= this.#at) return;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#timer !== undefined) this.#timers.clearTimeout(this.#timer);
     this.#at = at;
     // Runtimes fire a timer longer than 2^31 - 1 ms after 1 ms instead: a far deadline takes
     // a longest timer, whose firing finds nothing due and arms the next one.
     const delay = Math.ceil(at - performance.now());
-    this.#timer = setTimeout(this.#fire, Math.min(Math.max(0, delay), MAX_TIMER_MS));
+    this.#timer = this.#timers.setTimeout(this.#fire, Math.min(Math.max(0, delay), MAX_TIMER_MS));
   }
 
   /** Disarms it. */
   clear(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#timer !== undefined) this.#timers.clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#at = Infinity;
   }

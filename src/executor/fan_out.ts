@@ -150,7 +150,7 @@ class Run<T, R> {
   #callDeadline = Infinity;
   /** Set once the budget left a task unstarted or a branch unfinished. */
   #outOfBudget: DeadlineError | undefined;
-  #timer = new DeadlineTimer(() => this.#onTimer());
+  #timer: DeadlineTimer;
   #onCallerAbort = () => this.#decide("aborted", this.#options.signal!.reason);
   #result: FanOutResult<R> = {
     values: [],
@@ -176,6 +176,7 @@ class Run<T, R> {
     this.#options = options;
     this.#resolve = resolve;
     this.#reject = reject;
+    this.#timer = new DeadlineTimer(() => this.#onTimer(), options.timers);
     if (!options.ordered) this.#result.indexes = [];
   }
 

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { Timers } from "./_deadline_timer.ts";
 
 /**
  * How a fan-out treats a failed branch:
@@ -54,6 +55,8 @@ export interface FanOutOptions<R = unknown> {
   onResult?: (value: R, index: number) => void;
   /** Observation hooks. */
   hooks?: FanOutHooks;
+  /** Where the deadlines' timeouts are set; the global `setTimeout` pair by default. */
+  timers?: Timers;
 }
 
 /**
@@ -84,6 +87,7 @@ export function checkOptions<R>(
     minBudgetMs = 1,
     onResult,
     hooks,
+    timers = globalThis,
   }: FanOutOptions<R>,
 ) {
   if (!Number.isSafeInteger(limit) || limit < 0) {
@@ -115,6 +119,13 @@ export function checkOptions<R>(
     checkCallback("hooks.onStart", hooks.onStart);
     checkCallback("hooks.onSettle", hooks.onSettle);
   }
+  if (typeof timers?.setTimeout !== "function" || typeof timers.clearTimeout !== "function") {
+    throw new TypeError(
+      `Cannot fan out as 'timers' must have setTimeout and clearTimeout functions: current type is ${
+        typeOf(timers)
+      }`,
+    );
+  }
   return {
     limit: limit === 0 ? DEFAULT_LIMIT : limit,
     policy,
@@ -125,6 +136,7 @@ export function checkOptions<R>(
     minBudgetMs,
     onResult,
     hooks,
+    timers,
   };
 }
 

@@ -41,5 +41,5 @@ export { type AcquireOptions, Semaphore, type SemaphoreRunOptions } from "./sema
 export { Group, type GroupOptions } from "./group.ts";
 export { runWorkers, type RunWorkersOptions } from "./pool.ts";
 export { abortable } from "./_abort.ts";
-export { DeadlineTimer } from "./_deadline_timer.ts";
+export { DeadlineTimer, type Timers } from "./_deadline_timer.ts";
 export { CallBudget } from "./call_budget.ts";

@@ -14,8 +14,10 @@ import {
   type FanOutResult,
   isBranchError,
   isDeadlineError,
+  type Timers,
 } from "../executor/mod.ts";
 import { type BranchCall, BranchDeadlines } from "./_branch_deadlines.ts";
+import { RequestTimers } from "./_request_timers.ts";
 import type { BranchRegistry, BranchSpec } from "./branch_registry.ts";
 import {
   type BranchResultKind,
@@ -256,7 +258,9 @@ export async function scatterGather(
   const traceHeaders = trace?.headers;
   const traces: Trace[] = [];
   for (let i = 0; i < registry.length; i++) traces.push(newTrace());
-  const deadlines = new BranchDeadlines({ leadMs: plan.leadMs, signal });
+  // Every timeout of this request (branch deadlines, hedge delays) on one timer.
+  const timers = new RequestTimers();
+  const deadlines = new BranchDeadlines({ leadMs: plan.leadMs, signal, timers });
   let sealed = false;
   // A full admission queue aborts every branch and rejects the gather with its error.
   let rejected: { error: unknown } | undefined;
@@ -369,6 +373,7 @@ export async function scatterGather(
       const hedging = seats !== undefined && spec.hedge !== undefined && spec.idempotent
         ? {
           seats,
+          timers,
           onHedge: () => {
             if (!sealed) {
               trace.attempts = trace.attempts! + 1;
@@ -434,6 +439,7 @@ export async function scatterGather(
       budgetMs,
       limit,
       signal,
+      timers,
       hooks: inFlight && {
         onStart: () => inFlight.inc(),
         onSettle: (_index, outcome) => outcome !== "skipped" && inFlight.dec(),
@@ -453,6 +459,7 @@ export async function scatterGather(
   } finally {
     sealed = true;
     deadlines.close(() => cut ?? new DeadlineError(budgetMs));
+    timers.close();
   }
   if (rejected !== undefined) {
     settleUnfinished(traces, new Map(), performance.now() - origin);
@@ -500,6 +507,8 @@ function isEmpty(record: Record<string, string>): boolean {
 interface Hedging {
   /** The request's seats and the limiter's spare capacity together. */
   seats: SpareCapacity;
+  /** The request's timers, where each hedge's delay is set. */
+  timers: Timers;
   onHedge(attempt: number): void;
   onDeclined(reason: string): void;
 }
@@ -567,6 +576,7 @@ async function callBranch(
         : Math.min(spec.hedge.maxAttempts ?? 2, attempts.left + 1),
       signal: trySignal,
       spare: hedging.seats,
+      timers: hedging.timers,
       onHedge: hedging.onHedge,
       onDeclined: hedging.onDeclined,
     });

@@ -6,7 +6,7 @@
  */
 import type { HedgeDelay } from "./adaptive_delay.ts";
 import type { HedgeBudget } from "./hedge_budget.ts";
-import type { Semaphore } from "../executor/mod.ts";
+import type { Semaphore, Timers } from "../executor/mod.ts";
 
 /**
  * One attempt of a hedged call. `attempt` counts from 1 (the primary); an attempt must stop when
@@ -97,6 +97,11 @@ export interface HedgeOptions<T> {
   onDeclined?: (reason: HedgeDeclined) => void;
   /** Clock of the latencies reported to an adaptive `delay`; `performance.now` by default. */
   clock?: () => number;
+  /**
+   * Where the delay's timeout is set; the global `setTimeout` and `clearTimeout` by default. The
+   * gateway passes its request's own, which puts all of a request's timeouts on one timer.
+   */
+  timers?: Timers;
 }
 
 /**
@@ -165,6 +170,7 @@ export function hedge<T>(
     onHedge,
     onDeclined,
     clock = () => performance.now(),
+    timers = globalThis,
   }: HedgeOptions<T>,
 ): Promise<HedgeResult<T>> {
   if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1) {
@@ -194,13 +200,13 @@ export function hedge<T>(
     let sent = 0;
     let done = false;
     let stopped = maxAttempts === 1;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timer: unknown;
     let failure: { error: unknown } | undefined;
 
     /** Ends the race; the attempts still running are aborted with `reasonOf()`. */
     const finish = (reasonOf: () => unknown) => {
       done = true;
-      clearTimeout(timer);
+      timers.clearTimeout(timer);
       signal?.removeEventListener("abort", onCallerAbort);
       // Most races end with nothing else running: no abort reason (a DOMException, which records
       // a stack) is built for them.
@@ -229,7 +235,7 @@ export function hedge<T>(
 
     const stop = (reason: HedgeDeclined) => {
       stopped = true;
-      clearTimeout(timer);
+      timers.clearTimeout(timer);
       onDeclined?.(reason);
     };
 
@@ -276,8 +282,8 @@ export function hedge<T>(
           }
         },
       );
-      clearTimeout(timer);
-      if (!stopped && sent < maxAttempts) timer = setTimeout(tryHedge, delayMs);
+      timers.clearTimeout(timer);
+      if (!stopped && sent < maxAttempts) timer = timers.setTimeout(tryHedge, delayMs);
     };
 
     signal?.addEventListener("abort", onCallerAbort, { once: true });

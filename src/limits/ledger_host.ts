@@ -196,7 +196,9 @@ export class LedgerHost implements PermitService {
     }
     this.#onChange(this.#ledger);
     const wakeAt = this.#waiters.size === 0 ? Infinity : this.#ledger.nextWakeAt();
-    if (wakeAt === this.#timerAt) return;
+    // A timer due earlier stays: it wakes, finds nothing due and re-arms, which costs less than
+    // moving it on every grant (each grant changes the head waiter, and with it the wake-up).
+    if (wakeAt === this.#timerAt || (wakeAt !== Infinity && wakeAt > this.#timerAt)) return;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#timerAt = wakeAt;

@@ -793,7 +793,23 @@ Deno.test("fanOut() rejects an onResult or hooks that are not functions before r
     TypeError,
     /'hooks.onSettle'.*string/,
   );
+  // @ts-expect-error: testing a JavaScript caller's mistake
+  await assertRejectsWith(fanOut([1], fn, { timers: {} }), TypeError, /'timers'.*object/);
   assertEquals(started, 0);
+});
+
+Deno.test("fanOut() sets its budget's timeout on the timers it is given", async () => {
+  const set: number[] = [];
+  let cleared = 0;
+  const timers = {
+    setTimeout: (run: () => void, delayMs: number) => (set.push(delayMs), setTimeout(run, delayMs)),
+    clearTimeout: (handle: unknown) => (cleared++, clearTimeout(handle as number)),
+  };
+  const result = await fanOut([1, 2], (n) => n, { budgetMs: 5000, timers });
+  assertEquals(result.values, [1, 2]);
+  assertEquals(set.length, 1);
+  assert(set[0] > 4000 && set[0] <= 5000, `armed for the budget: ${set[0]} ms`);
+  assertEquals(cleared, 1);
 });
 
 // --- Async sources ---------------------------------------------------------------------------
