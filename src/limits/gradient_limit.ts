@@ -21,7 +21,7 @@
  * - **Gradient2** (Netflix's default) compares a short-term latency with a long-term average of
  *   itself: `gradient = tolerance × long / short`, clamped to [0.5, 1], then
  *   `limit ← limit × gradient + √limit` and smoothed. No probing, and the baseline is a typical
- *   latency, not an extreme one.
+ *   latency, not an extreme one. (Here only a fall is smoothed; see `smoothing`.)
  *
  * So: Gradient2's update, with two changes taken from Envoy. (1) The short-term latency is the
  * **median of a window** of samples (at least `windowSamples` of them and `minWindowMs` long), as
@@ -66,7 +66,12 @@ export interface GradientLimitOptions {
    * 66 % and 62 %, with admitted requests' p99 still about half their 1 s budget up to 4×.
    */
   tolerance?: number;
-  /** Weight of a new target limit against the current one, in (0, 1]; 0.2 by default. */
+  /**
+   * Weight of a lower target limit against the current one, in (0, 1]; 0.2 by default. Only the
+   * fall is smoothed: growth by `√limit` applies whole, so a limit cut by a passing stall (a step
+   * up in load, a GC pause) climbs back within about a second instead of four, the time in which
+   * `exp:overload-steps` saw it shed most of what it shed.
+   */
   smoothing?: number;
   /** A window closes once it holds this many samples…; 20 by default. */
   windowSamples?: number;
@@ -296,13 +301,12 @@ export class GradientLimit {
     const gradient = Math.max(0.5, Math.min(1, (this.#tolerance * this.#baseline) / shortMs));
     // An unused limit may fall but not rise: it has not been shown to be safe.
     if (gradient >= 1 && !used) return;
-    // Within tolerance, grow by √limit of headroom (Gradient2's queue allowance); beyond it,
-    // shrink in proportion and without headroom, which would otherwise hold a small limit up
-    // (at 4, halving plus √4 is 4 again).
-    const target = gradient < 1
-      ? this.#estimate * gradient
+    // Within tolerance, grow by √limit of headroom (Gradient2's queue allowance), unsmoothed;
+    // beyond it, shrink in proportion, smoothed and without headroom, which would otherwise hold
+    // a small limit up (at 4, halving plus √4 is 4 again).
+    const next = gradient < 1
+      ? this.#estimate * (1 - this.#smoothing) + this.#estimate * gradient * this.#smoothing
       : this.#estimate + Math.sqrt(this.#estimate);
-    const next = this.#estimate * (1 - this.#smoothing) + target * this.#smoothing;
     this.#estimate = Math.max(this.#min, Math.min(this.#max, next));
   }
 }

@@ -1,0 +1,162 @@
+/**
+ * `deno task exp:overload-steps`: the adaptive gateway's 1× and 4× steps of `exp:overload`,
+ * repeated, to compare two versions of the limiter. The full sweep runs each step once, with
+ * three gateways on two shared cores; one run of it moves by tens of points between runs of the
+ * same code. Here only the adaptive gateway (with its downstream, over HTTP) runs, at a fixed
+ * capacity, and each step is repeated: 1 s at 0.5×, then 5 s at the multiplier, then a drain until
+ * the gateway and its downstream are idle. Goodput is 200 answers per second of the step, as a
+ * share of `--capacity`.
+ *
+ * `--root` loads the gateway from another checkout (its `bench/` and `src/`), so that two
+ * versions alternate in one session on the same machine:
+ *
+ * ```sh
+ * deno task exp:overload-steps --capacity=950 --repeats=3
+ * deno task exp:overload-steps --capacity=950 --repeats=3 --root=../fanfare-before
+ * ```
+ *
+ * Writes `bench/results/exp-overload-steps.json` (this checkout's results folder).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { Experiment } from "./_experiment.ts";
+import type { LoadTarget } from "./_load_target.ts";
+import type { openLoop as OpenLoop, Sample } from "./_open_loop.ts";
+import { loadAverage } from "./_runtime.ts";
+import { SEED } from "./_gateway_scenarios.ts";
+
+const { values: flags } = parseArgs({
+  args: Deno.args,
+  options: {
+    capacity: { type: "string", default: "950" },
+    repeats: { type: "string", default: "3" },
+    multipliers: { type: "string", default: "1,4" },
+    root: { type: "string" },
+  },
+});
+
+function positive(name: string, text: string): number {
+  const value = Number(text);
+  if (!(value > 0) || !Number.isFinite(value)) {
+    throw new RangeError(
+      `Cannot run exp:overload-steps as '--${name}' must be a positive number: current value is ${text}`,
+    );
+  }
+  return value;
+}
+
+const capacity = positive("capacity", flags.capacity);
+const repeats = Math.round(positive("repeats", flags.repeats));
+const multipliers = flags.multipliers.split(",").map((m) => positive("multipliers", m));
+const root = flags.root === undefined
+  ? new URL("../", import.meta.url)
+  : new URL(`file://${Deno.realPathSync(flags.root)}/`);
+
+const STEP_SECONDS = 5;
+const LEAD_SECONDS = 1;
+const BUDGET_MS = 1000;
+const GUARD_MS = 5000;
+/** The gateway and its downstream are idle below this share of a core. */
+const IDLE_CPU = 0.1;
+
+const exp = new Experiment("overload-steps", SEED);
+const { httpTarget } = await import(new URL("bench/_load_target.ts", root).href) as {
+  httpTarget(scenario: string, protection: string): Promise<LoadTarget>;
+};
+const { openLoop } = await import(new URL("bench/_open_loop.ts", root).href) as {
+  openLoop: typeof OpenLoop;
+};
+
+const path = (i: number) => `/product/sku-${i % 1000}?policy=bestEffort&budget=${BUDGET_MS}`;
+
+async function step(target: LoadTarget, rate: number, seconds: number): Promise<Sample[]> {
+  return await openLoop({
+    count: Math.round(rate * seconds),
+    ratePerSecond: rate,
+    guardMs: GUARD_MS,
+    send: (index, signal) => target.send(path(index), signal),
+  });
+}
+
+/** Waits until the gateway and its downstream use less than `IDLE_CPU` of a core (at most 60 s). */
+async function drained(target: LoadTarget): Promise<void> {
+  for (let slice = 0; slice < 240; slice++) {
+    const before = target.cpuSeconds();
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const after = target.cpuSeconds();
+    const busy = (after.gateway - before.gateway + after.downstream - before.downstream) / 0.25;
+    if (busy < IDLE_CPU) return;
+  }
+}
+
+interface Run {
+  multiplier: number;
+  repeat: number;
+  goodputPerSecond: number;
+  goodputShare: number;
+  statuses: Record<string, number>;
+  loadAverage: number;
+}
+
+const runs: Run[] = [];
+exp.log(
+  `gateway from ${root.pathname}, capacity ${capacity}/s, ${repeats} repeats of ${
+    multipliers.join("×, ")
+  }×`,
+);
+const target = await httpTarget("healthy-default-timeouts", "adaptive");
+try {
+  await step(target, capacity * 0.5, 2);
+  await drained(target);
+  for (let repeat = 1; repeat <= repeats; repeat++) {
+    for (const multiplier of multipliers) {
+      await step(target, capacity * 0.5, LEAD_SECONDS);
+      const samples = await step(target, capacity * multiplier, STEP_SECONDS);
+      await drained(target);
+      const statuses: Record<string, number> = {};
+      for (const s of samples) statuses[s.status] = (statuses[s.status] ?? 0) + 1;
+      const goodputPerSecond = (statuses[200] ?? 0) / STEP_SECONDS;
+      const run = {
+        multiplier,
+        repeat,
+        goodputPerSecond,
+        goodputShare: goodputPerSecond / capacity,
+        statuses,
+        loadAverage: loadAverage(),
+      };
+      runs.push(run);
+      exp.log(
+        `repeat ${repeat}/${repeats} ${multiplier}×: goodput ${goodputPerSecond.toFixed(0)}/s (${
+          (run.goodputShare * 100).toFixed(0)
+        } %); ${Object.entries(statuses).map(([s, n]) => `${s}×${n}`).join(" ")}; load ${
+          run.loadAverage.toFixed(1)
+        }`,
+      );
+    }
+  }
+} finally {
+  await target.close();
+}
+
+const summary = multipliers.map((multiplier) => {
+  const shares = runs.filter((r) => r.multiplier === multiplier).map((r) => r.goodputShare)
+    .sort((a, b) => a - b);
+  return { multiplier, medianShare: shares[Math.floor(shares.length / 2)], shares };
+});
+for (const { multiplier, medianShare, shares } of summary) {
+  exp.log(
+    `${multiplier}×: median ${(medianShare * 100).toFixed(0)} % of capacity (${
+      shares.map((s) => (s * 100).toFixed(0)).join(", ")
+    })`,
+  );
+}
+const written = exp.write({
+  description: "the adaptive gateway's steps of exp:overload, repeated at a fixed capacity",
+  root: root.pathname,
+  capacityPerSecond: capacity,
+  stepSeconds: STEP_SECONDS,
+  runs,
+  summary,
+});
+exp.log(`wrote ${written}`);
