@@ -11,8 +11,7 @@
  *
  * @module
  */
-import { BranchTimeoutError, type Timers } from "../executor/mod.ts";
-import { RequestTimers } from "./_request_timers.ts";
+import { BranchTimeoutError, DeadlineTimer, type Timers } from "../executor/mod.ts";
 
 /**
  * One branch's call: its own signal, and a race that rejects as soon as that signal aborts, so
@@ -96,28 +95,22 @@ export class BranchDeadlines {
   #live: (BranchCall | undefined)[] = [];
   #signal: AbortSignal | undefined;
   #leadMs: number;
-  #timers: Timers;
-  #timeout: unknown;
-  #timeoutAt = Infinity;
+  #timer: DeadlineTimer;
   #onAbort = () => this.abortAll(this.#signal!.reason);
 
   /**
-   * `leadMs`: the shortest own time limit of any branch. The timeout is set that long after the
+   * `leadMs`: the shortest own time limit of any branch. The timer is armed that long after the
    * first own deadline is armed and only moved earlier, so branches started together, whose
-   * deadlines come a few ms apart, share one instead of re-arming it each.
-   * `signal`: the request's; its abort aborts every live call. `timers`: where the timeout is
-   * set, the request's own `RequestTimers` (a fresh one by default).
+   * deadlines come a few ms apart, share one `setTimeout` instead of re-arming it each.
+   * `signal`: the request's; its abort aborts every live call. `timers`: where the timer is set,
+   * the request's `RequestTimers` in the gateway (the global pair by default).
    */
   constructor(
-    { leadMs, signal, timers = new RequestTimers() }: {
-      leadMs: number;
-      signal?: AbortSignal;
-      timers?: Timers;
-    },
+    { leadMs, signal, timers }: { leadMs: number; signal?: AbortSignal; timers?: Timers },
   ) {
     this.#leadMs = leadMs;
     this.#signal = signal;
-    this.#timers = timers;
+    this.#timer = new DeadlineTimer(() => this.#expire(), timers);
     if (signal?.aborted === false) signal.addEventListener("abort", this.#onAbort, { once: true });
   }
 
@@ -136,8 +129,8 @@ export class BranchDeadlines {
   arm(call: BranchCall, { deadline, timeoutMs }: { deadline: number; timeoutMs: number }): void {
     call.deadline = deadline;
     call.timeoutMs = timeoutMs;
-    if (deadline < this.#timeoutAt) {
-      this.#setTimeout(Math.min(deadline, performance.now() + this.#leadMs));
+    if (deadline < this.#timer.at) {
+      this.#timer.armBy(Math.min(deadline, performance.now() + this.#leadMs));
     }
   }
 
@@ -157,22 +150,9 @@ export class BranchDeadlines {
    * outlives it.
    */
   close(reasonOf: () => unknown): void {
-    this.#setTimeout(Infinity);
+    this.#timer.clear();
     this.#signal?.removeEventListener("abort", this.#onAbort);
     if (this.#live.some((call) => call !== undefined)) this.abortAll(reasonOf());
-  }
-
-  /** Moves the one timeout to `at` (`performance.now()` time); `Infinity` clears it. */
-  #setTimeout(at: number): void {
-    this.#timers.clearTimeout(this.#timeout);
-    this.#timeout = undefined;
-    this.#timeoutAt = at;
-    if (at === Infinity) return;
-    this.#timeout = this.#timers.setTimeout(() => {
-      this.#timeout = undefined;
-      this.#timeoutAt = Infinity;
-      this.#expire();
-    }, at - performance.now());
   }
 
   #expire(): void {
@@ -184,6 +164,6 @@ export class BranchDeadlines {
         call.abort(new BranchTimeoutError(call.index, call.timeoutMs));
       } else if (call.deadline < next) next = call.deadline;
     }
-    this.#setTimeout(next);
+    this.#timer.armBy(next);
   }
 }

@@ -2,18 +2,17 @@
  * `RequestTimers`: every timeout of one request (its budget, its branches' own deadlines, its
  * hedges' delays) on a single `setTimeout`.
  *
- * Why: Deno 2.9's `setTimeout` builds a Node-style `Timeout` each call, about 2 µs with its
- * `clearTimeout`; a product request of the `npm start` defaults armed five (one per hedged
- * branch, one for the branches' deadlines, one for the budget). Here a request arms one, at the
- * earliest time anything of it is due, once per turn of the event loop:
- * timeouts set in the same turn (a fan-out starts its branches in one) share it. It stays per
- * request on purpose: on Workers a timer belongs to the request that set it.
+ * Why: Deno 2.9's `setTimeout` builds a Node-style `Timeout` each call, which profiles of
+ * `bench:overhead` showed among a request's costs; a product request of the `npm start` defaults
+ * armed five (one per hedged branch, one for the branches' deadlines, one for the budget). Here
+ * a request arms one, at the earliest time anything of it is due, once per turn of the event
+ * loop: timeouts set in the same turn (a fan-out starts its branches in one) share it. It stays
+ * per request on purpose: on Workers a timer belongs to the request that set it.
  *
  * @module
  */
 
-/** The longest delay `setTimeout` honours; a longer one would fire after 1 ms. */
-const MAX_DELAY_MS = 2 ** 31 - 1;
+import { DeadlineTimer } from "../executor/mod.ts";
 
 /** What {@linkcode RequestTimers.setTimeout} returns: the handle to clear. */
 interface Entry {
@@ -38,8 +37,7 @@ interface Entry {
  */
 export class RequestTimers {
   #entries: Entry[] = [];
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #timerAt = Infinity;
+  #timer = new DeadlineTimer(() => this.#fire());
   #armQueued = false;
   #closed = false;
 
@@ -49,7 +47,7 @@ export class RequestTimers {
     if (this.#closed) return entry;
     this.#entries.push(entry);
     // Armed once this turn's timeouts are all in: a fan-out sets several in one turn.
-    if (!this.#armQueued && entry.at < this.#timerAt) {
+    if (!this.#armQueued && entry.at < this.#timer.at) {
       this.#armQueued = true;
       queueMicrotask(this.#arm);
     }
@@ -62,31 +60,25 @@ export class RequestTimers {
     if (index === -1) return;
     this.#entries.splice(index, 1);
     // A timer armed for an earlier entry is left to fire and re-arm: cheaper than moving it.
-    if (this.#entries.length === 0) this.#disarm();
+    if (this.#entries.length === 0) this.#timer.clear();
   }
 
   /** Drops every timeout left; later ones are never run. */
   close(): void {
     this.#closed = true;
     this.#entries = [];
-    this.#disarm();
+    this.#timer.clear();
   }
 
+  /** Arms the timer by the earliest entry (it only ever moves earlier). */
   #arm = (): void => {
     this.#armQueued = false;
     let next = Infinity;
     for (const entry of this.#entries) if (entry.at < next) next = entry.at;
-    if (next >= this.#timerAt) return;
-    this.#disarm();
-    if (next === Infinity) return;
-    this.#timerAt = next;
-    const delayMs = Math.ceil(next - performance.now());
-    this.#timer = setTimeout(this.#fire, Math.min(MAX_DELAY_MS, Math.max(0, delayMs)));
+    this.#timer.armBy(next);
   };
 
-  #fire = (): void => {
-    this.#timer = undefined;
-    this.#timerAt = Infinity;
+  #fire(): void {
     const now = performance.now();
     const due = this.#entries.filter((entry) => entry.at <= now);
     if (due.length > 0) this.#entries = this.#entries.filter((entry) => entry.at > now);
@@ -94,11 +86,5 @@ export class RequestTimers {
     if (due.length > 1) due.sort((a, b) => a.at - b.at);
     for (const entry of due) entry.run();
     this.#arm();
-  };
-
-  #disarm(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#timerAt = Infinity;
   }
 }

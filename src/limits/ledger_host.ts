@@ -45,6 +45,8 @@ export interface LedgerHostOptions {
  * ```
  */
 export class LedgerHost implements PermitService {
+  /** Its `acquire` rejects as soon as the signal aborts (the waiter leaves the queue). */
+  readonly settlesOnAbort = true;
   #ledger: PermitLedger;
   #clock: () => number;
   #retryAfterMs: number;

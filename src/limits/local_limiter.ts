@@ -54,7 +54,7 @@ export class LocalLimiter extends ServiceLimiter implements Limiter {
       clock: () => performance.now(),
       retryAfterMs,
     });
-    super(host, { holder: HOLDER, ttlMs: Infinity, settlesOnAbort: true });
+    super(host, { holder: HOLDER, ttlMs: Infinity });
     this.#host = host;
   }
 
@@ -78,7 +78,7 @@ export class LocalLimiter extends ServiceLimiter implements Limiter {
       const lease = this.#host.tryAcquire(HOLDER, weight, Infinity);
       if (lease !== undefined) {
         const id = lease.id;
-        return Promise.resolve(permitOf(weight, () => this.#host.release(id).then(() => {})));
+        return Promise.resolve(permitOf(weight, () => void this.#host.releaseNow(id)));
       }
     }
     return super.acquire(weight, options);

@@ -70,6 +70,11 @@ export interface PermitService {
   renew(leaseId: string, ttlMs: number): Promise<Lease | null>;
   /** The ledger's snapshot. */
   stats(): Promise<LedgerStats>;
+  /**
+   * `true` when `acquire` rejects as soon as its signal aborts, as a `LedgerHost` in this isolate
+   * does; a caller then adds no race of its own. Absent: a remote service may answer late.
+   */
+  readonly settlesOnAbort?: boolean;
 }
 
 const holder = z.string().check(z.minLength(1), z.maxLength(128));

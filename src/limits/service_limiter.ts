@@ -34,12 +34,6 @@ export interface ServiceLimiterOptions {
    * permits reclaimed this long after the grant.
    */
   ttlMs?: number;
-  /**
-   * Whether the service's `acquire` itself rejects as soon as its signal aborts, as a
-   * `LedgerHost` in this isolate does; then the limiter adds no race of its own (a listener and
-   * a promise per queued acquire). `false` by default: a remote service may answer late.
-   */
-  settlesOnAbort?: boolean;
 }
 
 /**
@@ -60,12 +54,11 @@ export class ServiceLimiter implements Limiter {
   #service: PermitService;
   #holder: string;
   #ttlMs: number;
-  #settlesOnAbort: boolean;
 
   /** Leases permits from `service`. */
   constructor(
     service: PermitService,
-    { holder = "anonymous", ttlMs = 30_000, settlesOnAbort = false }: ServiceLimiterOptions = {},
+    { holder = "anonymous", ttlMs = 30_000 }: ServiceLimiterOptions = {},
   ) {
     if (!(ttlMs > 0)) {
       throw new RangeError(
@@ -75,7 +68,6 @@ export class ServiceLimiter implements Limiter {
     this.#service = service;
     this.#holder = holder;
     this.#ttlMs = ttlMs;
-    this.#settlesOnAbort = settlesOnAbort;
   }
 
   /** Resolves with `weight` permits leased from the service. */
@@ -86,7 +78,8 @@ export class ServiceLimiter implements Limiter {
       { holder: this.#holder, weight, ttlMs: this.#ttlMs, waitMs },
       signal,
     );
-    const reply = signal === undefined || this.#settlesOnAbort
+    // A service that rejects on abort itself (a `LedgerHost` here) needs no race of ours.
+    const reply = signal === undefined || this.#service.settlesOnAbort === true
       ? await asked
       : await abortable(asked, signal, (late) => this.#releaseLate(late));
     return this.#permitFor(reply, weight, waitMs);
