@@ -44,6 +44,7 @@
 import process from "node:process";
 import { Experiment } from "./_experiment.ts";
 import { SEED } from "./_gateway_scenarios.ts";
+import { DRAIN_MAX_MS, drained } from "./_drain.ts";
 import { httpTarget, type LoadTarget } from "./_load_target.ts";
 import { openLoop, type Sample } from "./_open_loop.ts";
 import { type Quantiles, summarize } from "./_quantiles.ts";
@@ -58,9 +59,6 @@ const MULTIPLIERS = [0.5, 1, 2, 4, 8];
 const GUARD_MS = 5000;
 const BUDGET_MS = 1000;
 const POLL_MS = 100;
-const DRAIN_MAX_MS = 60_000;
-/** A gateway is drained once it and its downstream use less than this share of a core. */
-const IDLE_CPU = 0.1;
 const PROTECTIONS = ["none", "static", "adaptive"] as const;
 type Protection = typeof PROTECTIONS[number];
 
@@ -143,37 +141,6 @@ async function measureCapacity(target: LoadTarget): Promise<{ capacity: number; 
 interface Probe {
   offeredPerSecond: number;
   goodputPerSecond: number;
-}
-
-/**
- * Waits (at most `DRAIN_MAX_MS`) until `target` has no branch in flight and it and its
- * downstream are idle (under `IDLE_CPU` of a core over 250 ms), then 500 ms more; resolves with
- * the ms it took, or `null` when it gave up. An overloaded gateway works through its backlog
- * long after its clients gave up: the next step, on another gateway, must not share the cores
- * with it.
- */
-async function drained(target: LoadTarget): Promise<number | null> {
-  const started = performance.now();
-  const sliceMs = 250;
-  let took: number | null = null;
-  while (performance.now() - started < DRAIN_MAX_MS) {
-    const before = target.cpuSeconds();
-    await new Promise((resolve) => setTimeout(resolve, sliceMs));
-    const after = target.cpuSeconds();
-    const busy = (after.gateway - before.gateway + after.downstream - before.downstream) /
-      (sliceMs / 1000);
-    if (busy >= IDLE_CPU) continue;
-    try {
-      if (await target.inFlightBranches() === 0) {
-        took = performance.now() - started;
-        break;
-      }
-    } catch {
-      // Too busy to answer its metrics: still draining.
-    }
-  }
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  return took;
 }
 
 /** CPU seconds so far of the gateway, its downstream and this process (the load generator). */

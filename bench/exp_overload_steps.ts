@@ -4,7 +4,7 @@
  * three gateways on two shared cores; one run of it moves by tens of points between runs of the
  * same code. Here only the adaptive gateway (with its downstream, over HTTP) runs, at a fixed
  * capacity, and each step is repeated: 1 s at 0.5×, then 5 s at the multiplier, then a drain until
- * the gateway and its downstream are idle. Goodput is 200 answers per second of the step, as a
+ * the gateway and its downstream are idle (as `exp:overload` drains). Goodput is 200 answers per second of the step, as a
  * share of `--capacity`.
  *
  * `--root` loads the gateway from another checkout (its `bench/` and `src/`), so that two
@@ -20,6 +20,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { drained } from "./_drain.ts";
 import { Experiment } from "./_experiment.ts";
 import type { LoadTarget } from "./_load_target.ts";
 import type { openLoop as OpenLoop, Sample } from "./_open_loop.ts";
@@ -57,8 +58,6 @@ const STEP_SECONDS = 5;
 const LEAD_SECONDS = 1;
 const BUDGET_MS = 1000;
 const GUARD_MS = 5000;
-/** The gateway and its downstream are idle below this share of a core. */
-const IDLE_CPU = 0.1;
 
 const exp = new Experiment("overload-steps", SEED);
 const { httpTarget } = await import(new URL("bench/_load_target.ts", root).href) as {
@@ -77,17 +76,6 @@ async function step(target: LoadTarget, rate: number, seconds: number): Promise<
     guardMs: GUARD_MS,
     send: (index, signal) => target.send(path(index), signal),
   });
-}
-
-/** Waits until the gateway and its downstream use less than `IDLE_CPU` of a core (at most 60 s). */
-async function drained(target: LoadTarget): Promise<void> {
-  for (let slice = 0; slice < 240; slice++) {
-    const before = target.cpuSeconds();
-    await new Promise((resolve) => setTimeout(resolve, 250));
-    const after = target.cpuSeconds();
-    const busy = (after.gateway - before.gateway + after.downstream - before.downstream) / 0.25;
-    if (busy < IDLE_CPU) return;
-  }
 }
 
 interface Run {
