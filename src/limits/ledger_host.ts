@@ -51,7 +51,7 @@ export class LedgerHost implements PermitService {
   #clock: () => number;
   #retryAfterMs: number;
   #onChange: (ledger: PermitLedger) => void;
-  #waiters = new Map<string, (reply: AcquireReply) => void>();
+  #waiters = new Map<number, (reply: AcquireReply) => void>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
 
@@ -197,7 +197,7 @@ export class LedgerHost implements PermitService {
       events = this.#ledger.takeEvents();
     }
     this.#onChange(this.#ledger);
-    const wakeAt = this.#waiters.size === 0 ? Infinity : this.#ledger.nextWakeAt();
+    const wakeAt = this.#waiters.size === 0 ? Infinity : this.#ledger.wakeBound();
     // A timer due earlier stays: it wakes, finds nothing due and re-arms, which costs less than
     // moving it on every grant (each grant changes the head waiter, and with it the wake-up).
     if (wakeAt === this.#timerAt || (wakeAt !== Infinity && wakeAt > this.#timerAt)) return;

@@ -185,6 +185,9 @@ export function isPermitDeadlineError(error: unknown): error is PermitDeadlineEr
   return error instanceof Error && error.name === "PermitDeadlineError";
 }
 
+/** What a permit given back synchronously answers its `release` with. */
+const GIVEN_BACK: Promise<void> = Promise.resolve();
+
 /**
  * A {@linkcode Permit} of `weight` whose first release runs `giveBack` (once); a failure of
  * `giveBack` is handed to `onError` (by default logged) since nobody awaits a dispose.
@@ -206,13 +209,16 @@ export function permitOf(
 ): Permit {
   let released: Promise<void> | undefined;
   const release = (): Promise<void> => {
-    released ??= (async () => {
-      try {
-        await giveBack();
-      } catch (error) {
-        onError(error);
-      }
-    })();
+    if (released !== undefined) return released;
+    // A synchronous give-back (a limiter in this isolate) settles with no async step: the
+    // gateway releases a permit per branch.
+    try {
+      const pending = giveBack() as Promise<void> | undefined;
+      released = pending === undefined ? GIVEN_BACK : pending.then(undefined, onError);
+    } catch (error) {
+      onError(error);
+      released = GIVEN_BACK;
+    }
     return released;
   };
   return {

@@ -71,8 +71,8 @@ export class ServiceLimiter implements Limiter {
   }
 
   /** Resolves with `weight` permits leased from the service. */
-  async acquire(weight = 1, { signal, deadline }: LimiterAcquireOptions = {}): Promise<Permit> {
-    signal?.throwIfAborted();
+  acquire(weight = 1, { signal, deadline }: LimiterAcquireOptions = {}): Promise<Permit> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const waitMs = deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
     const asked = this.#service.acquire(
       { holder: this.#holder, weight, ttlMs: this.#ttlMs, waitMs },
@@ -80,15 +80,22 @@ export class ServiceLimiter implements Limiter {
     );
     // A service that rejects on abort itself (a `LedgerHost` here) needs no race of ours.
     const reply = signal === undefined || this.#service.settlesOnAbort === true
-      ? await asked
-      : await abortable(asked, signal, (late) => this.#releaseLate(late));
-    return this.#permitFor(reply, weight, waitMs);
+      ? asked
+      : abortable(asked, signal, (late) => this.#releaseLate(late));
+    // Not async: a queued branch of the gateway pays for each step in between.
+    return reply.then((answer) => this.#permitFor(answer, weight, waitMs));
   }
 
   #permitFor(reply: AcquireReply, weight: number, waitMs: number | undefined): Permit {
     if (reply.granted) {
       const { id } = reply.lease;
-      return permitOf(weight, async () => void await this.#service.release(id));
+      const service = this.#service;
+      return permitOf(
+        weight,
+        service.releaseNow === undefined
+          ? async () => void await service.release(id)
+          : () => void service.releaseNow!(id),
+      );
     }
     if (reply.reason === "queue full") {
       throw new AdmissionRejectedError(reply.waiting, reply.retryAfterMs);

@@ -7,7 +7,7 @@ function granted(outcome: ReturnType<PermitLedger["acquire"]>): Lease {
   return outcome.lease;
 }
 
-function queued(outcome: ReturnType<PermitLedger["acquire"]>): string {
+function queued(outcome: ReturnType<PermitLedger["acquire"]>): number {
   assert(outcome.kind === "queued", `expected a queued waiter, got ${JSON.stringify(outcome)}`);
   return outcome.waiterId;
 }
@@ -94,6 +94,36 @@ Deno.test("PermitLedger.release() twice or of an unknown lease changes nothing a
   assertEquals(ledger.release("l-999", 3), false);
   assertEquals(ledger.inUse, 1);
   assertEquals(ledger.counters.unknownReleases, 2);
+});
+
+Deno.test("PermitLedger names a lease only by its whole id, its suffix included", () => {
+  const ledger = new PermitLedger({ capacity: 2, leaseIdSuffix: () => "abc" });
+  const lease = granted(ledger.acquire({ holder: "a", weight: 1, ttlMs: 100 }, 0));
+  const number = lease.id.split("-")[1];
+  for (
+    const wrong of [
+      `l-${number}`,
+      `l-${number}-abd`,
+      `l-0${number}-abc`,
+      `x-${number}-abc`,
+      "l--abc",
+      "",
+      "l-",
+    ]
+  ) {
+    assertEquals(ledger.release(wrong, 1), false, wrong);
+    assertEquals(ledger.holderOf(wrong), undefined);
+    assertEquals(ledger.renew(wrong, 100, 1), undefined, wrong);
+  }
+  assertEquals(ledger.holderOf(lease.id), "a");
+  assertEquals(ledger.release(lease.id, 1), true);
+  assertEquals(ledger.counters.unknownReleases, 7);
+});
+
+Deno.test("PermitLedger.fromState() refuses a lease id it could not have handed out", () => {
+  const state = new PermitLedger({ capacity: 2 }).toState();
+  state.leases.push({ id: "lease-7", holder: "a", weight: 1, expiresAt: 100 });
+  assertThrows(() => PermitLedger.fromState(state), /each lease id.*"lease-7"/);
 });
 
 Deno.test("PermitLedger reclaims the permits of a holder that never renews once its TTL ends", () => {
@@ -187,7 +217,7 @@ function play(steps: Op[], maxWaiters: number) {
   let ledger = new PermitLedger({ capacity: CAPACITY, maxWaiters });
   let now = 0;
   const held: string[] = [];
-  let waiters: string[] = [];
+  let waiters: number[] = [];
   const check = () => {
     for (const event of ledger.takeEvents()) {
       if (event.type === "granted") {
