@@ -284,7 +284,7 @@ export type AggregateRoutesOptions = AggregateOptions;
 
 /**
  * Every endpoint of a config mounted at its route (GET, and HEAD refused), with JSON 404 and
- * 500: mount it into an app with `.route("/", …)`.
+ * 500 (each endpoint answers its own errors): mount it into an app with `.route("/", …)`.
  *
  * @example
  * ```ts
@@ -307,7 +307,9 @@ export function createAggregateRoutes(
     const handler = aggregate(spec, options);
     app.on(["GET", "HEAD"], spec.route, handler);
   }
-  return app.notFound(notFound).onError(internalError);
+  // No error handler of its own (each endpoint answers its errors as a JSON 500): Hono wraps
+  // every handler of a mounted app that has one in an extra dispatch per request.
+  return app.notFound(notFound);
 }
 
 function limiterSpare(limiter: unknown): SpareCapacity | undefined {

@@ -143,7 +143,7 @@ export function createGateway(
     spare = limiterSpare(limiter),
     tracer = defaultTracer(),
   }: GatewayOptions,
-): Hono<{ Variables: { receivedAt: number; trace: RequestTrace } }> {
+): Hono<{ Variables: { receivedAt: number } }> {
   if (
     !Number.isInteger(defaultBudgetMs) || defaultBudgetMs < BUDGET_RANGE_MS.min ||
     defaultBudgetMs > BUDGET_RANGE_MS.max
@@ -177,76 +177,92 @@ export function createGateway(
     )),
   });
 
-  const gateway = new Hono<{ Variables: { receivedAt: number; trace: RequestTrace } }>()
-    // Hono answers HEAD by running GET and dropping the body: here that would be a whole fan-out
-    // to send no product. The headers of a GET depend on that fan-out, so HEAD is refused.
-    .use(PRODUCT_ROUTE, async function refuseHead(c, next) {
-      if (c.req.method !== "HEAD") return await next();
-      c.header("allow", "GET");
-      return c.json({ error: "method not allowed", allow: "GET" }, 405);
-    })
-    .use(PRODUCT_ROUTE, async function countRequests(c, next) {
+  const traced = tracer === null ? undefined : traceRequests({ tracer, route: PRODUCT_ROUTE });
+  // One handler, no middlewares: each Hono middleware hop costs a dispatch and a promise per
+  // request, and a sub-app with an error handler of its own has every handler wrapped in one
+  // more when an app mounts it. So this handler answers its own errors (a JSON 500).
+  return new Hono<{ Variables: { receivedAt: number } }>()
+    .get(PRODUCT_ROUTE, async function serveProduct(c) {
+      // Hono answers HEAD by running GET and dropping the body: here that would be a whole
+      // fan-out to send no product. The headers of a GET depend on that fan-out, so HEAD is
+      // refused.
+      if (c.req.method === "HEAD") {
+        c.header("allow", "GET");
+        return c.json({ error: "method not allowed", allow: "GET" }, 405);
+      }
       // Set by the admission middleware when there is one: the budget counts its queue too.
       const receivedAt = (c.get("receivedAt") as number | undefined) ?? performance.now();
       c.set("receivedAt", receivedAt);
-      await next();
-      const route = PRODUCT_ROUTE;
-      metrics.requests.inc({ route, status: String(c.res.status) });
-      metrics.requestDuration.observe({ route }, (performance.now() - receivedAt) / 1000);
-    });
-  if (tracer !== null) gateway.use(PRODUCT_ROUTE, traceRequests({ tracer, route: PRODUCT_ROUTE }));
-  return gateway
-    .get(
-      PRODUCT_ROUTE,
-      async function joinProduct(c) {
-        // One synchronous parse of each part, in the order zValidator middlewares would run
-        // them; three zValidators (each an async parse and a middleware hop) cost Bun about
-        // 12 µs a request, a quarter of a hand-written handler's whole request.
-        const parsedQuery = querySchema.safeParse(queryOf(c));
-        if (!parsedQuery.success) return reportInvalid(parsedQuery, c)!;
-        const parsedParam = paramSchema.safeParse({ id: c.req.param("id") });
-        if (!parsedParam.success) return reportInvalid(parsedParam, c)!;
-        const parsedHeader = headerSchema.safeParse({
-          [BUDGET_HEADER]: c.req.header(BUDGET_HEADER),
-        });
-        if (!parsedHeader.success) return reportInvalid(parsedHeader, c)!;
-        const { id } = parsedParam.data;
-        const query = parsedQuery.data;
-        const { policy, budget = defaultBudgetMs } = query;
-        const callerBudgetMs = parsedHeader.data[BUDGET_HEADER];
-        const receivedAt = c.get("receivedAt");
-        const budgetMs = Math.min(budget, callerBudgetMs ?? Infinity);
-        const remainingMs = Math.max(0, budgetMs - (performance.now() - receivedAt));
-        if (remainingMs < 1) {
-          // Nothing can start (fanOut's least budget is 1 ms): say so, rather than blame branches.
-          return c.json({ error: "budget exhausted", id, policy, budgetMs }, 504);
-        }
-        const signal = c.req.raw.signal;
-        let gathered: GatherReport;
+      const answer = async (trace: RequestTrace | undefined) => {
         try {
-          gathered = await scatterGather(registry, id, {
-            policy,
-            budgetMs: remainingMs,
-            limit,
-            signal,
-            origin: receivedAt,
-            metrics,
-            query: downstreamFaults(query),
-            spare,
-            limiter,
-            trace: c.get("trace"),
-          });
+          return await joinProduct(c, receivedAt, trace);
         } catch (error) {
-          return answerRejectedGather(error, c, signal);
+          return internalError(error as Error, c);
         }
-        const [status, body] = answer(id, policy, budgetMs, gathered);
-        if (typeof body.retryAfterS === "number") c.header("retry-after", String(body.retryAfterS));
-        if (status === 200 && (body.degraded as string[]).length > 0) metrics.degraded.inc();
-        return c.json(body, status);
-      },
-    )
-    .notFound(notFound)
-    .onError(internalError);
+      };
+      let response: Response;
+      try {
+        response = traced === undefined ? await answer(undefined) : await traced(c, answer);
+      } catch (error) {
+        // The tracer itself failed: the answer is a 500 all the same.
+        response = internalError(error as Error, c);
+      }
+      const route = PRODUCT_ROUTE;
+      metrics.requests.inc({ route, status: String(response.status) });
+      metrics.requestDuration.observe({ route }, (performance.now() - receivedAt) / 1000);
+      return response;
+    })
+    .notFound(notFound);
+
+  async function joinProduct(
+    c: Context,
+    receivedAt: number,
+    trace: RequestTrace | undefined,
+  ): Promise<Response> {
+    // One synchronous parse of each part, in the order zValidator middlewares would run
+    // them; three zValidators (each an async parse and a middleware hop) cost Bun about
+    // 12 µs a request, a quarter of a hand-written handler's whole request.
+    const parsedQuery = querySchema.safeParse(queryOf(c));
+    if (!parsedQuery.success) return reportInvalid(parsedQuery, c)!;
+    const parsedParam = paramSchema.safeParse({ id: c.req.param("id") });
+    if (!parsedParam.success) return reportInvalid(parsedParam, c)!;
+    const parsedHeader = headerSchema.safeParse({
+      [BUDGET_HEADER]: c.req.header(BUDGET_HEADER),
+    });
+    if (!parsedHeader.success) return reportInvalid(parsedHeader, c)!;
+    const { id } = parsedParam.data;
+    const query = parsedQuery.data;
+    const { policy, budget = defaultBudgetMs } = query;
+    const callerBudgetMs = parsedHeader.data[BUDGET_HEADER];
+    const budgetMs = Math.min(budget, callerBudgetMs ?? Infinity);
+    const remainingMs = Math.max(0, budgetMs - (performance.now() - receivedAt));
+    if (remainingMs < 1) {
+      // Nothing can start (fanOut's least budget is 1 ms): say so, rather than blame branches.
+      return c.json({ error: "budget exhausted", id, policy, budgetMs }, 504);
+    }
+    const signal = c.req.raw.signal;
+    let gathered: GatherReport;
+    try {
+      gathered = await scatterGather(registry, id, {
+        policy,
+        budgetMs: remainingMs,
+        limit,
+        signal,
+        origin: receivedAt,
+        metrics,
+        query: downstreamFaults(query),
+        spare,
+        limiter,
+        trace,
+      });
+    } catch (error) {
+      return answerRejectedGather(error, c, signal);
+    }
+    const [status, body] = answer(id, policy, budgetMs, gathered);
+    if (typeof body.retryAfterS === "number") c.header("retry-after", String(body.retryAfterS));
+    if (status === 200 && (body.degraded as string[]).length > 0) metrics.degraded.inc();
+    return c.json(body, status);
+  }
 }
 
 /**

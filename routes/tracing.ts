@@ -1,12 +1,12 @@
 /**
- * The gateway's request span: a Hono middleware that starts it from the incoming W3C trace
- * headers, hands it to the route (`c.get("trace")`), answers with `traceresponse`, and ends it
+ * The gateway's request span: a wrapper of the route's answer that starts it from the incoming W3C trace
+ * headers, hands it to the route, answers with `traceresponse`, and ends it
  * with the status.
  *
  * @module
  */
 import type { Tracer } from "@opentelemetry/api";
-import type { MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import {
   endRequestTrace,
   type RequestTrace,
@@ -18,12 +18,30 @@ import {
 const CLIENT_CLOSED_REQUEST = 499;
 
 /**
- * Traces each request it sees with `tracer` as a server span named `GET <route>`, the child of
- * the caller's `traceparent` (a malformed one is ignored and a new trace starts, never a 4xx):
- * the span is set as `trace` for the handler (which passes it to `scatterGather`), the answer
+ * Answers a request through `answer` inside its server span.
+ *
+ * @example
+ * ```ts
+ * import type { TracedAnswer } from "./tracing.ts";
+ * const passThrough: TracedAnswer = (_c, answer) => answer(undefined);
+ * ```
+ */
+export type TracedAnswer = (
+  c: Context,
+  answer: (trace: RequestTrace | undefined) => Promise<Response>,
+) => Promise<Response>;
+
+/**
+ * Traces each request it is given with `tracer` as a server span named `GET <route>`, the child
+ * of the caller's `traceparent` (a malformed one is ignored and a new trace starts, never a
+ * 4xx): `answer` gets the span (the product route passes it to `scatterGather`), the answer
  * carries `traceresponse: 00-<trace id>-<span id>-<flags>`, and the span ends with the status
- * (`ERROR` from 500 on; an event `cancelled` for a client that went away). With no tracer
- * provider registered nothing is recorded, and the trace headers still flow.
+ * (`ERROR` from 500 on, or when `answer` throws; an event `cancelled` for a client that went
+ * away). With no tracer provider registered nothing is recorded, and the trace headers still
+ * flow. The span starts at the context variable `receivedAt` when set.
+ *
+ * A function the route calls rather than a middleware: each Hono middleware hop costs a
+ * dispatch and a promise on every request.
  *
  * @example
  * ```ts
@@ -31,16 +49,16 @@ const CLIENT_CLOSED_REQUEST = 499;
  * import { Hono } from "hono";
  * import { traceRequests } from "./tracing.ts";
  *
- * const app = new Hono<{ Variables: { trace: import("../src/tracing/mod.ts").RequestTrace } }>()
- *   .use("/a/:id", traceRequests({ tracer: trace.getTracer("example"), route: "/a/:id" }))
- *   .get("/a/:id", (c) => c.json({ traceparent: c.get("trace").headers.traceparent }));
+ * const traced = traceRequests({ tracer: trace.getTracer("example"), route: "/a/:id" });
+ * const app = new Hono().get(
+ *   "/a/:id",
+ *   (c) => traced(c, async (span) => c.json({ traceparent: span?.headers.traceparent })),
+ * );
  * ```
  */
-export function traceRequests(
-  { tracer, route }: { tracer: Tracer; route: string },
-): MiddlewareHandler<{ Variables: { trace: RequestTrace; receivedAt: number } }> {
+export function traceRequests({ tracer, route }: { tracer: Tracer; route: string }): TracedAnswer {
   const name = `GET ${route}`;
-  return async function traceRequest(c, next) {
+  return async function traceRequest(c, answer) {
     const requestTrace = startRequestTrace(tracer, {
       headers: c.req.raw.headers,
       name,
@@ -54,18 +72,19 @@ export function traceRequests(
         "url.path": c.req.path,
       });
     }
-    c.set("trace", requestTrace);
     let status = 500;
     try {
-      await next();
-      status = c.res.status;
-      // Set on the answer the handler made (c.json's, whose headers are mutable), rather than
-      // prepared with c.header() before it: Hono then merges prepared headers into a new
-      // Headers object, or, after the answer exists, copies the whole Response.
+      const response = await answer(requestTrace);
+      status = response.status;
+      // Set on the answer the handler made (c.json's, whose headers are mutable); a response
+      // whose headers are immutable is copied.
       try {
-        c.res.headers.set(TRACERESPONSE_HEADER, requestTrace.traceresponse);
+        response.headers.set(TRACERESPONSE_HEADER, requestTrace.traceresponse);
+        return response;
       } catch {
-        c.header(TRACERESPONSE_HEADER, requestTrace.traceresponse);
+        const copy = new Response(response.body, response);
+        copy.headers.set(TRACERESPONSE_HEADER, requestTrace.traceresponse);
+        return copy;
       }
     } finally {
       endRequestTrace(requestTrace, { status, cancelled: status === CLIENT_CLOSED_REQUEST });

@@ -10,6 +10,7 @@ import { defaultRegistry } from "../src/gateway/branch_registry.ts";
 import type { Fetcher } from "../src/gateway/fetcher.ts";
 import { parseTraceparent } from "../src/tracing/mod.ts";
 import { tracingFromEnv } from "../adapters/_tracing_from_env.ts";
+import type { Tracer } from "@opentelemetry/api";
 import { type ReceivedSpan, startOtlpReceiver } from "./tracing/_otlp_receiver.ts";
 
 const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -236,4 +237,38 @@ Deno.test("tracer: null sends no trace headers downstream and answers no tracere
   const untraced = calls.snapshot({ id: "untraced" });
   assertEquals(untraced.length, BRANCHES.length);
   assert(untraced.every((call) => call.traceparent === null), JSON.stringify(untraced));
+});
+
+Deno.test("a tracer that throws answers a JSON 500, counted in /metrics, with no downstream called", async () => {
+  const calls = new DownstreamCalls();
+  const broken = {
+    startSpan() {
+      throw new Error("tracer broken");
+    },
+    startActiveSpan() {
+      throw new Error("tracer broken");
+    },
+  } as unknown as Tracer;
+  const app = createApp({
+    registry: defaultRegistry(createDownstream({ tailEvery: 0, calls })),
+    tracer: broken,
+  });
+  const logged: unknown[] = [];
+  const error = console.error;
+  console.error = (...args: unknown[]) => void logged.push(args);
+  let response: Response;
+  try {
+    response = await app.request("/product/sku-1");
+  } finally {
+    console.error = error;
+  }
+  assertEquals(response.status, 500);
+  assertEquals(await response.json(), { error: "internal error" });
+  assertEquals(logged.length, 1);
+  assertEquals(calls.snapshot({ id: "sku-1" }).length, 0);
+  const metrics = await (await app.request("/metrics")).text();
+  assert(
+    metrics.includes('fanfare_http_requests_total{route="/product/:id",status="500"} 1'),
+    metrics,
+  );
 });
