@@ -1,16 +1,20 @@
 /**
- * `LocalLimiter`: the global ceiling of one process — a {@linkcode PermitLedger} in this
- * isolate behind the {@linkcode Limiter} contract. Fits a single Deno or Bun instance, and tests.
+ * `LocalLimiter`: the global ceiling of one process — weighted permits with a bounded FIFO queue
+ * and deadlines, in this isolate, behind the {@linkcode Limiter} contract. Fits a single Deno or
+ * Bun instance, and tests.
  *
  * @module
  */
-import { LedgerHost } from "./ledger_host.ts";
-import { type Limiter, type LimiterAcquireOptions, type Permit, permitOf } from "./limiter.ts";
-import { DEFAULT_MAX_WAITERS, type LedgerStats, PermitLedger } from "./permit_ledger.ts";
-import { ServiceLimiter } from "./service_limiter.ts";
-
-/** Holder of the leases of a local limiter's acquires, as the ledger's stats show it. */
-const HOLDER = "local";
+import { DeadlineTimer } from "../executor/mod.ts";
+import {
+  AdmissionRejectedError,
+  type Limiter,
+  type LimiterAcquireOptions,
+  type Permit,
+  PermitDeadlineError,
+  permitOf,
+} from "./limiter.ts";
+import { DEFAULT_MAX_WAITERS, type LedgerCounters, type LedgerStats } from "./permit_ledger.ts";
 
 /**
  * Options of {@linkcode LocalLimiter}.
@@ -30,9 +34,29 @@ export interface LocalLimiterOptions {
   retryAfterMs?: number;
 }
 
+/** A queued acquire, linked in arrival order. */
+interface Waiter {
+  weight: number;
+  /** `performance.now()` time by which it must be granted; `Infinity` when none. */
+  deadline: number;
+  /** What it was allowed to wait, in ms, for its `PermitDeadlineError`. */
+  waitMs: number;
+  resolve(permit: Permit): void;
+  reject(reason: unknown): void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  prev: Waiter | undefined;
+  next: Waiter | undefined;
+}
+
 /**
- * A weighted FIFO limiter in this isolate with a bounded queue and deadlines. Its permits never
- * expire: a holder in the same process cannot vanish without the limiter vanishing too.
+ * A weighted FIFO limiter in this isolate with a bounded queue and deadlines: the same rules as
+ * a `PermitLedger` (no barging: a waiter too big for the free permits holds back those behind
+ * it), and the same stats, without leases. Its permits never expire: a holder in the same
+ * process cannot vanish without the limiter vanishing too, so nothing needs an id or a TTL.
+ * It keeps its own queue rather than a ledger's because the gateway takes and returns a permit
+ * per branch, and a lease (an id, a map entry, an event per grant) was most of what the ceiling
+ * cost a request.
  *
  * @example
  * ```ts
@@ -45,23 +69,49 @@ export interface LocalLimiterOptions {
  * }
  * ```
  */
-export class LocalLimiter extends ServiceLimiter implements Limiter {
-  #host: LedgerHost;
+export class LocalLimiter implements Limiter {
+  readonly #capacity: number;
+  readonly #maxWaiters: number;
+  readonly #retryAfterMs: number;
+  #inUse = 0;
+  /** Permits handed out and not given back yet, whatever their weight. */
+  #held = 0;
+  #head: Waiter | undefined;
+  #tail: Waiter | undefined;
+  #waiting = 0;
+  readonly #counters: LedgerCounters = {
+    granted: 0,
+    grantedWeight: 0,
+    released: 0,
+    releasedWeight: 0,
+    reclaimed: 0,
+    reclaimedWeight: 0,
+    unknownReleases: 0,
+    unknownRenewals: 0,
+    rejected: 0,
+    timedOut: 0,
+    cancelled: 0,
+  };
+  /** Fires at the earliest deadline of a queued waiter (it may fire early and re-arm). */
+  readonly #timer = new DeadlineTimer(() => this.#expire());
 
   /** A limiter of `capacity` permits. */
-  constructor({ capacity, maxWaiters = DEFAULT_MAX_WAITERS, retryAfterMs }: LocalLimiterOptions) {
-    const host = new LedgerHost(new PermitLedger({ capacity, maxWaiters }), {
-      clock: () => performance.now(),
-      retryAfterMs,
-    });
-    super(host, { holder: HOLDER, ttlMs: Infinity });
-    this.#host = host;
+  constructor(
+    { capacity, maxWaiters = DEFAULT_MAX_WAITERS, retryAfterMs = 1000 }: LocalLimiterOptions,
+  ) {
+    checkCount("capacity", capacity, 1);
+    checkCount("maxWaiters", maxWaiters, 0);
+    this.#capacity = capacity;
+    this.#maxWaiters = maxWaiters;
+    this.#retryAfterMs = retryAfterMs;
   }
 
   /**
-   * Resolves with `weight` permits. A grant that fits now, with nobody queued before it, is
-   * taken from the ledger at once; only a caller that must wait goes through the queue, its
-   * deadline and its signal.
+   * Resolves with `weight` permits: at once when they are free and nobody is queued, else in
+   * arrival order. Rejects with an `AdmissionRejectedError` when the queue is full, a
+   * `PermitDeadlineError` when no permit comes before `deadline` (`performance.now()` time),
+   * the signal's reason when `signal` aborts first, and a `RangeError` for a weight that is not
+   * a whole number from 1 to the capacity.
    *
    * @example
    * ```ts
@@ -71,17 +121,56 @@ export class LocalLimiter extends ServiceLimiter implements Limiter {
    * await permit.release();
    * ```
    */
-  override acquire(weight = 1, options: LimiterAcquireOptions = {}): Promise<Permit> {
-    // The queued path costs an async call, an abortable race and a promise per step; the gateway
-    // takes a permit per branch, and in the common case one is free (bench:overhead).
-    if (Number.isSafeInteger(weight) && weight >= 1 && options.signal?.aborted !== true) {
-      const lease = this.#host.tryAcquire(HOLDER, weight, Infinity);
-      if (lease !== undefined) {
-        const id = lease.id;
-        return Promise.resolve(permitOf(weight, () => void this.#host.releaseNow(id)));
-      }
+  acquire(weight = 1, { signal, deadline }: LimiterAcquireOptions = {}): Promise<Permit> {
+    if (!Number.isSafeInteger(weight) || weight < 1 || weight > this.#capacity) {
+      return Promise.reject(
+        new RangeError(
+          `Cannot acquire as 'weight' must be an integer from 1 to the capacity ${this.#capacity}: current value is ${weight}`,
+        ),
+      );
     }
-    return super.acquire(weight, options);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.#head === undefined && this.#inUse + weight <= this.#capacity) {
+      this.#take(weight);
+      return Promise.resolve(permitOf(weight, this.#giveBack(weight)));
+    }
+    const waitMs = deadline === undefined ? Infinity : Math.max(0, deadline - performance.now());
+    if (waitMs <= 0) {
+      this.#counters.timedOut++;
+      return Promise.reject(new PermitDeadlineError(0));
+    }
+    if (this.#waiting >= this.#maxWaiters) {
+      this.#counters.rejected++;
+      return Promise.reject(new AdmissionRejectedError(this.#waiting, this.#retryAfterMs));
+    }
+    return new Promise<Permit>((resolve, reject) => {
+      const waiter: Waiter = {
+        weight,
+        deadline: deadline ?? Infinity,
+        waitMs,
+        resolve,
+        reject,
+        signal,
+        onAbort: undefined,
+        prev: this.#tail,
+        next: undefined,
+      };
+      if (this.#tail === undefined) this.#head = waiter;
+      else this.#tail.next = waiter;
+      this.#tail = waiter;
+      this.#waiting++;
+      if (signal !== undefined) {
+        waiter.onAbort = () => {
+          this.#unlink(waiter);
+          this.#counters.cancelled++;
+          // A big waiter at the head may have held back smaller ones behind it.
+          this.#grantHead();
+          reject(signal.reason);
+        };
+        signal.addEventListener("abort", waiter.onAbort, { once: true });
+      }
+      this.#timer.armBy(waiter.deadline);
+    });
   }
 
   /**
@@ -100,20 +189,94 @@ export class LocalLimiter extends ServiceLimiter implements Limiter {
    * ```
    */
   tryAcquire(): { release(): void } | undefined {
-    const lease = this.#host.tryAcquire(HOLDER, 1, Infinity);
-    if (lease === undefined) return undefined;
-    const host = this.#host;
-    const id = lease.id;
+    if (this.#head !== undefined || this.#inUse >= this.#capacity) return undefined;
+    this.#take(1);
+    const giveBack = this.#giveBack(1);
+    return { release: giveBack };
+  }
+
+  /**
+   * Permits in use, waiters and running totals, in a `PermitLedger`'s shape: `leases` counts the
+   * permits handed out and not given back.
+   */
+  stats(): Promise<LedgerStats> {
+    return Promise.resolve({
+      capacity: this.#capacity,
+      inUse: this.#inUse,
+      available: Math.max(0, this.#capacity - this.#inUse),
+      leases: this.#held,
+      waiting: this.#waiting,
+      maxWaiters: this.#maxWaiters,
+      counters: { ...this.#counters },
+    });
+  }
+
+  #take(weight: number): void {
+    this.#inUse += weight;
+    this.#held++;
+    this.#counters.granted++;
+    this.#counters.grantedWeight += weight;
+  }
+
+  /** A give-back of `weight` permits that works once; later calls change nothing. */
+  #giveBack(weight: number): () => void {
     let held = true;
-    return {
-      release() {
-        if (held) (held = false, host.releaseNow(id));
-      },
+    return () => {
+      if (!held) return;
+      held = false;
+      this.#inUse -= weight;
+      this.#held--;
+      this.#counters.released++;
+      this.#counters.releasedWeight += weight;
+      if (this.#head !== undefined) this.#grantHead();
     };
   }
 
-  /** Permits in use, waiters and running totals. */
-  stats(): Promise<LedgerStats> {
-    return this.#host.stats();
+  /** Grants the waiters at the head that fit, in order. */
+  #grantHead(): void {
+    for (let head = this.#head; head !== undefined; head = this.#head) {
+      if (this.#inUse + head.weight > this.#capacity) return;
+      this.#unlink(head);
+      head.signal?.removeEventListener("abort", head.onAbort!);
+      this.#take(head.weight);
+      head.resolve(permitOf(head.weight, this.#giveBack(head.weight)));
+    }
+  }
+
+  #unlink(waiter: Waiter): void {
+    if (waiter.prev === undefined) this.#head = waiter.next;
+    else waiter.prev.next = waiter.next;
+    if (waiter.next === undefined) this.#tail = waiter.prev;
+    else waiter.next.prev = waiter.prev;
+    waiter.prev = waiter.next = undefined;
+    this.#waiting--;
+    if (this.#waiting === 0) this.#timer.clear();
+  }
+
+  /** Turns away every waiter whose deadline has passed, then arms for the next one. */
+  #expire(): void {
+    const now = performance.now();
+    let next = Infinity;
+    for (let waiter = this.#head; waiter !== undefined;) {
+      const after = waiter.next;
+      if (waiter.deadline <= now) {
+        this.#unlink(waiter);
+        waiter.signal?.removeEventListener("abort", waiter.onAbort!);
+        this.#counters.timedOut++;
+        waiter.reject(new PermitDeadlineError(waiter.waitMs));
+      } else if (waiter.deadline < next) next = waiter.deadline;
+      waiter = after;
+    }
+    // A timed-out head may have held back smaller waiters behind it.
+    this.#grantHead();
+    if (this.#head !== undefined) this.#timer.armBy(next);
+  }
+}
+
+function checkCount(field: string, value: number, min: number): void {
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new RangeError(
+      `Cannot create a local limiter as '${field}' must be an integer of at least ${min}: current value is ${value}`,
+    );
   }
 }

@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { assert, assertEquals, assertThrows } from "../_assert.ts";
 import { BlockLeasingLimiter } from "../../src/limits/block_leasing_limiter.ts";
 import { limiterFromEnv } from "../../src/limits/limiter_from_env.ts";
@@ -73,6 +74,84 @@ Deno.test("LocalLimiter leaves the queue when the signal aborts, and lets the ne
   await held.release();
   await (await next).release();
   assertEquals((await limiter.stats()).inUse, 0);
+});
+
+Deno.test("LocalLimiter lets no small waiter pass a big one at the head until the big one leaves", async () => {
+  const limiter = new LocalLimiter({ capacity: 3 });
+  const held = await limiter.acquire(2);
+  const big = limiter.acquire(3, { deadline: performance.now() + 20 });
+  const order: string[] = [];
+  const small = limiter.acquire(1).then((permit) => (order.push("small"), permit));
+  await flush();
+  assertEquals(order, [], "one permit is free, but the big waiter is first in line");
+  assert(isPermitDeadlineError(await rejectionOf(big)));
+  // The big waiter timed out: the small one behind it fits and is granted with no release.
+  await (await small).release();
+  assertEquals(order, ["small"]);
+  await held.release();
+  const { inUse, waiting, leases, counters } = await limiter.stats();
+  assertEquals([inUse, waiting, leases, counters.timedOut, counters.granted], [0, 0, 0, 1, 2]);
+});
+
+Deno.test("LocalLimiter refuses a bad weight and a bad setting, naming it", async () => {
+  const limiter = new LocalLimiter({ capacity: 2 });
+  for (const weight of [0, 3, 1.5, NaN]) {
+    const error = await rejectionOf(limiter.acquire(weight));
+    assert(
+      error instanceof RangeError && /'weight'.*current value is/.test(error.message),
+      String(error),
+    );
+  }
+  assertThrows(() => new LocalLimiter({ capacity: 0 }), /'capacity'.*current value is 0/);
+  assertThrows(
+    () => new LocalLimiter({ capacity: 1, maxWaiters: -1 }),
+    /'maxWaiters'.*current value is -1/,
+  );
+});
+
+Deno.test("LocalLimiter keeps its permits within capacity and settles every acquire once, whatever the order", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.integer({ min: 1, max: 4 }),
+      fc.array(
+        fc.record({
+          weight: fc.integer({ min: 1, max: 4 }),
+          abort: fc.boolean(),
+          holdTicks: fc.integer({ min: 0, max: 3 }),
+        }),
+        { maxLength: 30 },
+      ),
+      async (capacity, calls) => {
+        const limiter = new LocalLimiter({ capacity, maxWaiters: 8 });
+        let peak = 0;
+        const settled = await Promise.all(calls.map(async ({ weight, abort, holdTicks }) => {
+          const controller = new AbortController();
+          const asked = limiter.acquire(Math.min(weight, capacity), { signal: controller.signal });
+          if (abort) queueMicrotask(() => controller.abort(new Error("gone")));
+          try {
+            const permit = await asked;
+            peak = Math.max(peak, (await limiter.stats()).inUse);
+            await flush(holdTicks);
+            await permit.release();
+            return "granted";
+          } catch (error) {
+            return isAdmissionRejectedError(error) ? "rejected" : "aborted";
+          }
+        }));
+        const { inUse, waiting, leases, counters } = await limiter.stats();
+        assert(peak <= capacity, `peak ${peak} > ${capacity}`);
+        assertEquals([inUse, waiting, leases], [0, 0, 0]);
+        const granted = settled.filter((outcome) => outcome === "granted").length;
+        assertEquals([counters.granted, counters.released], [granted, granted]);
+        assertEquals(
+          counters.rejected + counters.cancelled + granted,
+          calls.length,
+          "every acquire was granted, rejected or cancelled, once",
+        );
+      },
+    ),
+    { numRuns: 100 },
+  );
 });
 
 Deno.test("A permit released twice, or by await using, gives its permits back exactly once", async () => {
