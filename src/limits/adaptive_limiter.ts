@@ -12,7 +12,6 @@ import {
   type Limiter,
   type LimiterAcquireOptions,
   type Permit,
-  permitOf,
 } from "./limiter.ts";
 
 /**
@@ -412,19 +411,14 @@ export class AdaptiveLimiter implements Limiter {
   }
 
   #permit(admittedAt: number, inFlight: number): AdaptivePermit {
-    let dropped = false;
-    const permit = permitOf(1, () => {
-      const now = this.#clock();
-      this.#apply(this.#queue.release(now, { admittedAt, inFlight, dropped }), now);
-    });
-    return {
-      ...permit,
-      drop: () => {
-        dropped = true;
-        return permit.release();
-      },
-    };
+    return new LearningPermit(this.#settleHold, admittedAt, inFlight);
   }
+
+  /** Applies the end of a permit's hold: its latency sample, or its drop. */
+  #settleHold = (admittedAt: number, inFlight: number, dropped: boolean): void => {
+    const now = this.#clock();
+    this.#apply(this.#queue.release(now, { admittedAt, inFlight, dropped }), now);
+  };
 
   #refusal(reason: string): Decided {
     return {
@@ -467,4 +461,57 @@ function permitOrThrow(decided: Decided): AdaptivePermit {
   if (decided.kind === "admitted") return decided.permit;
   if (decided.kind === "aborted") throw decided.reason;
   throw new AdmissionRejectedError(decided.waiting, decided.retryAfterMs, decided.reason);
+}
+
+/** What a permit of this isolate answers its `release` and `drop` with. */
+const GIVEN_BACK: Promise<void> = Promise.resolve();
+
+/**
+ * An {@linkcode AdaptivePermit}: one object with its methods on its prototype, since every
+ * admitted request and every bulkheaded call takes one.
+ */
+class LearningPermit implements AdaptivePermit {
+  readonly weight = 1;
+  #settle: (admittedAt: number, inFlight: number, dropped: boolean) => void;
+  #admittedAt: number;
+  #inFlight: number;
+  #held = true;
+
+  constructor(
+    settle: (admittedAt: number, inFlight: number, dropped: boolean) => void,
+    admittedAt: number,
+    inFlight: number,
+  ) {
+    this.#settle = settle;
+    this.#admittedAt = admittedAt;
+    this.#inFlight = inFlight;
+  }
+
+  release(): Promise<void> {
+    return this.#end(false);
+  }
+
+  drop(): Promise<void> {
+    return this.#end(true);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.release();
+  }
+
+  [Symbol.dispose](): void {
+    void this.release();
+  }
+
+  #end(dropped: boolean): Promise<void> {
+    if (!this.#held) return GIVEN_BACK;
+    this.#held = false;
+    try {
+      this.#settle(this.#admittedAt, this.#inFlight, dropped);
+    } catch (error) {
+      // Nobody awaits a dispose: a failure is logged, as permitOf's are.
+      console.error(error);
+    }
+    return GIVEN_BACK;
+  }
 }

@@ -207,24 +207,47 @@ export function permitOf(
   giveBack: () => void | Promise<void>,
   onError: (error: unknown) => void = console.error,
 ): Permit {
-  let released: Promise<void> | undefined;
-  const release = (): Promise<void> => {
-    if (released !== undefined) return released;
-    // A synchronous give-back (a limiter in this isolate) settles with no async step: the
-    // gateway releases a permit per branch.
+  return new OncePermit(weight, giveBack, onError);
+}
+
+/**
+ * {@linkcode permitOf}'s permit: one object whose methods live on its prototype, rather than an
+ * object of closures, since the gateway takes a permit per branch (fewer allocations, less GC).
+ */
+class OncePermit implements Permit {
+  readonly weight: number;
+  #giveBack: () => void | Promise<void>;
+  #onError: (error: unknown) => void;
+  #released: Promise<void> | undefined;
+
+  constructor(
+    weight: number,
+    giveBack: () => void | Promise<void>,
+    onError: (error: unknown) => void,
+  ) {
+    this.weight = weight;
+    this.#giveBack = giveBack;
+    this.#onError = onError;
+  }
+
+  release(): Promise<void> {
+    if (this.#released !== undefined) return this.#released;
+    // A synchronous give-back (a limiter in this isolate) settles with no async step.
     try {
-      const pending = giveBack() as Promise<void> | undefined;
-      released = pending === undefined ? GIVEN_BACK : pending.then(undefined, onError);
+      const pending = this.#giveBack() as Promise<void> | undefined;
+      this.#released = pending === undefined ? GIVEN_BACK : pending.then(undefined, this.#onError);
     } catch (error) {
-      onError(error);
-      released = GIVEN_BACK;
+      this.#onError(error);
+      this.#released = GIVEN_BACK;
     }
-    return released;
-  };
-  return {
-    weight,
-    release,
-    [Symbol.asyncDispose]: release,
-    [Symbol.dispose]: () => void release(),
-  };
+    return this.#released;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.release();
+  }
+
+  [Symbol.dispose](): void {
+    void this.release();
+  }
 }

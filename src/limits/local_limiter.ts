@@ -34,19 +34,30 @@ export interface LocalLimiterOptions {
   retryAfterMs?: number;
 }
 
-/** A queued acquire, linked in arrival order. */
-interface Waiter {
-  weight: number;
-  /** `performance.now()` time by which it must be granted; `Infinity` when none. */
-  deadline: number;
-  /** What it was allowed to wait, in ms, for its `PermitDeadlineError`. */
-  waitMs: number;
-  resolve(permit: Permit): void;
-  reject(reason: unknown): void;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
+/** A queued acquire, linked in arrival order; its own listener for its signal's abort. */
+class Waiter {
   prev: Waiter | undefined;
   next: Waiter | undefined;
+
+  constructor(
+    readonly weight: number,
+    /** `performance.now()` time by which it must be granted; `Infinity` when none. */
+    readonly deadline: number,
+    /** What it was allowed to wait, in ms, for its `PermitDeadlineError`. */
+    readonly waitMs: number,
+    readonly resolve: (permit: Permit) => void,
+    readonly reject: (reason: unknown) => void,
+    readonly signal: AbortSignal | undefined,
+    readonly onAbort: (waiter: Waiter) => void,
+    prev: Waiter | undefined,
+  ) {
+    this.prev = prev;
+  }
+
+  /** The signal aborted (an `EventListener` object: no closure per waiter). */
+  handleEvent(): void {
+    this.onAbort(this);
+  }
 }
 
 /**
@@ -132,7 +143,7 @@ export class LocalLimiter implements Limiter {
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.#head === undefined && this.#inUse + weight <= this.#capacity) {
       this.#take(weight);
-      return Promise.resolve(permitOf(weight, this.#giveBack(weight)));
+      return Promise.resolve(this.#permit(weight));
     }
     const waitMs = deadline === undefined ? Infinity : Math.max(0, deadline - performance.now());
     if (waitMs <= 0) {
@@ -144,31 +155,21 @@ export class LocalLimiter implements Limiter {
       return Promise.reject(new AdmissionRejectedError(this.#waiting, this.#retryAfterMs));
     }
     return new Promise<Permit>((resolve, reject) => {
-      const waiter: Waiter = {
+      const waiter = new Waiter(
         weight,
-        deadline: deadline ?? Infinity,
+        deadline ?? Infinity,
         waitMs,
         resolve,
         reject,
         signal,
-        onAbort: undefined,
-        prev: this.#tail,
-        next: undefined,
-      };
+        this.#cancel,
+        this.#tail,
+      );
       if (this.#tail === undefined) this.#head = waiter;
       else this.#tail.next = waiter;
       this.#tail = waiter;
       this.#waiting++;
-      if (signal !== undefined) {
-        waiter.onAbort = () => {
-          this.#unlink(waiter);
-          this.#counters.cancelled++;
-          // A big waiter at the head may have held back smaller ones behind it.
-          this.#grantHead();
-          reject(signal.reason);
-        };
-        signal.addEventListener("abort", waiter.onAbort, { once: true });
-      }
+      signal?.addEventListener("abort", waiter, { once: true });
       this.#timer.armBy(waiter.deadline);
     });
   }
@@ -188,11 +189,10 @@ export class LocalLimiter implements Limiter {
    * spare?.release();
    * ```
    */
-  tryAcquire(): { release(): void } | undefined {
+  tryAcquire(): Permit | undefined {
     if (this.#head !== undefined || this.#inUse >= this.#capacity) return undefined;
     this.#take(1);
-    const giveBack = this.#giveBack(1);
-    return { release: giveBack };
+    return this.#permit(1);
   }
 
   /**
@@ -218,28 +218,36 @@ export class LocalLimiter implements Limiter {
     this.#counters.grantedWeight += weight;
   }
 
-  /** A give-back of `weight` permits that works once; later calls change nothing. */
-  #giveBack(weight: number): () => void {
-    let held = true;
-    return () => {
-      if (!held) return;
-      held = false;
-      this.#inUse -= weight;
-      this.#held--;
-      this.#counters.released++;
-      this.#counters.releasedWeight += weight;
-      if (this.#head !== undefined) this.#grantHead();
-    };
+  #permit(weight: number): Permit {
+    return permitOf(weight, () => this.#giveBack(weight));
   }
+
+  /** Takes `weight` permits back (each permit calls it once). */
+  #giveBack = (weight: number): void => {
+    this.#inUse -= weight;
+    this.#held--;
+    this.#counters.released++;
+    this.#counters.releasedWeight += weight;
+    if (this.#head !== undefined) this.#grantHead();
+  };
+
+  /** A queued waiter's signal aborted: it leaves the queue. */
+  #cancel = (waiter: Waiter): void => {
+    this.#unlink(waiter);
+    this.#counters.cancelled++;
+    // A big waiter at the head may have held back smaller ones behind it.
+    this.#grantHead();
+    waiter.reject(waiter.signal!.reason);
+  };
 
   /** Grants the waiters at the head that fit, in order. */
   #grantHead(): void {
     for (let head = this.#head; head !== undefined; head = this.#head) {
       if (this.#inUse + head.weight > this.#capacity) return;
       this.#unlink(head);
-      head.signal?.removeEventListener("abort", head.onAbort!);
+      head.signal?.removeEventListener("abort", head);
       this.#take(head.weight);
-      head.resolve(permitOf(head.weight, this.#giveBack(head.weight)));
+      head.resolve(this.#permit(head.weight));
     }
   }
 
@@ -261,7 +269,7 @@ export class LocalLimiter implements Limiter {
       const after = waiter.next;
       if (waiter.deadline <= now) {
         this.#unlink(waiter);
-        waiter.signal?.removeEventListener("abort", waiter.onAbort!);
+        waiter.signal?.removeEventListener("abort", waiter);
         this.#counters.timedOut++;
         waiter.reject(new PermitDeadlineError(waiter.waitMs));
       } else if (waiter.deadline < next) next = waiter.deadline;
