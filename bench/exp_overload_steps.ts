@@ -25,6 +25,7 @@ import { Experiment } from "./_experiment.ts";
 import type { LoadTarget } from "./_load_target.ts";
 import type { openLoop as OpenLoop, Sample } from "./_open_loop.ts";
 import { loadAverage } from "./_runtime.ts";
+import { summarize } from "./_quantiles.ts";
 import { SEED } from "./_gateway_scenarios.ts";
 
 const { values: flags } = parseArgs({
@@ -84,6 +85,10 @@ interface Run {
   goodputPerSecond: number;
   goodputShare: number;
   statuses: Record<string, number>;
+  /** p99 from the intended send time of the 503s, in ms (NaN when none). */
+  shedP99Ms: number;
+  /** p99 from the intended send time of every answer but the 503s, in ms. */
+  admittedP99Ms: number;
   loadAverage: number;
 }
 
@@ -111,15 +116,19 @@ try {
         goodputPerSecond,
         goodputShare: goodputPerSecond / capacity,
         statuses,
+        shedP99Ms: summarize(samples.filter((s) => s.status === 503).map((s) => s.latencyMs)).p99,
+        admittedP99Ms: summarize(
+          samples.filter((s) => s.status !== 503).map((s) => s.latencyMs),
+        ).p99,
         loadAverage: loadAverage(),
       };
       runs.push(run);
       exp.log(
         `repeat ${repeat}/${repeats} ${multiplier}×: goodput ${goodputPerSecond.toFixed(0)}/s (${
           (run.goodputShare * 100).toFixed(0)
-        } %); ${Object.entries(statuses).map(([s, n]) => `${s}×${n}`).join(" ")}; load ${
-          run.loadAverage.toFixed(1)
-        }`,
+        } %); ${Object.entries(statuses).map(([s, n]) => `${s}×${n}`).join(" ")}; p99 503 ${
+          run.shedP99Ms.toFixed(0)
+        } ms, others ${run.admittedP99Ms.toFixed(0)} ms; load ${run.loadAverage.toFixed(1)}`,
       );
     }
   }
