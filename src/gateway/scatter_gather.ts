@@ -593,8 +593,8 @@ async function callBranch(
 /**
  * One attempt: the downstream's JSON, with what is left until `deadline` in its budget header
  * and the trace headers of its own span (or of the request). It settles as soon as `signal`
- * aborts: through the branch's own race when `signal` is the branch's, else (a hedge's attempt)
- * through a listener of its own.
+ * aborts when `signal` is the branch's (through the branch's own race), or when the attempt has
+ * a span; a hedge's attempt otherwise settles when its downstream call does.
  */
 function callOnce(
   spec: BranchSpec,
@@ -611,8 +611,14 @@ function callOnce(
     deadline,
     traceHeaders: span?.headers ?? traceHeaders,
   });
-  const settled = signal === call.signal ? call.race(work) : abortable(work, signal, () => {});
-  return span === undefined ? settled : span.watch(settled, signal);
+  if (signal === call.signal) {
+    const raced = call.race(work);
+    return span === undefined ? raced : span.watch(raced, signal);
+  }
+  // A hedge's attempt: `hedge` settles the race itself when its caller aborts and drops a
+  // loser's late answer, so only a span, which ends when its attempt is cut, needs the attempt
+  // to settle at its abort; a listener per attempt is not free (Bun's addEventListener).
+  return span === undefined ? work : span.watch(abortable(work, signal, () => {}), signal);
 }
 
 /**
