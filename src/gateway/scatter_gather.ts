@@ -396,15 +396,28 @@ export async function scatterGather(
         },
         onRetryDeclined: (reason: string) => retries?.declined.inc({ branch: name, reason }),
       };
-      const { value, winner, hedgeWon } = await callBranch(spec, url, {
-        context,
-        call,
-        deadline,
-        hedging,
-        guard,
-        traceHeaders,
-        spans,
-      });
+      // A branch with neither hedges nor a guard is one attempt, called without the closures
+      // and async steps that hedges and retries need.
+      const { value, winner, hedgeWon } = hedging === undefined && guard === undefined
+        ? {
+          value: await callOnce(spec, url, call.signal, {
+            deadline,
+            call,
+            traceHeaders,
+            span: spans?.attempt(context.index, { n: 1, kind: "primary", hedged: false }),
+          }),
+          winner: 1,
+          hedgeWon: false,
+        }
+        : await callBranch(spec, url, {
+          context,
+          call,
+          deadline,
+          hedging,
+          guard,
+          traceHeaders,
+          spans,
+        });
       if (hedgeWon) hedges?.won.inc({ branch: name });
       // A branch the fan-out gave up on an instant before its answer came is reported as the
       // fan-out accounts for it.
