@@ -168,8 +168,9 @@ export class Bulkheads {
           return response;
         } finally {
           // A timeout or a 5xx is a drop: the downstream's limit backs off even when the
-          // cut-off hides how slow it really was.
-          await (failed ? permit.drop() : permit.release());
+          // cut-off hides how slow it really was. Not awaited: an adaptive permit is given back
+          // before its release returns, and never rejects.
+          void (failed ? permit.drop() : permit.release());
         }
       },
       inMemory: fetcher.inMemory,

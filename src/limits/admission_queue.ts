@@ -109,6 +109,12 @@ export interface QueueChanges {
   shed: { id: number; reason: ShedReason }[];
 }
 
+/** The changes of a drain that found nobody waiting: shared, so frozen. */
+const NO_CHANGES: QueueChanges = Object.freeze({
+  admitted: Object.freeze([]) as unknown as QueueChanges["admitted"],
+  shed: Object.freeze([]) as unknown as QueueChanges["shed"],
+});
+
 /**
  * The queue's counters and gauges. `offered = admitted + rejected + shed + cancelled + waiting`
  * always holds.
@@ -307,6 +313,11 @@ export class AdmissionQueue {
   }
 
   #drain(now: number): QueueChanges {
+    // Most releases find nobody waiting: nothing to build.
+    if (this.#waiters.length === 0 && this.#evicted.length === 0) {
+      this.#noteEmpty(now);
+      return NO_CHANGES;
+    }
     const changes: QueueChanges = { admitted: [], shed: this.#evicted };
     this.#evicted = [];
     const overloaded = this.#overloaded(now);
