@@ -190,105 +190,180 @@ export function hedge<T>(
   }
   if (signal?.aborted) return Promise.reject(signal.reason);
   budget?.deposit();
-
   return new Promise<HedgeResult<T>>((resolve, reject) => {
-    const running = new Map<
-      number,
-      { controller: AbortController; permit?: { release(): unknown } }
-    >();
-    const startedAt = clock();
-    let sent = 0;
-    let done = false;
-    let stopped = maxAttempts === 1;
-    let timer: unknown;
-    let failure: { error: unknown } | undefined;
-
-    /** Ends the race; the attempts still running are aborted with `reasonOf()`. */
-    const finish = (reasonOf: () => unknown) => {
-      done = true;
-      timers.clearTimeout(timer);
-      signal?.removeEventListener("abort", onCallerAbort);
-      // Most races end with nothing else running: no abort reason (a DOMException, which records
-      // a stack) is built for them.
-      if (running.size === 0) return;
-      const reason = reasonOf();
-      for (const { controller, permit } of running.values()) {
-        controller.abort(reason);
-        permit?.release();
-      }
-      running.clear();
-    };
-
-    const onCallerAbort = () => {
-      finish(() => signal!.reason);
-      reject(signal!.reason);
-    };
-
-    const end = (n: number) => {
-      running.get(n)?.permit?.release();
-      running.delete(n);
-    };
-
-    const observePrimary = () => {
-      if (typeof delay !== "number") delay.observe(clock() - startedAt);
-    };
-
-    const stop = (reason: HedgeDeclined) => {
-      stopped = true;
-      timers.clearTimeout(timer);
-      onDeclined?.(reason);
-    };
-
-    const tryHedge = () => {
-      if (budget !== undefined && !budget.tryTake()) return stop("budget");
-      const permit = spare?.tryAcquire();
-      if (spare !== undefined && permit === undefined) {
-        budget?.refund();
-        return stop("capacity");
-      }
-      onHedge?.(sent + 1);
-      launch(permit);
-    };
-
-    const launch = (permit?: { release(): unknown }) => {
-      const n = ++sent;
-      const controller = new AbortController();
-      running.set(n, { controller, permit });
-      let pending: Promise<T>;
-      try {
-        pending = Promise.resolve(attempt(controller.signal, n));
-      } catch (error) {
-        pending = Promise.reject(error);
-      }
-      pending.then(
-        (value) => {
-          if (done) return void release(value);
-          // The primary's latency: its own, or a lower bound when it is cut off by this win.
-          if (n === 1 || running.has(1)) observePrimary();
-          end(n);
-          finish(lostReason);
-          resolve({ value, winner: n, attempts: sent });
-        },
-        (error) => {
-          if (done) return;
-          end(n);
-          if (failure === undefined || (isAbortError(failure.error) && !isAbortError(error))) {
-            failure = { error };
-          }
-          if (hedgeOnFailure && !stopped && sent < maxAttempts) tryHedge();
-          if (running.size === 0) {
-            finish(lostReason);
-            reject(failure.error);
-          }
-        },
-      );
-      timers.clearTimeout(timer);
-      if (!stopped && sent < maxAttempts) timer = timers.setTimeout(tryHedge, delayMs);
-    };
-
-    signal?.addEventListener("abort", onCallerAbort, { once: true });
-    launch();
+    new HedgeRace(
+      attempt,
+      {
+        delay,
+        delayMs,
+        maxAttempts,
+        hedgeOnFailure,
+        budget,
+        spare,
+        signal,
+        release,
+        onHedge,
+        onDeclined,
+        clock,
+        timers,
+      },
+      resolve,
+      reject,
+    ).start();
   });
+}
+
+/** {@linkcode hedge}'s options, defaults applied and the delay read. */
+interface RaceOptions<T> {
+  delay: number | HedgeDelay;
+  delayMs: number;
+  maxAttempts: number;
+  hedgeOnFailure: boolean;
+  budget: HedgeBudget | undefined;
+  spare: SpareCapacity | undefined;
+  signal: AbortSignal | undefined;
+  release: (loser: T) => unknown;
+  onHedge: ((attempt: number) => void) | undefined;
+  onDeclined: ((reason: HedgeDeclined) => void) | undefined;
+  clock: () => number;
+  timers: Timers;
+}
+
+/** An attempt in flight: what aborts it, and the spare permit it holds, if any. */
+interface Running {
+  controller: AbortController;
+  permit: { release(): unknown } | undefined;
+}
+
+/**
+ * One call of {@linkcode hedge}: its attempts and its state in one object, with its steps as
+ * methods rather than a closure each, since the gateway hedges a branch per request. It is its
+ * caller's abort listener (`handleEvent`).
+ */
+class HedgeRace<T> {
+  readonly #attempt: HedgeAttempt<T>;
+  readonly #options: RaceOptions<T>;
+  readonly #resolve: (result: HedgeResult<T>) => void;
+  readonly #reject: (reason: unknown) => void;
+  /** By attempt number, from 1; an entry is removed when its attempt ends. */
+  readonly #running = new Map<number, Running>();
+  readonly #startedAt: number;
+  readonly #tryHedge = () => this.#hedgeNow();
+  #sent = 0;
+  #done = false;
+  #stopped: boolean;
+  #timer: unknown;
+  #failure: { error: unknown } | undefined;
+
+  constructor(
+    attempt: HedgeAttempt<T>,
+    options: RaceOptions<T>,
+    resolve: (result: HedgeResult<T>) => void,
+    reject: (reason: unknown) => void,
+  ) {
+    this.#attempt = attempt;
+    this.#options = options;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    this.#startedAt = options.clock();
+    this.#stopped = options.maxAttempts === 1;
+  }
+
+  start(): void {
+    this.#options.signal?.addEventListener("abort", this, { once: true });
+    this.#launch(undefined);
+  }
+
+  /** The caller's signal aborted. */
+  handleEvent(): void {
+    const reason = this.#options.signal!.reason;
+    this.#finish(() => reason);
+    this.#reject(reason);
+  }
+
+  /** Ends the race; the attempts still running are aborted with `reasonOf()`. */
+  #finish(reasonOf: () => unknown): void {
+    this.#done = true;
+    this.#options.timers.clearTimeout(this.#timer);
+    this.#options.signal?.removeEventListener("abort", this);
+    // Most races end with nothing else running: no abort reason (a DOMException, which records
+    // a stack) is built for them.
+    if (this.#running.size === 0) return;
+    const reason = reasonOf();
+    for (const { controller, permit } of this.#running.values()) {
+      controller.abort(reason);
+      permit?.release();
+    }
+    this.#running.clear();
+  }
+
+  #end(n: number): void {
+    this.#running.get(n)?.permit?.release();
+    this.#running.delete(n);
+  }
+
+  #stop(reason: HedgeDeclined): void {
+    this.#stopped = true;
+    this.#options.timers.clearTimeout(this.#timer);
+    this.#options.onDeclined?.(reason);
+  }
+
+  #hedgeNow(): void {
+    const { budget, spare } = this.#options;
+    if (budget !== undefined && !budget.tryTake()) return this.#stop("budget");
+    const permit = spare?.tryAcquire();
+    if (spare !== undefined && permit === undefined) {
+      budget?.refund();
+      return this.#stop("capacity");
+    }
+    this.#options.onHedge?.(this.#sent + 1);
+    this.#launch(permit);
+  }
+
+  #launch(permit: { release(): unknown } | undefined): void {
+    const n = ++this.#sent;
+    const controller = new AbortController();
+    this.#running.set(n, { controller, permit });
+    let pending: Promise<T>;
+    try {
+      pending = Promise.resolve(this.#attempt(controller.signal, n));
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    pending.then((value) => this.#answered(n, value), (error) => this.#failed(n, error));
+    const { timers, maxAttempts, delayMs } = this.#options;
+    timers.clearTimeout(this.#timer);
+    if (!this.#stopped && this.#sent < maxAttempts) {
+      this.#timer = timers.setTimeout(this.#tryHedge, delayMs);
+    }
+  }
+
+  #answered(n: number, value: T): void {
+    if (this.#done) return void this.#options.release(value);
+    // The primary's latency: its own, or a lower bound when it is cut off by this win.
+    const { delay, clock } = this.#options;
+    if ((n === 1 || this.#running.has(1)) && typeof delay !== "number") {
+      delay.observe(clock() - this.#startedAt);
+    }
+    this.#end(n);
+    this.#finish(lostReason);
+    this.#resolve({ value, winner: n, attempts: this.#sent });
+  }
+
+  #failed(n: number, error: unknown): void {
+    if (this.#done) return;
+    this.#end(n);
+    const failure = this.#failure;
+    if (failure === undefined || (isAbortError(failure.error) && !isAbortError(error))) {
+      this.#failure = { error };
+    }
+    const { hedgeOnFailure, maxAttempts } = this.#options;
+    if (hedgeOnFailure && !this.#stopped && this.#sent < maxAttempts) this.#hedgeNow();
+    if (this.#running.size === 0) {
+      this.#finish(lostReason);
+      this.#reject(this.#failure!.error);
+    }
+  }
 }
 
 /**
