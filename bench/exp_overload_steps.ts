@@ -4,8 +4,9 @@
  * three gateways on two shared cores; one run of it moves by tens of points between runs of the
  * same code. Here only the adaptive gateway (with its downstream, over HTTP) runs, at a fixed
  * capacity, and each step is repeated: 1 s at 0.5×, then 5 s at the multiplier, then a drain until
- * the gateway and its downstream are idle (as `exp:overload` drains). Goodput is 200 answers per second of the step, as a
- * share of `--capacity`.
+ * the gateway and its downstream are idle (as `exp:overload` drains). Goodput is 200 answers per
+ * second of the step, as a share of `--capacity`; each step also reports the p99 from the intended
+ * send time of its 503s and of its other answers, and the p99 of the generator's own send lag.
  *
  * `--root` loads the gateway from another checkout (its `bench/` and `src/`), so that two
  * versions alternate in one session on the same machine:
@@ -89,6 +90,8 @@ interface Run {
   shedP99Ms: number;
   /** p99 from the intended send time of every answer but the 503s, in ms. */
   admittedP99Ms: number;
+  /** p99 of how late the generator itself sent its requests, in ms: part of both p99s. */
+  sendLagP99Ms: number;
   loadAverage: number;
 }
 
@@ -120,6 +123,7 @@ try {
         admittedP99Ms: summarize(
           samples.filter((s) => s.status !== 503).map((s) => s.latencyMs),
         ).p99,
+        sendLagP99Ms: summarize(samples.map((s) => s.sendLagMs)).p99,
         loadAverage: loadAverage(),
       };
       runs.push(run);
@@ -128,7 +132,9 @@ try {
           (run.goodputShare * 100).toFixed(0)
         } %); ${Object.entries(statuses).map(([s, n]) => `${s}×${n}`).join(" ")}; p99 503 ${
           run.shedP99Ms.toFixed(0)
-        } ms, others ${run.admittedP99Ms.toFixed(0)} ms; load ${run.loadAverage.toFixed(1)}`,
+        } ms, others ${run.admittedP99Ms.toFixed(0)} ms, send lag ${
+          run.sendLagP99Ms.toFixed(0)
+        } ms; load ${run.loadAverage.toFixed(1)}`,
       );
     }
   }
