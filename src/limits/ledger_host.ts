@@ -124,21 +124,6 @@ export class LedgerHost implements PermitService {
     return reply;
   }
 
-  /**
-   * Grants `weight` permits now if they are free and no one is queued, without ever queuing:
-   * the lease, or `undefined`. For work that must only run on spare capacity (hedges).
-   */
-  tryAcquire(holder: string, weight: number, ttlMs: number): Lease | undefined {
-    const now = this.#clock();
-    const ledger = this.#ledger;
-    ledger.advance(now);
-    // Checked first so that a refusal is not counted as a timed-out acquire.
-    const fits = ledger.waiting === 0 && ledger.inUse + weight <= ledger.capacity;
-    const outcome = fits ? ledger.acquire({ holder, weight, ttlMs }, now) : undefined;
-    this.#settle();
-    return outcome?.kind === "granted" ? outcome.lease : undefined;
-  }
-
   /** Returns a lease; `false` when it was not held. */
   release(leaseId: string): Promise<boolean> {
     return this.#run(() => this.#ledger.release(leaseId, this.#clock()));

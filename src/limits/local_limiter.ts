@@ -14,7 +14,12 @@ import {
   PermitDeadlineError,
   permitOf,
 } from "./limiter.ts";
-import { DEFAULT_MAX_WAITERS, type LedgerCounters, type LedgerStats } from "./permit_ledger.ts";
+import {
+  DEFAULT_MAX_WAITERS,
+  type LedgerCounters,
+  type LedgerStats,
+  zeroCounters,
+} from "./permit_ledger.ts";
 
 /**
  * Options of {@linkcode LocalLimiter}.
@@ -90,19 +95,7 @@ export class LocalLimiter implements Limiter {
   #head: Waiter | undefined;
   #tail: Waiter | undefined;
   #waiting = 0;
-  readonly #counters: LedgerCounters = {
-    granted: 0,
-    grantedWeight: 0,
-    released: 0,
-    releasedWeight: 0,
-    reclaimed: 0,
-    reclaimedWeight: 0,
-    unknownReleases: 0,
-    unknownRenewals: 0,
-    rejected: 0,
-    timedOut: 0,
-    cancelled: 0,
-  };
+  readonly #counters: LedgerCounters = zeroCounters();
   /** Fires at the earliest deadline of a queued waiter (it may fire early and re-arm). */
   readonly #timer = new DeadlineTimer(() => this.#expire());
 

@@ -1,6 +1,6 @@
 /**
- * Concurrency limits: the `Limiter` contract, the pure `PermitLedger` behind every global
- * ceiling, and its homes (in process, behind a permit service, leased in blocks); and the
+ * Concurrency limits: the `Limiter` contract and its homes (`LocalLimiter` in process; the pure
+ * `PermitLedger` behind a permit service, and leased in blocks, for a fleet); and the
  * adaptive limit learned from latency (`GradientLimit`, `AdmissionQueue`, `AdaptiveLimiter`)
  * that sheds load before it queues.
  *

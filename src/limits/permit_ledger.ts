@@ -117,6 +117,32 @@ export interface LedgerCounters {
 }
 
 /**
+ * Every {@linkcode LedgerCounters} field at zero: where a ledger, or a limiter that reports in
+ * its shape, starts counting.
+ *
+ * @example
+ * ```ts
+ * import { zeroCounters } from "./permit_ledger.ts";
+ * zeroCounters().granted; // 0
+ * ```
+ */
+export function zeroCounters(): LedgerCounters {
+  return {
+    granted: 0,
+    grantedWeight: 0,
+    released: 0,
+    releasedWeight: 0,
+    reclaimed: 0,
+    reclaimedWeight: 0,
+    unknownReleases: 0,
+    unknownRenewals: 0,
+    rejected: 0,
+    timedOut: 0,
+    cancelled: 0,
+  };
+}
+
+/**
  * A ledger's state as plain JSON (for Durable Object storage). Waiters are not in it: a waiter
  * is a live call that dies with its object, while leases are held by callers who outlive it.
  *
@@ -217,29 +243,17 @@ export class PermitLedger {
   #now = -Infinity;
   #inUse = 0;
   // Keyed by each id's sequence number (see leaseKey): a Map keyed by fresh strings costs Deno
-  // several times one keyed by numbers, on every grant and release of a busy ceiling.
+  // several times one keyed by numbers, on every grant and release.
   #leases = new Map<number, Lease>();
   #waiters: Waiter[] = [];
   // Lower bounds of the next lease expiry and the next waiter deadline: every operation applies
   // the passage of time, and a scan of every lease and waiter per acquire and release was most
-  // of a busy gateway's limiter cost (bench:overhead). Leases that never expire (a
-  // LocalLimiter's) keep the first bound at Infinity, so their ledger never scans.
+  // of a busy gateway's limiter cost (bench:overhead). Leases that never expire keep the first
+  // bound at Infinity, so their ledger never scans them.
   #expiryBound = Infinity;
   #deadlineBound = Infinity;
   #events: LedgerEvent[] = [];
-  #counters: LedgerCounters = {
-    granted: 0,
-    grantedWeight: 0,
-    released: 0,
-    releasedWeight: 0,
-    reclaimed: 0,
-    reclaimedWeight: 0,
-    unknownReleases: 0,
-    unknownRenewals: 0,
-    rejected: 0,
-    timedOut: 0,
-    cancelled: 0,
-  };
+  #counters: LedgerCounters = zeroCounters();
 
   /** A ledger with `capacity` permits, all free. */
   constructor({ capacity, maxWaiters = DEFAULT_MAX_WAITERS, leaseIdSuffix }: LedgerOptions) {
