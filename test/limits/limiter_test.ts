@@ -93,6 +93,24 @@ Deno.test("LocalLimiter lets no small waiter pass a big one at the head until th
   assertEquals([inUse, waiting, leases, counters.timedOut, counters.granted], [0, 0, 0, 1, 2]);
 });
 
+Deno.test("LocalLimiter disarms its deadline timer once no waiter is left (the sanitizer checks)", async () => {
+  const limiter = new LocalLimiter({ capacity: 1 });
+  const held = await limiter.acquire(1);
+  // Far deadlines: their timer would outlive the test unless the last grant disarms it.
+  const first = limiter.acquire(1, { deadline: performance.now() + 60_000 });
+  const controller = new AbortController();
+  const second = limiter.acquire(1, {
+    signal: controller.signal,
+    deadline: performance.now() + 60_000,
+  });
+  await held.release();
+  controller.abort(new Error("gone"));
+  assertEquals(((await rejectionOf(second)) as Error).message, "gone");
+  await (await first).release();
+  const { inUse, waiting, counters } = await limiter.stats();
+  assertEquals([inUse, waiting, counters.cancelled, counters.timedOut], [0, 0, 1, 0]);
+});
+
 Deno.test("LocalLimiter refuses a bad weight and a bad setting, naming it", async () => {
   const limiter = new LocalLimiter({ capacity: 2 });
   for (const weight of [0, 3, 1.5, NaN]) {
