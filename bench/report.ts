@@ -1132,7 +1132,9 @@ await section("13. Bulkheads: one slow downstream under steady load", {
       }),
       `Workload: five branches on a downstream that answers a small JSON at once. In process: ` +
         `${runtimes[0].json.inProcess?.requestsPerRound?.toLocaleString("en") ?? "–"} requests ` +
-        `per run from 32 callers in a closed loop, through each app's \`fetch\`, median of ` +
+        `per loop from 32 callers in a closed loop, through each app's \`fetch\`, each run in a ` +
+        `fresh process holding that one gateway (two warm-up loops, then the median of three), ` +
+        `median of ` +
         `${runtimes[0].json.inProcess?.rounds ?? "–"} alternating rounds. Loopback: ` +
         `\`${runtimes[0].json.loopback?.tool ?? "wrk"}\`, downstream and gateways each in their ` +
         `own process of the same runtime, median of ${runtimes[0].json.loopback?.rounds ?? "–"} ` +
