@@ -115,7 +115,7 @@ export class LocalLimiter implements Limiter {
    * arrival order. Rejects with an `AdmissionRejectedError` when the queue is full, a
    * `PermitDeadlineError` when no permit comes before `deadline` (`performance.now()` time),
    * the signal's reason when `signal` aborts first, and a `RangeError` for a weight that is not
-   * a whole number from 1 to the capacity.
+   * a whole number from 1 to the capacity or a `deadline` that is `NaN`.
    *
    * @example
    * ```ts
@@ -131,6 +131,11 @@ export class LocalLimiter implements Limiter {
         new RangeError(
           `Cannot acquire as 'weight' must be an integer from 1 to the capacity ${this.#capacity}: current value is ${weight}`,
         ),
+      );
+    }
+    if (Number.isNaN(deadline)) {
+      return Promise.reject(
+        new RangeError("Cannot acquire as 'deadline' must be a time: current value is NaN"),
       );
     }
     if (signal?.aborted) return Promise.reject(signal.reason);

@@ -120,6 +120,9 @@ Deno.test("LocalLimiter refuses a bad weight and a bad setting, naming it", asyn
       String(error),
     );
   }
+  const error = await rejectionOf(limiter.acquire(1, { deadline: NaN }));
+  assert(error instanceof RangeError && /'deadline'.*NaN/.test(error.message), String(error));
+  assertEquals((await limiter.stats()).counters.granted, 0);
   assertThrows(() => new LocalLimiter({ capacity: 0 }), /'capacity'.*current value is 0/);
   assertThrows(
     () => new LocalLimiter({ capacity: 1, maxWaiters: -1 }),
