@@ -11,6 +11,7 @@ import {
   AdmissionRejectedError,
   type Limiter,
   type LimiterAcquireOptions,
+  OncePermit,
   type Permit,
 } from "./limiter.ts";
 
@@ -463,55 +464,24 @@ function permitOrThrow(decided: Decided): AdaptivePermit {
   throw new AdmissionRejectedError(decided.waiting, decided.retryAfterMs, decided.reason);
 }
 
-/** What a permit of this isolate answers its `release` and `drop` with. */
-const GIVEN_BACK: Promise<void> = Promise.resolve();
-
 /**
- * An {@linkcode AdaptivePermit}: one object with its methods on its prototype, since every
- * admitted request and every bulkheaded call takes one.
+ * An {@linkcode AdaptivePermit}: `permitOf`'s permit with a `drop`, which marks the hold as
+ * dropped before giving it back. No spread copy of a permit per admitted request or
+ * bulkheaded call.
  */
-class LearningPermit implements AdaptivePermit {
-  readonly weight = 1;
-  #settle: (admittedAt: number, inFlight: number, dropped: boolean) => void;
-  #admittedAt: number;
-  #inFlight: number;
-  #held = true;
+class LearningPermit extends OncePermit implements AdaptivePermit {
+  #dropped = false;
 
   constructor(
     settle: (admittedAt: number, inFlight: number, dropped: boolean) => void,
     admittedAt: number,
     inFlight: number,
   ) {
-    this.#settle = settle;
-    this.#admittedAt = admittedAt;
-    this.#inFlight = inFlight;
-  }
-
-  release(): Promise<void> {
-    return this.#end(false);
+    super(1, () => settle(admittedAt, inFlight, this.#dropped), console.error);
   }
 
   drop(): Promise<void> {
-    return this.#end(true);
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
+    this.#dropped = true;
     return this.release();
-  }
-
-  [Symbol.dispose](): void {
-    void this.release();
-  }
-
-  #end(dropped: boolean): Promise<void> {
-    if (!this.#held) return GIVEN_BACK;
-    this.#held = false;
-    try {
-      this.#settle(this.#admittedAt, this.#inFlight, dropped);
-    } catch (error) {
-      // Nobody awaits a dispose: a failure is logged, as permitOf's are.
-      console.error(error);
-    }
-    return GIVEN_BACK;
   }
 }

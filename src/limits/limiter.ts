@@ -211,10 +211,19 @@ export function permitOf(
 }
 
 /**
- * {@linkcode permitOf}'s permit: one object whose methods live on its prototype, rather than an
- * object of closures, since the gateway takes a permit per branch (fewer allocations, less GC).
+ * {@linkcode permitOf}'s permit, and the base of the adaptive limiter's: one object whose
+ * methods live on its prototype rather than an object of closures, since the gateway takes a
+ * permit per branch (fewer allocations, less GC). Not exported by the package.
+ *
+ * @example
+ * ```ts
+ * import { OncePermit } from "./limiter.ts";
+ * const permit = new OncePermit(1, () => console.log("given back"), console.error);
+ * await permit.release(); // logs once
+ * await permit.release(); // no effect
+ * ```
  */
-class OncePermit implements Permit {
+export class OncePermit implements Permit {
   readonly weight: number;
   #giveBack: () => void | Promise<void>;
   #onError: (error: unknown) => void;
