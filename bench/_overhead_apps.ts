@@ -8,6 +8,7 @@
 import { Hono } from "hono";
 import { createApp } from "../routes/app.ts";
 import {
+  BUDGET_HEADER,
   defaultRegistry,
   type Fetcher,
   hedgeOptionalReads,
@@ -25,7 +26,7 @@ export const BRANCHES = ["price", "inventory", "reviews", "recommendations", "sh
 const BUDGET_MS = 1000;
 
 /** The gateways the benchmark compares, in the order each round runs them. */
-export const GATEWAYS = ["naive", "fanfare", "fanfare-defaults"] as const;
+export const GATEWAYS = ["naive", "equivalent", "fanfare", "fanfare-defaults"] as const;
 
 /** One of {@linkcode GATEWAYS}. */
 export type GatewayId = typeof GATEWAYS[number];
@@ -33,6 +34,8 @@ export type GatewayId = typeof GATEWAYS[number];
 /** What each gateway is, in words for the printout and the report. */
 export const GATEWAY_LABELS: Record<GatewayId, string> = {
   naive: "hand-written Hono handler (Promise.allSettled, one AbortSignal.timeout)",
+  equivalent:
+    "hand-written with fanfare's per-request work: a deadline per branch (AbortSignal.any), budget and trace headers, no redirects, bounded bodies, timings",
   fanfare: "fanfare createApp, no limiter, no hedging",
   "fanfare-defaults":
     "fanfare createApp as npm start: the config's product page, 64-permit LocalLimiter, hedged optional reads, admission limit, bulkheads",
@@ -83,6 +86,82 @@ export function naiveGateway(downstream: Fetcher, base: string): Hono {
   });
 }
 
+/** The hand-written handlers' bound on an answer's body, as fanfare's default. */
+const MAX_ANSWER_CHARS = 1 << 20;
+
+/**
+ * What a user would write by hand to do the work a fanfare product request does, in the idioms
+ * the platform documents: each branch under `AbortSignal.any` of the client's signal and its own
+ * `AbortSignal.timeout` (the earlier of its timeout and the request's budget), the budget left in
+ * fanfare's budget header, a `traceparent` per request (answered as `traceresponse`), redirects
+ * not followed, the content type and size of each answer checked before `JSON.parse`, and each
+ * branch's timings, outcome and reason in the answer. Less than fanfare still: no depth check,
+ * no metrics, no degraded-reason classes. It shows what the features cost written plainly.
+ *
+ * @example
+ * ```ts
+ * import { equivalentGateway, trivialDownstream } from "./_overhead_apps.ts";
+ * const gateway = equivalentGateway(trivialDownstream(), "http://downstream.internal");
+ * const { timings } = await (await gateway.request("/product/sku-1")).json();
+ * ```
+ */
+export function equivalentGateway(downstream: Fetcher, base: string): Hono {
+  // Each branch's own timeout, taken from the default registry so that both keep the same.
+  const timeoutsMs = defaultRegistry(downstream).map((branch) => branch.timeoutMs);
+  return new Hono().get("/product/:id", async function equivalentProduct(c) {
+    const origin = performance.now();
+    const deadline = origin + BUDGET_MS;
+    const id = c.req.param("id");
+    const traceId = crypto.randomUUID().replaceAll("-", "");
+    const traceparent = `00-${traceId}-${traceId.slice(0, 16)}-00`;
+    const timings: Record<string, { startMs: number; endMs: number; deadlineMs: number }> = {};
+    const settled = await Promise.allSettled(BRANCHES.map(async (name, i) => {
+      const startMs = performance.now();
+      const until = Math.min(startMs + timeoutsMs[i], deadline);
+      const signal = AbortSignal.any([c.req.raw.signal, AbortSignal.timeout(until - startMs)]);
+      try {
+        const response = await downstream.fetch(
+          new Request(`${base}/${name}/${encodeURIComponent(id)}`, {
+            headers: {
+              [BUDGET_HEADER]: String(Math.floor(until - startMs)),
+              accept: "application/json",
+              "accept-encoding": "identity",
+              traceparent,
+            },
+            redirect: "manual",
+            signal,
+          }),
+        );
+        if (!response.ok) throw new Error(`${name} answered ${response.status}`);
+        if (!response.headers.get("content-type")?.startsWith("application/json")) {
+          throw new Error(`${name} answered no JSON`);
+        }
+        const text = await response.text();
+        if (text.length > MAX_ANSWER_CHARS) throw new Error(`${name} answered too much`);
+        return JSON.parse(text);
+      } finally {
+        timings[name] = {
+          startMs: startMs - origin,
+          endMs: performance.now() - origin,
+          deadlineMs: until - origin,
+        };
+      }
+    }));
+    const product: Record<string, unknown> = {};
+    const degraded: string[] = [];
+    const reasons: Record<string, string> = {};
+    settled.forEach((outcome, i) => {
+      if (outcome.status === "fulfilled") product[BRANCHES[i]] = outcome.value;
+      else {
+        degraded.push(BRANCHES[i]);
+        reasons[BRANCHES[i]] = String(outcome.reason);
+      }
+    });
+    c.header("traceresponse", traceparent);
+    return c.json({ id, product, degraded, reasons, timings, budgetMs: BUDGET_MS });
+  });
+}
+
 /**
  * `createApp` over `downstream` with the default registry; with `defaults`, built as `npm start`
  * builds it: the product page of `fanfare.config.json`, `LIMITER_CAPACITY=64`,
@@ -123,6 +202,7 @@ export function fanfareGateway(
  */
 export function gatewayById(id: GatewayId, downstream: Fetcher, base: string): Hono {
   if (id === "naive") return naiveGateway(downstream, base);
+  if (id === "equivalent") return equivalentGateway(downstream, base);
   return fanfareGateway(downstream, { defaults: id === "fanfare-defaults" });
 }
 

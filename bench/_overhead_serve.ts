@@ -38,7 +38,7 @@ function handlerFor(role: string | undefined): Handler {
   if (REFUSERS.includes(role as RefuserId)) return refuserById(role as RefuserId).fetch;
   if (GATEWAYS.includes(role as GatewayId) && downstreamUrl !== undefined) {
     const base = downstreamUrl.replace(/\/+$/, "");
-    const downstream = role === "naive"
+    const downstream = role === "naive" || role === "equivalent"
       ? { fetch: (request: Request) => fetch(request) }
       : urlFetcher(downstreamUrl);
     return gatewayById(role as GatewayId, downstream, base).fetch;

@@ -1069,7 +1069,7 @@ await section("13. Bulkheads: one slow downstream under steady load", {
     body.push(notYet("deno task bench:overhead", "No overhead results."));
   } else {
     const pick = (part: Json, id: string) => part?.cases?.find((c: Json) => c.id === id);
-    const ids = ["naive", "fanfare", "fanfare-defaults"];
+    const ids = ["naive", "equivalent", "fanfare", "fanfare-defaults"];
     const labels = runtimes[0].json.inProcess?.cases ?? runtimes[0].json.loopback?.cases ?? [];
     const label = (id: string) => labels.find((c: Json) => c.id === id)?.label ?? id;
     body.push(
@@ -1108,6 +1108,29 @@ await section("13. Bulkheads: one slow downstream under steady load", {
               inProcess?.cpuRatio ? `${num(inProcess.cpuRatio, 2)}×` : "–",
               num(loopback?.requestsPerSecond, 0),
               loopback ? pct(loopback.share) : "–",
+            ];
+          }),
+        ]),
+      ),
+      `Against the hand-written handler that does the same work as fanfare's answer (a deadline ` +
+        `per branch with \`AbortSignal.any\`, budget and trace headers, no redirects, bounded ` +
+        `bodies, timings: \`equivalentGateway\` in \`bench/_overhead_apps.ts\`):`,
+      table(
+        [
+          "gateway",
+          ...runtimes.flatMap(({ json }) => [
+            `${json.runtime} in process × the equivalent`,
+            `${json.runtime} loopback share of the equivalent`,
+          ]),
+        ],
+        ["fanfare", "fanfare-defaults"].map((id) => [
+          label(id),
+          ...runtimes.flatMap(({ json }) => {
+            const inProcess = pick(json.inProcess, id);
+            const loopback = pick(json.loopback, id);
+            return [
+              inProcess?.ratioToEquivalent ? `${num(inProcess.ratioToEquivalent, 2)}×` : "–",
+              loopback?.shareOfEquivalent ? pct(loopback.shareOfEquivalent) : "–",
             ];
           }),
         ]),
