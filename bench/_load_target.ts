@@ -22,6 +22,12 @@ export interface ProductSummary {
   degraded?: number;
   /** Branches present in `product`. */
   present: number;
+  /**
+   * Whether a 503 came from admission (`{ error: "overloaded", reason }`, before anything ran)
+   * rather than from the route (the global ceiling's queue was full, or it kept a
+   * required branch from running).
+   */
+  shedAtAdmission?: boolean;
 }
 
 /** A gateway to load, and its gauges. */
@@ -49,12 +55,31 @@ export interface LoadTarget {
 
 const IN_FLIGHT = /^fanfare_branches_in_flight (\S+)$/m;
 
-async function summarize(response: Response): Promise<Reply> {
-  const body = await response.json() as { degraded?: string[]; product?: object };
+/**
+ * A product answer reduced to its {@linkcode ProductSummary}, its body read whole.
+ *
+ * @example
+ * ```ts
+ * import { productReply } from "./_load_target.ts";
+ * const reply = await productReply(Response.json({ product: { price: 1 }, degraded: [] }));
+ * reply.body; // { degraded: 0, present: 1 }
+ * ```
+ */
+export async function productReply(response: Response): Promise<Reply> {
+  const body = await response.json() as {
+    degraded?: string[];
+    product?: object;
+    error?: string;
+    reason?: unknown;
+  };
   const summary: ProductSummary = {
     degraded: body.degraded?.length,
     present: body.product === undefined ? 0 : Object.keys(body.product).length,
   };
+  // Admission's 503 names its reason; the ceiling's full queue answers "overloaded" too, after.
+  if (response.status === 503) {
+    summary.shedAtAdmission = body.error === "overloaded" && typeof body.reason === "string";
+  }
   return { status: response.status, body: summary };
 }
 
@@ -93,7 +118,9 @@ export function inProcessTarget(
   return {
     kind: "in-process",
     send: async (pathAndQuery, signal) =>
-      summarize(await app.fetch(new Request(`http://gateway.internal${pathAndQuery}`, { signal }))),
+      productReply(
+        await app.fetch(new Request(`http://gateway.internal${pathAndQuery}`, { signal })),
+      ),
     inFlightBranches: async () =>
       gauge(await (await app.fetch(new Request("http://gateway.internal/metrics"))).text()),
     downstreamInFlight: () =>
@@ -165,7 +192,7 @@ export async function httpTarget(
       kind: "http",
       url: gateway.url,
       send: async (pathAndQuery, signal) =>
-        summarize(await fetch(`${base}${pathAndQuery}`, { signal })),
+        productReply(await fetch(`${base}${pathAndQuery}`, { signal })),
       inFlightBranches: async () => gauge(await (await fetch(`${gateway.url}metrics`)).text()),
       downstreamInFlight: async () => {
         const { branches } = await (await fetch(`${downstream.url}stats`)).json() as {

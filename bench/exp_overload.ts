@@ -7,8 +7,9 @@
  * Over HTTP on 127.0.0.1: for each protection a gateway (`bench/_serve.ts gateway …
  * <protection>`) and a simulated downstream (seed 20240601, tail off), each in its own Deno
  * process, all six running side by side; each load step visits the three gateways in turn, so
- * that a drift in the shared machine's load hits adjacent steps alike. The open-model
- * generator (`bench/_open_loop.ts`) runs in this process.
+ * that a drift in the shared machine's load hits adjacent steps alike. Each step's open-model
+ * generator (`bench/_open_loop.ts`) runs in a fresh process (`bench/_generator.ts`), so that
+ * no step inherits another's connections or memory.
  *
  * 1. Capacity, measured in this run against the static configuration: open-loop probes of
  *    `PROBE_SECONDS` at doubling rates from `PROBE_START`/s until goodput falls below half the
@@ -24,7 +25,7 @@
  * Between steps each gateway drains: no branch in flight, and it and its downstream idle (under a
  * tenth of a core), for at most a minute — a collapsed gateway works through its backlog long
  * after its clients gave up, and must not share the cores with the next step. Each step records
- * the cores used by the gateway, its downstream and the generator (this process).
+ * the cores used by the gateway, its downstream and the generator.
  *
  * Each step also reads the gateway's own counters from `/metrics` before it and once the gateway
  * has drained after it (the 4× step's therefore include its recovery step): the outcomes of the
@@ -41,12 +42,12 @@
  *
  * @module
  */
-import process from "node:process";
+import { spawn } from "node:child_process";
 import { Experiment } from "./_experiment.ts";
 import { SEED } from "./_gateway_scenarios.ts";
 import { DRAIN_MAX_MS, drained } from "./_drain.ts";
-import { httpTarget, type LoadTarget } from "./_load_target.ts";
-import { openLoop, type Sample } from "./_open_loop.ts";
+import { httpTarget, type LoadTarget, type ProductSummary } from "./_load_target.ts";
+import type { Sample } from "./_open_loop.ts";
 import { type Quantiles, summarize } from "./_quantiles.ts";
 import { loadAverage } from "./_runtime.ts";
 
@@ -77,6 +78,10 @@ interface StepFigures {
   shedLatencyMs: Quantiles;
   /** 503s from the generator's actual send (its own lag on a busy machine taken out). */
   shedFromSendMs: Quantiles;
+  /** The 503s answered by admission, before anything ran (`{ error: "overloaded", reason }`). */
+  admissionShedLatencyMs: Quantiles;
+  /** 503s answered by the route: the ceiling's queue was full, or it kept a required branch out. */
+  lateSheds: number;
   /** How late the generator sent, p99 and max in ms. */
   sendLagMs: { p99: number; max: number };
   /** 502s over admitted requests. */
@@ -143,12 +148,6 @@ interface Probe {
   goodputPerSecond: number;
 }
 
-/** CPU seconds so far of the gateway, its downstream and this process (the load generator). */
-function cpuNow(target: LoadTarget) {
-  const { user, system } = process.cpuUsage();
-  return { ...target.cpuSeconds(), generator: (user + system) / 1e6 };
-}
-
 const COUNTED = [
   "fanfare_branch_outcomes_total",
   "fanfare_admission_shed_total",
@@ -196,7 +195,11 @@ function difference(after: Record<string, number>, before: Record<string, number
   );
 }
 
-/** Runs one open-loop step while polling RSS and the admission limit. */
+/**
+ * Runs one open-loop step from a fresh generator process (`bench/_generator.ts`) while polling
+ * the gateway's RSS and admission limit. The step's clock and CPU accounting start when the
+ * generator says it is about to send.
+ */
 async function step(
   target: LoadTarget,
   rate: number,
@@ -211,9 +214,9 @@ async function step(
   }
 > {
   let peakRss = target.rssBytes();
-  const cpuBefore = cpuNow(target);
   const limits: [number, number][] = [];
-  const started = performance.now();
+  let started = performance.now();
+  let cpuBefore = target.cpuSeconds();
   let polling: Promise<void> | undefined;
   const poll = async () => {
     peakRss = Math.max(peakRss, target.rssBytes());
@@ -227,27 +230,72 @@ async function step(
       // An overloaded gateway may not answer its metrics in time; the step goes on.
     }
   };
-  const timer = setInterval(() => polling ??= poll().finally(() => polling = undefined), POLL_MS);
+  let timer: ReturnType<typeof setInterval> | undefined;
   try {
-    const samples = await openLoop({
-      count: Math.round(rate * seconds),
-      ratePerSecond: rate,
-      guardMs: GUARD_MS,
-      send: (index, signal) => target.send(path(index), signal),
-    });
+    const { samples, cpuSeconds } = await generate(
+      target.url!,
+      rate,
+      Math.round(rate * seconds),
+      () => {
+        started = performance.now();
+        cpuBefore = target.cpuSeconds();
+        timer = setInterval(() => polling ??= poll().finally(() => polling = undefined), POLL_MS);
+      },
+    );
     const wallS = (performance.now() - started) / 1000;
-    const cpuAfter = cpuNow(target);
-    const cores = (key: keyof typeof cpuAfter) => (cpuAfter[key] - cpuBefore[key]) / wallS;
+    const cpuAfter = target.cpuSeconds();
     const cpuCores = {
-      gateway: cores("gateway"),
-      downstream: cores("downstream"),
-      generator: cores("generator"),
+      gateway: (cpuAfter.gateway - cpuBefore.gateway) / wallS,
+      downstream: (cpuAfter.downstream - cpuBefore.downstream) / wallS,
+      generator: cpuSeconds / wallS,
     };
     return { samples, peakRss, limits, wallS, cpuCores };
   } finally {
     clearInterval(timer);
     await polling;
   }
+}
+
+/** Runs `bench/_generator.ts` against `url`; `onStarted` is called as it starts sending. */
+function generate(
+  url: string,
+  rate: number,
+  count: number,
+  onStarted: () => void,
+): Promise<{ samples: Sample[]; cpuSeconds: number }> {
+  const script = new URL("./_generator.ts", import.meta.url).pathname;
+  const child = spawn(
+    Deno.execPath(),
+    [
+      "run",
+      "--allow-net=127.0.0.1",
+      script,
+      url,
+      String(rate),
+      String(count),
+      String(GUARD_MS),
+      String(BUDGET_MS),
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  let output = "";
+  let announced = false;
+  child.stdout!.setEncoding("utf8");
+  child.stdout!.on("data", (chunk: string) => {
+    output += chunk;
+    if (!announced && output.includes("started\n")) {
+      announced = true;
+      onStarted();
+    }
+  });
+  return new Promise((resolve, reject) => {
+    child.once("error", reject);
+    child.once("exit", (code) => {
+      const line = /^(\{.*\})$/m.exec(output)?.[1];
+      if (code === 0 && line !== undefined) resolve(JSON.parse(line));
+      else reject(new Error(`Cannot run a load step as its generator exited with ${code}`));
+    });
+  });
 }
 
 function figures(
@@ -263,6 +311,7 @@ function figures(
   for (const s of samples) statuses[s.status] = (statuses[s.status] ?? 0) + 1;
   const admitted = samples.filter((s) => s.status !== 503 && s.status !== 0);
   const shed = samples.filter((s) => s.status === 503);
+  const atAdmission = shed.filter((s) => (s.body as ProductSummary).shedAtAdmission);
   const last = samples.reduce((m, s) => Math.max(m, s.sendLagMs), 0);
   const sendSeconds = (samples.length - 1) / rate + last / 1000;
   const goodput = (statuses["200"] ?? 0) / (samples.length / rate);
@@ -278,6 +327,8 @@ function figures(
     admittedLatencyMs: summarize(admitted.map((s) => s.latencyMs)),
     shedLatencyMs: summarize(shed.map((s) => s.latencyMs)),
     shedFromSendMs: summarize(shed.map((s) => s.latencyMs - s.sendLagMs)),
+    admissionShedLatencyMs: summarize(atAdmission.map((s) => s.latencyMs)),
+    lateSheds: shed.length - atAdmission.length,
     sendLagMs: (({ p99, max }) => ({ p99, max }))(summarize(samples.map((s) => s.sendLagMs))),
     badGatewayShare: admitted.length === 0 ? 0 : (statuses["502"] ?? 0) / admitted.length,
     peakRssBytes: peakRss,
@@ -318,9 +369,11 @@ function line(f: StepFigures): string {
     (f.goodputShare * 100).toFixed(0)
   } % of capacity); admitted p99 ${f.admittedLatencyMs.p99.toFixed(0)} ms; 503 p99 ${
     f.shedLatencyMs.p99.toFixed(0)
-  } ms; 502 ${(f.badGatewayShare * 100).toFixed(1)} % of admitted; ${st}; RSS ${
-    (f.peakRssBytes / 2 ** 20).toFixed(0)
-  } MB; limit ${
+  } ms (admission's ${
+    f.admissionShedLatencyMs.p99.toFixed(0)
+  } ms; ${f.lateSheds} from the route); 502 ${
+    (f.badGatewayShare * 100).toFixed(1)
+  } % of admitted; ${st}; RSS ${(f.peakRssBytes / 2 ** 20).toFixed(0)} MB; limit ${
     f.limitSeries.length === 0
       ? "–"
       : `${Math.min(...f.limitSeries.map((p) => p[1]))}–${

@@ -23,7 +23,7 @@
 import { parseArgs } from "node:util";
 import { drained } from "./_drain.ts";
 import { Experiment } from "./_experiment.ts";
-import type { LoadTarget } from "./_load_target.ts";
+import type { LoadTarget, ProductSummary } from "./_load_target.ts";
 import type { openLoop as OpenLoop, Sample } from "./_open_loop.ts";
 import { loadAverage } from "./_runtime.ts";
 import { summarize } from "./_quantiles.ts";
@@ -88,6 +88,10 @@ interface Run {
   statuses: Record<string, number>;
   /** p99 from the intended send time of the 503s, in ms (NaN when none). */
   shedP99Ms: number;
+  /** 503s answered by the route: the ceiling's queue was full, or it kept a required branch out. */
+  lateSheds: number;
+  /** p99 from the intended send time of the 503s answered by admission, in ms. */
+  admissionShedP99Ms: number;
   /** p99 from the intended send time of every answer but the 503s, in ms. */
   admittedP99Ms: number;
   /** p99 of how late the generator itself sent its requests, in ms: part of both p99s. */
@@ -113,13 +117,17 @@ try {
       const statuses: Record<string, number> = {};
       for (const s of samples) statuses[s.status] = (statuses[s.status] ?? 0) + 1;
       const goodputPerSecond = (statuses[200] ?? 0) / STEP_SECONDS;
+      const sheds = samples.filter((s) => s.status === 503);
+      const atAdmission = sheds.filter((s) => (s.body as ProductSummary).shedAtAdmission);
       const run = {
         multiplier,
         repeat,
         goodputPerSecond,
         goodputShare: goodputPerSecond / capacity,
         statuses,
-        shedP99Ms: summarize(samples.filter((s) => s.status === 503).map((s) => s.latencyMs)).p99,
+        shedP99Ms: summarize(sheds.map((s) => s.latencyMs)).p99,
+        lateSheds: sheds.length - atAdmission.length,
+        admissionShedP99Ms: summarize(atAdmission.map((s) => s.latencyMs)).p99,
         admittedP99Ms: summarize(
           samples.filter((s) => s.status !== 503).map((s) => s.latencyMs),
         ).p99,
@@ -132,9 +140,11 @@ try {
           (run.goodputShare * 100).toFixed(0)
         } %); ${Object.entries(statuses).map(([s, n]) => `${s}×${n}`).join(" ")}; p99 503 ${
           run.shedP99Ms.toFixed(0)
-        } ms, others ${run.admittedP99Ms.toFixed(0)} ms, send lag ${
-          run.sendLagP99Ms.toFixed(0)
-        } ms; load ${run.loadAverage.toFixed(1)}`,
+        } ms (admission's ${
+          run.admissionShedP99Ms.toFixed(0)
+        } ms; ${run.lateSheds} from the route), others ${
+          run.admittedP99Ms.toFixed(0)
+        } ms, send lag ${run.sendLagP99Ms.toFixed(0)} ms; load ${run.loadAverage.toFixed(1)}`,
       );
     }
   }
