@@ -117,7 +117,6 @@ interface Recovery {
 }
 
 const exp = new Experiment("overload", SEED);
-const path = (i: number) => `/product/sku-${i % 1000}?policy=bestEffort&budget=${BUDGET_MS}`;
 
 /**
  * The most 200 answers per second the static configuration gives: open-loop probes of
