@@ -47,8 +47,8 @@ export async function overloadSection(json: Json): Promise<string[]> {
       `quiet machine's and single steps are noisy.`,
   );
   body.push([
-    "| protection | × capacity | offered/s | sent/s | goodput/s | share | admitted p99 ms | 503 p99 ms (from actual send) | send lag p99 ms | 502 / admitted | statuses | peak RSS | limit (min–max) | load |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| protection | × capacity | offered/s | sent/s | goodput/s | share | admitted p99 ms | 503 p99 ms (from actual send) | admission's 503 p99 ms | 503s from the route | send lag p99 ms | 502 / admitted | statuses | peak RSS | limit (min–max) | load |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...steps.map((s) => {
       const limits = (s.limitSeries as [number, number][]).map((p) => p[1]);
       return `| ${s.protection} | ${s.multiplier} | ${num(s.offeredPerSecond, 0)} | ${
@@ -56,12 +56,14 @@ export async function overloadSection(json: Json): Promise<string[]> {
       } | ${num(s.goodputPerSecond, 0)} | ${num(s.goodputShare * 100, 0)} % | ${
         num(s.admittedLatencyMs.p99, 0)
       } | ${num(s.shedLatencyMs.p99, 0)} (${num(s.shedFromSendMs?.p99, 0)}) | ${
-        num(s.sendLagMs?.p99, 0)
-      } | ${num(s.badGatewayShare * 100, 1)} % | ${
-        Object.entries(s.statuses).map(([k, v]) => `${k}×${v}`).join(" ")
-      } | ${num(s.peakRssBytes / 2 ** 20, 0)} MB | ${
-        limits.length === 0 ? "–" : `${Math.min(...limits)}–${Math.max(...limits)}`
-      } | ${num(s.loadAverage, 1)} |`;
+        num(s.admissionShedLatencyMs?.p99, 0)
+      } | ${num(s.lateSheds, 0)} | ${num(s.sendLagMs?.p99, 0)} | ${
+        num(s.badGatewayShare * 100, 1)
+      } % | ${Object.entries(s.statuses).map(([k, v]) => `${k}×${v}`).join(" ")} | ${
+        num(s.peakRssBytes / 2 ** 20, 0)
+      } MB | ${limits.length === 0 ? "–" : `${Math.min(...limits)}–${Math.max(...limits)}`} | ${
+        num(s.loadAverage, 1)
+      } |`;
     }),
   ].join("\n"));
   const counted = steps.filter((s) => s.counters !== undefined && s.multiplier >= 1);
