@@ -1,5 +1,6 @@
 /**
- * One open-loop step of `exp:overload` in a process of its own: `GET <url>product/sku-<i % 1000>
+ * One open-loop step of the overload experiments in a process of its own, on Bun or Deno (see
+ * `bench/_generate.ts`, which starts it): `GET <url>product/sku-<i % 1000>
  * ?policy=bestEffort&budget=<budget>` at `rate` per second, `count` requests, each aborted after
  * `guardMs`. Prints `started` once its loop is about to send, then one JSON line:
  * `{ samples, cpuSeconds }` (its samples, each body a `ProductSummary`, and the CPU time it used).
@@ -10,21 +11,22 @@
  *
  * @example
  * ```sh
- * deno run --allow-net=127.0.0.1 bench/_generator.ts http://127.0.0.1:8787/ 500 2500 5000 1000
+ * bun bench/_generator.ts http://127.0.0.1:8787/ 500 2500 5000 1000
  * ```
  *
  * @module
  */
 import process from "node:process";
-import { productReply } from "./_load_target.ts";
+import { productReply } from "./_product_reply.ts";
 import { openLoop } from "./_open_loop.ts";
 
-const [url, rateText, countText, guardText, budgetText] = Deno.args;
+const args = process.argv.slice(2);
+const [url, rateText, countText, guardText, budgetText] = args;
 const numbers = [rateText, countText, guardText, budgetText].map(Number);
 if (url === undefined || numbers.some((n) => !(n > 0))) {
   throw new RangeError(
     `Cannot generate load as the arguments must be '<url> <rate> <count> <guardMs> <budgetMs>' with positive numbers: current value is ${
-      JSON.stringify(Deno.args)
+      JSON.stringify(args)
     }`,
   );
 }

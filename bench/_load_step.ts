@@ -5,7 +5,8 @@
  *
  * @module
  */
-import type { LoadTarget, ProductSummary } from "./_load_target.ts";
+import type { LoadTarget } from "./_load_target.ts";
+import type { ProductSummary } from "./_product_reply.ts";
 import { openLoop, type Sample } from "./_open_loop.ts";
 import { type Quantiles, summarize } from "./_quantiles.ts";
 

@@ -14,21 +14,8 @@ import type { BranchRegistry, Fetcher } from "../src/gateway/mod.ts";
 import { DownstreamStats } from "../sim/downstream_stats.ts";
 import { DOWNSTREAM_OPTIONS, scenarioById, type ScenarioId } from "./_gateway_scenarios.ts";
 import type { Reply } from "./_open_loop.ts";
+import { productReply } from "./_product_reply.ts";
 import { type BenchProcess, startServe } from "./_processes.ts";
-
-/** What the load generator keeps of a product answer: enough for the status and degraded mix. */
-export interface ProductSummary {
-  /** Branches named in `degraded` (0 for a full answer; absent on non-200 answers). */
-  degraded?: number;
-  /** Branches present in `product`. */
-  present: number;
-  /**
-   * Whether a 503 came from admission (`{ error: "overloaded", reason }`, before anything ran)
-   * rather than from the route (the global ceiling's queue was full, or it kept a
-   * required branch from running).
-   */
-  shedAtAdmission?: boolean;
-}
 
 /** A gateway to load, and its gauges. */
 export interface LoadTarget {
@@ -36,7 +23,7 @@ export interface LoadTarget {
   readonly kind: "in-process" | "http";
   /** The gateway's base URL, ending in `/` (HTTP targets only). */
   readonly url?: string;
-  /** Sends `GET <pathAndQuery>`; the reply's body is a {@linkcode ProductSummary}. */
+  /** Sends `GET <pathAndQuery>`; the reply's body is a `ProductSummary` (`bench/_product_reply.ts`). */
   send(pathAndQuery: string, signal: AbortSignal): Promise<Reply>;
   /** The gateway's `fanfare_branches_in_flight` gauge now. */
   inFlightBranches(): Promise<number>;
@@ -54,34 +41,6 @@ export interface LoadTarget {
 }
 
 const IN_FLIGHT = /^fanfare_branches_in_flight (\S+)$/m;
-
-/**
- * A product answer reduced to its {@linkcode ProductSummary}, its body read whole.
- *
- * @example
- * ```ts
- * import { productReply } from "./_load_target.ts";
- * const reply = await productReply(Response.json({ product: { price: 1 }, degraded: [] }));
- * reply.body; // { degraded: 0, present: 1 }
- * ```
- */
-export async function productReply(response: Response): Promise<Reply> {
-  const body = await response.json() as {
-    degraded?: string[];
-    product?: object;
-    error?: string;
-    reason?: unknown;
-  };
-  const summary: ProductSummary = {
-    degraded: body.degraded?.length,
-    present: body.product === undefined ? 0 : Object.keys(body.product).length,
-  };
-  // Admission's 503 names its reason; the ceiling's full queue answers "overloaded" too, after.
-  if (response.status === 503) {
-    summary.shedAtAdmission = body.error === "overloaded" && typeof body.reason === "string";
-  }
-  return { status: response.status, body: summary };
-}
 
 /** The in-flight gauge from `/metrics` text; a gauge never set yet renders no sample: 0. */
 function gauge(text: string): number {

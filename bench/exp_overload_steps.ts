@@ -4,12 +4,14 @@
  * three gateways on two shared cores; one run of it moves by tens of points between runs of the
  * same code. Here only the adaptive gateway (with its downstream, over HTTP) runs, at a fixed
  * capacity, and each step is repeated: 1 s at 0.5×, then 5 s at the multiplier, then a drain until
- * the gateway and its downstream are idle (as `exp:overload` drains). Goodput is 200 answers per
- * second of the step, as a share of `--capacity`; each step also reports the p99 from the intended
- * send time of its 503s and of its other answers, and the p99 of the generator's own send lag.
+ * the gateway and its downstream are idle (as `exp:overload` drains). Goodput is 200 answers
+ * within the budget per second of the step, as a share of `--capacity`; each step also reports
+ * the p99 from the intended send time of its 503s and of its other answers, and the p99 of the
+ * generator's own send lag. Each step's generator is a fresh process, on Bun when it is installed
+ * (`bench/_generate.ts`), as in `exp:overload`.
  *
- * `--root` loads the gateway from another checkout (its `bench/` and `src/`), so that two
- * versions alternate in one session on the same machine:
+ * `--root` loads the gateway from another checkout (its `bench/` and `src/`; the generator stays
+ * this checkout's), so that two versions alternate in one session on the same machine:
  *
  * ```sh
  * deno task exp:overload-steps --capacity=950 --repeats=3
@@ -23,8 +25,10 @@
 import { parseArgs } from "node:util";
 import { drained } from "./_drain.ts";
 import { Experiment } from "./_experiment.ts";
-import type { LoadTarget, ProductSummary } from "./_load_target.ts";
-import type { openLoop as OpenLoop, Sample } from "./_open_loop.ts";
+import type { LoadTarget } from "./_load_target.ts";
+import type { ProductSummary } from "./_product_reply.ts";
+import type { Sample } from "./_open_loop.ts";
+import { generate, GENERATOR } from "./_generate.ts";
 import { loadAverage } from "./_runtime.ts";
 import { summarize } from "./_quantiles.ts";
 import { SEED } from "./_gateway_scenarios.ts";
@@ -65,19 +69,15 @@ const exp = new Experiment("overload-steps", SEED);
 const { httpTarget } = await import(new URL("bench/_load_target.ts", root).href) as {
   httpTarget(scenario: string, protection: string): Promise<LoadTarget>;
 };
-const { openLoop } = await import(new URL("bench/_open_loop.ts", root).href) as {
-  openLoop: typeof OpenLoop;
-};
-
-const path = (i: number) => `/product/sku-${i % 1000}?policy=bestEffort&budget=${BUDGET_MS}`;
-
+/** One open-loop step from a fresh generator process of this checkout (`bench/_generate.ts`). */
 async function step(target: LoadTarget, rate: number, seconds: number): Promise<Sample[]> {
-  return await openLoop({
-    count: Math.round(rate * seconds),
+  const { samples } = await generate(target.url!, {
     ratePerSecond: rate,
+    count: Math.round(rate * seconds),
     guardMs: GUARD_MS,
-    send: (index, signal) => target.send(path(index), signal),
+    budgetMs: BUDGET_MS,
   });
+  return samples;
 }
 
 interface Run {
@@ -101,7 +101,7 @@ interface Run {
 
 const runs: Run[] = [];
 exp.log(
-  `gateway from ${root.pathname}, capacity ${capacity}/s, ${repeats} repeats of ${
+  `gateway from ${root.pathname}, generator on ${GENERATOR}, capacity ${capacity}/s, ${repeats} repeats of ${
     multipliers.join("×, ")
   }×`,
 );
@@ -116,7 +116,8 @@ try {
       await drained(target);
       const statuses: Record<string, number> = {};
       for (const s of samples) statuses[s.status] = (statuses[s.status] ?? 0) + 1;
-      const goodputPerSecond = (statuses[200] ?? 0) / STEP_SECONDS;
+      const good = samples.filter((s) => s.status === 200 && s.latencyMs <= BUDGET_MS).length;
+      const goodputPerSecond = good / STEP_SECONDS;
       const sheds = samples.filter((s) => s.status === 503);
       const atAdmission = sheds.filter((s) => (s.body as ProductSummary).shedAtAdmission);
       const run = {
