@@ -6,6 +6,21 @@
  */
 import { freePort, type ServedProcess, startProcess } from "../test/_servers.ts";
 
+/**
+ * The overload protection's variables (see `overloadFromEnv`), which the adaptive gateway of
+ * `bench/_serve.ts` reads from its environment: an experiment run with one set tries it.
+ */
+export const OVERLOAD_VARIABLES = [
+  "ADMISSION",
+  "ADMISSION_INITIAL_LIMIT",
+  "ADMISSION_MAX_LIMIT",
+  "ADMISSION_MAX_QUEUE",
+  "ADMISSION_MAX_LAG_MS",
+  "BULKHEADS",
+  "BULKHEAD_MAX_LIMIT",
+  "BULKHEAD_MAX_QUEUE",
+];
+
 /** A served process and how to stop it. */
 export type BenchProcess = ServedProcess;
 
@@ -33,7 +48,7 @@ export function startServe(
       // Without it Deno 2.9 also aborts request.signal after a successful answer, and warns.
       "--unstable-no-legacy-abort",
       "--allow-net=127.0.0.1",
-      "--allow-env=ADMISSION_MAX_LAG_MS",
+      `--allow-env=${OVERLOAD_VARIABLES.join(",")}`,
       new URL("./_serve.ts", import.meta.url).pathname,
       role,
       String(port),

@@ -23,6 +23,7 @@ import {
 import { LocalLimiter } from "../src/limits/mod.ts";
 import { DOWNSTREAM_OPTIONS, scenarioById } from "./_gateway_scenarios.ts";
 import { serveUntilSignal } from "../adapters/_until_signal.ts";
+import { OVERLOAD_VARIABLES } from "./_processes.ts";
 
 const [role, portText, scenarioId, downstreamUrl, protection = "none"] = Deno.args;
 const port = Number(portText);
@@ -69,10 +70,12 @@ function gatewayOptions(scenarioId: string, url: string, protection: string) {
   const limiter = new LocalLimiter({ capacity: 64 });
   return protection === "static"
     ? { registry, limiter }
-    // Everything else at its default, so that an A/B run can switch the event-loop watch off.
+    // As `npm start` reads its environment, so that an experiment can try other settings.
     : {
       registry,
       limiter,
-      ...overloadFromEnv({ ADMISSION_MAX_LAG_MS: Deno.env.get("ADMISSION_MAX_LAG_MS") }),
+      ...overloadFromEnv(
+        Object.fromEntries(OVERLOAD_VARIABLES.map((name) => [name, Deno.env.get(name)])),
+      ),
     };
 }
