@@ -41,7 +41,11 @@ export async function overloadSection(json: Json): Promise<string[]> {
       `At 4× that, goodput was ${num(none4?.goodputPerSecond, 0)}/s with no protection, ` +
       `${num(static4?.goodputPerSecond, 0)}/s with the static ceiling and ` +
       `${num(adaptive4?.goodputPerSecond, 0)}/s with the adaptive limit and bulkheads ` +
-      `(${num((adaptive4?.goodputShare ?? NaN) * 100, 0)} % of capacity). The machine's 1-minute ` +
+      `(${num((adaptive4?.goodputShare ?? NaN) * 100, 0)} % of capacity). Goodput counts the 200 ` +
+      `answers within the ${num(json.budgetMs, 0)} ms budget from their intended send time; each ` +
+      `step's load generator is a fresh ${
+        json.generator ?? "deno"
+      } process. The machine's 1-minute ` +
       `load average ran from ${num(Math.min(...loads), 1)} to ${num(Math.max(...loads), 1)} on ` +
       `2 cores during the steps: other work competed for the CPU, so capacity here is below the ` +
       `quiet machine's and single steps are noisy.`,
