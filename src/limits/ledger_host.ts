@@ -129,13 +129,6 @@ export class LedgerHost implements PermitService {
     return this.#run(() => this.#ledger.release(leaseId, this.#clock()));
   }
 
-  /** Returns a lease at once, as {@linkcode release} does; `false` when it was not held. */
-  releaseNow(leaseId: string): boolean {
-    const released = this.#ledger.release(leaseId, this.#clock());
-    this.#settle();
-    return released;
-  }
-
   /** Extends a held lease; `null` when it is not held any more. */
   renew(leaseId: string, ttlMs: number): Promise<Lease | null> {
     return this.#run(() => this.#ledger.renew(leaseId, ttlMs, this.#clock()) ?? null);

@@ -242,9 +242,7 @@ export class PermitLedger {
   #sequence = 0;
   #now = -Infinity;
   #inUse = 0;
-  // Keyed by each id's sequence number (see leaseKey): a Map keyed by fresh strings costs Deno
-  // several times one keyed by numbers, on every grant and release.
-  #leases = new Map<number, Lease>();
+  #leases = new Map<string, Lease>();
   #waiters: Waiter[] = [];
   // Lower bounds of the next lease expiry and the next waiter deadline: every operation applies
   // the passage of time, and a scan of every lease and waiter per acquire and release was most
@@ -294,15 +292,14 @@ export class PermitLedger {
     ledger.#now = state.now;
     ledger.#counters = { ...state.counters };
     for (const { id, holder, weight, expiresAt } of state.leases) {
-      const key = leaseKey(id);
-      if (Number.isNaN(key)) {
+      if (!LEASE_ID.test(id)) {
         throw new TypeError(
           `Cannot restore a permit ledger as each lease id must be 'l-<n>' or 'l-<n>-<suffix>': current value is ${
             JSON.stringify(id)
           }`,
         );
       }
-      ledger.#leases.set(key, { id, holder, weight, expiresAt: expiresAt ?? Infinity });
+      ledger.#leases.set(id, { id, holder, weight, expiresAt: expiresAt ?? Infinity });
       ledger.#expiryBound = Math.min(ledger.#expiryBound, expiresAt ?? Infinity);
       ledger.#inUse += weight;
     }
@@ -331,7 +328,7 @@ export class PermitLedger {
 
   /** Who holds lease `leaseId` as of the last call (no time applied), or `undefined`. */
   holderOf(leaseId: string): string | undefined {
-    return this.#lease(leaseId)?.holder;
+    return this.#leases.get(leaseId)?.holder;
   }
 
   /** The leases held right now, oldest first. */
@@ -405,12 +402,12 @@ export class PermitLedger {
    */
   release(leaseId: string, now: number): boolean {
     this.#advance(now);
-    const lease = this.#lease(leaseId);
+    const lease = this.#leases.get(leaseId);
     if (lease === undefined) {
       this.#counters.unknownReleases++;
       return false;
     }
-    this.#leases.delete(leaseKey(leaseId));
+    this.#leases.delete(leaseId);
     this.#inUse -= lease.weight;
     this.#counters.released++;
     this.#counters.releasedWeight += lease.weight;
@@ -429,13 +426,13 @@ export class PermitLedger {
       );
     }
     this.#advance(now);
-    const lease = this.#lease(leaseId);
+    const lease = this.#leases.get(leaseId);
     if (lease === undefined) {
       this.#counters.unknownRenewals++;
       return undefined;
     }
     const renewed = { ...lease, expiresAt: this.#now + ttlMs };
-    this.#leases.set(leaseKey(leaseId), renewed);
+    this.#leases.set(leaseId, renewed);
     if (renewed.expiresAt < this.#expiryBound) this.#expiryBound = renewed.expiresAt;
     return renewed;
   }
@@ -528,7 +525,7 @@ export class PermitLedger {
           if (lease.expiresAt < bound) bound = lease.expiresAt;
           continue;
         }
-        this.#leases.delete(leaseKey(lease.id));
+        this.#leases.delete(lease.id);
         this.#inUse -= lease.weight;
         this.#counters.reclaimed++;
         this.#counters.reclaimedWeight += lease.weight;
@@ -554,12 +551,6 @@ export class PermitLedger {
     if (freed || this.#waiters.length !== before) this.#grantHead();
   }
 
-  /** The lease held under `leaseId`, if any. */
-  #lease(leaseId: string): Lease | undefined {
-    const lease = this.#leases.get(leaseKey(leaseId));
-    return lease?.id === leaseId ? lease : undefined;
-  }
-
   #grantHead(): void {
     while (this.#waiters.length > 0) {
       const head = this.#waiters[0];
@@ -572,9 +563,9 @@ export class PermitLedger {
 
   #grant(holder: string, weight: number, ttlMs: number): Lease {
     const suffix = this.#leaseIdSuffix === undefined ? "" : `-${this.#leaseIdSuffix()}`;
-    const key = ++this.#sequence;
-    const lease = { id: `l-${key}${suffix}`, holder, weight, expiresAt: this.#now + ttlMs };
-    this.#leases.set(key, lease);
+    const id = `l-${++this.#sequence}${suffix}`;
+    const lease = { id, holder, weight, expiresAt: this.#now + ttlMs };
+    this.#leases.set(id, lease);
     if (lease.expiresAt < this.#expiryBound) this.#expiryBound = lease.expiresAt;
     this.#inUse += weight;
     this.#counters.granted++;
@@ -583,22 +574,8 @@ export class PermitLedger {
   }
 }
 
-/**
- * The sequence number of a lease id of the form `l-<n>` or `l-<n>-<suffix>`, as the ledger
- * hands them out; `NaN` for any other string (which then names no lease).
- */
-function leaseKey(id: string): number {
-  if (typeof id !== "string" || id.charCodeAt(0) !== 108 || id.charCodeAt(1) !== 45) return NaN;
-  let key = 0;
-  let i = 2;
-  for (; i < id.length; i++) {
-    const digit = id.charCodeAt(i) - 48;
-    if (digit < 0 || digit > 9) break;
-    key = key * 10 + digit;
-  }
-  const valid = i > 2 && i - 2 <= 15 && (i === id.length || id.charCodeAt(i) === 45);
-  return valid ? key : NaN;
-}
+/** A lease id as the ledger hands them out: `l-<n>`, or `l-<n>-<suffix>`. */
+const LEASE_ID = /^l-\d{1,15}(?:-.*)?$/s;
 
 function checkCount(field: string, value: number, min: number): void {
   if (!Number.isSafeInteger(value) || value < min) {

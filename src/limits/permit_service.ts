@@ -66,11 +66,6 @@ export interface PermitService {
   acquire(request: PermitRequest, signal?: AbortSignal): Promise<AcquireReply>;
   /** Returns a lease; `false` when it was not held (idempotent). */
   release(leaseId: string): Promise<boolean>;
-  /**
-   * `release`, done before it returns, by a service in this isolate (a `LedgerHost`); absent
-   * for a remote one. A limiter then gives its permits back with no promise in between.
-   */
-  releaseNow?(leaseId: string): boolean;
   /** Extends a held lease to `ttlMs` from now; `null` when it is not held any more. */
   renew(leaseId: string, ttlMs: number): Promise<Lease | null>;
   /** The ledger's snapshot. */

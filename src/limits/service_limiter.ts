@@ -82,20 +82,14 @@ export class ServiceLimiter implements Limiter {
     const reply = signal === undefined || this.#service.settlesOnAbort === true
       ? asked
       : abortable(asked, signal, (late) => this.#releaseLate(late));
-    // Not async: a queued branch of the gateway pays for each step in between.
+    // Not async: one promise step fewer per acquire than an await of the reply.
     return reply.then((answer) => this.#permitFor(answer, weight, waitMs));
   }
 
   #permitFor(reply: AcquireReply, weight: number, waitMs: number | undefined): Permit {
     if (reply.granted) {
       const { id } = reply.lease;
-      const service = this.#service;
-      return permitOf(
-        weight,
-        service.releaseNow === undefined
-          ? async () => void await service.release(id)
-          : () => void service.releaseNow!(id),
-      );
+      return permitOf(weight, async () => void await this.#service.release(id));
     }
     if (reply.reason === "queue full") {
       throw new AdmissionRejectedError(reply.waiting, reply.retryAfterMs);
