@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { spawn } from "node:child_process";
+import { childJson } from "./_child_json.ts";
 import { existsSync } from "node:fs";
 import type { Sample } from "./_open_loop.ts";
 
@@ -51,29 +51,18 @@ export function generate(
   { ratePerSecond, count, guardMs, budgetMs, onStarted }: GenerateOptions,
 ): Promise<{ samples: Sample[]; cpuSeconds: number }> {
   const args = [url, ratePerSecond, count, guardMs, budgetMs].map(String);
-  const child = GENERATOR === "bun"
-    ? spawn(BUN, [SCRIPT, ...args], { stdio: ["ignore", "pipe", "inherit"] })
-    : spawn(Deno.execPath(), ["run", "--allow-net=127.0.0.1", SCRIPT, ...args], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-  let output = "";
   let announced = false;
-  child.stdout!.setEncoding("utf8");
-  child.stdout!.on("data", (chunk: string) => {
-    output += chunk;
-    if (!announced && output.includes("started\n")) {
-      announced = true;
-      onStarted?.();
-    }
-  });
-  return new Promise((resolve, reject) => {
-    child.once("error", reject);
-    child.once("exit", (code) => {
-      const line = /^(\{.*\})$/m.exec(output)?.[1];
-      if (code === 0 && line !== undefined) resolve(JSON.parse(line));
-      else {reject(
-          new Error(`Cannot run a load step as its ${GENERATOR} generator exited with ${code}`),
-        );}
-    });
-  });
+  return childJson(
+    GENERATOR === "bun" ? BUN : Deno.execPath(),
+    GENERATOR === "bun" ? [SCRIPT, ...args] : ["run", "--allow-net=127.0.0.1", SCRIPT, ...args],
+    {
+      what: `a load step's ${GENERATOR} generator`,
+      onOutput: (output) => {
+        if (!announced && output.includes("started\n")) {
+          announced = true;
+          onStarted?.();
+        }
+      },
+    },
+  );
 }

@@ -32,6 +32,7 @@ import { generate, GENERATOR } from "./_generate.ts";
 import { loadAverage } from "./_runtime.ts";
 import { summarize } from "./_quantiles.ts";
 import { SEED } from "./_gateway_scenarios.ts";
+import { checkoutRoot, positiveFlag } from "./_flags.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -43,22 +44,12 @@ const { values: flags } = parseArgs({
   },
 });
 
-function positive(name: string, text: string): number {
-  const value = Number(text);
-  if (!(value > 0) || !Number.isFinite(value)) {
-    throw new RangeError(
-      `Cannot run exp:overload-steps as '--${name}' must be a positive number: current value is ${text}`,
-    );
-  }
-  return value;
-}
+const positive = (name: string, text: string) => positiveFlag("exp:overload-steps", name, text);
 
 const capacity = positive("capacity", flags.capacity);
 const repeats = Math.round(positive("repeats", flags.repeats));
 const multipliers = flags.multipliers.split(",").map((m) => positive("multipliers", m));
-const root = flags.root === undefined
-  ? new URL("../", import.meta.url)
-  : new URL(`file://${Deno.realPathSync(flags.root)}/`);
+const root = checkoutRoot(flags.root);
 
 const STEP_SECONDS = 5;
 const LEAD_SECONDS = 1;

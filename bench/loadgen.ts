@@ -26,6 +26,7 @@ import { SEED } from "./_gateway_scenarios.ts";
 import { Experiment } from "./_experiment.ts";
 import { httpTarget, inProcessTarget, type LoadTarget } from "./_load_target.ts";
 import { formatStep, runStep, type StepResult, warmUp } from "./_load_step.ts";
+import { positiveFlag } from "./_flags.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -37,15 +38,7 @@ const { values: flags } = parseArgs({
   },
 });
 
-function positive(name: string, text: string): number {
-  const value = Number(text);
-  if (!(value > 0) || !Number.isFinite(value)) {
-    throw new RangeError(
-      `Cannot run the load generator as '--${name}' must be a positive number: current value is ${text}`,
-    );
-  }
-  return value;
-}
+const positive = (name: string, text: string) => positiveFlag("the load generator", name, text);
 
 const rates = flags.rates.split(",").map((r) => positive("rates", r));
 const seconds = positive("seconds", flags.seconds);

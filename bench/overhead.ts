@@ -17,9 +17,10 @@
  *    `--requests` have answered. `--rounds` rounds alternating the three gateways (each round
  *    rotates who goes first); each run is a fresh process of this runtime that builds one
  *    gateway, checks its answer, runs two untimed closed loops, then three timed ones (a full GC
- *    before each where the runtime exposes one) and reports their median. One process per gateway, as one is deployed: gateways
- *    that share a process share its compiled code, and the handlers, Hono and the runtime's fetch
- *    classes seen with three gateways' shapes ran slower than with one (the last stop's method).
+ *    before each where the runtime exposes one) and reports their median. One process per
+ *    gateway, as one is deployed: gateways that share a process share its compiled code, and the
+ *    handlers, Hono and the runtime's fetch classes seen with every gateway's shapes ran slower
+ *    than with one (the method before).
  *    Figure: wall µs per request, median over the rounds, and its ratio to the hand-written
  *    handler's. Target: ≤ 1.5×. The process's CPU time per request is recorded beside it: on a
  *    loaded machine it moves less than the wall time.
@@ -41,7 +42,6 @@
  *
  * @module
  */
-import { spawn } from "node:child_process";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import {
@@ -55,6 +55,8 @@ import {
 import { writeResult } from "./_experiment.ts";
 import { inProcessFetcher } from "../src/gateway/mod.ts";
 import { median } from "./_quantiles.ts";
+import { positiveFlag } from "./_flags.ts";
+import { childJson } from "./_child_json.ts";
 import { serve, type Served, stop, wrk, wrkMissing, type WrkRun } from "./_loopback.ts";
 import { currentRuntime, garbageCollector, loadAverage, machine } from "./_runtime.ts";
 
@@ -82,16 +84,8 @@ const { values: flags } = parseArgs({
   },
 });
 
-function positiveInteger(name: string): number {
-  const text = flags[name as keyof typeof flags] as string;
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new RangeError(
-      `Cannot run the overhead benchmark as '--${name}' must be a positive integer: current value is ${text}`,
-    );
-  }
-  return value;
-}
+const positiveInteger = (name: "requests" | "rounds" | "seconds" | "loopback-rounds") =>
+  positiveFlag("the overhead benchmark", name, flags[name], { integer: true });
 
 const requests = positiveInteger("requests");
 const rounds = positiveInteger("rounds");
@@ -223,18 +217,8 @@ function runInChild(id: GatewayId): Promise<InProcessRun> {
   const runtimeArgs = runtime.name === "deno"
     ? ["run", "-A", "--unstable-no-legacy-abort", "--v8-flags=--expose-gc", ...args]
     : args;
-  const child = spawn(process.execPath, runtimeArgs, { stdio: ["ignore", "pipe", "inherit"] });
-  let output = "";
-  child.stdout!.on("data", (chunk) => output += chunk);
-  return new Promise((resolve, reject) => {
-    child.once("error", reject);
-    child.once("exit", (code) => {
-      const line = /^(\{.*\})$/m.exec(output)?.[1];
-      if (code === 0 && line !== undefined) resolve(JSON.parse(line) as InProcessRun);
-      else {reject(
-          new Error(`Cannot run gateway '${id}' in process as its run exited with ${code}`),
-        );}
-    });
+  return childJson<InProcessRun>(process.execPath, runtimeArgs, {
+    what: `gateway '${id}' in process`,
   });
 }
 

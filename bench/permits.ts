@@ -21,6 +21,8 @@
 import { parseArgs } from "node:util";
 import { writeResult } from "./_experiment.ts";
 import { loadAverage } from "./_runtime.ts";
+import { checkoutRoot, positiveFlag } from "./_flags.ts";
+import { median } from "./_quantiles.ts";
 import type { Limiter, Permit } from "../src/limits/mod.ts";
 
 const CALLERS = 32;
@@ -37,24 +39,14 @@ const { values: flags } = parseArgs({
   },
 });
 
-function positiveInteger(name: string, text: string): number {
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new RangeError(
-      `Cannot run bench:permits as '--${name}' must be a positive integer: current value is ${text}`,
-    );
-  }
-  return value;
-}
-
+const positiveInteger = (name: string, text: string) =>
+  positiveFlag("bench:permits", name, text, { integer: true });
 const rounds = positiveInteger("rounds", flags.rounds);
 const capacities = {
   tight: positiveInteger("tight", flags.tight),
   roomy: positiveInteger("roomy", flags.roomy),
 };
-const root = flags.root === undefined
-  ? new URL("../", import.meta.url)
-  : new URL(`file://${Deno.realPathSync(flags.root)}/`);
+const root = checkoutRoot(flags.root);
 const limits = await import(new URL("src/limits/mod.ts", root).href);
 
 type Taker = { tryAcquire(): { release(): unknown } | undefined; acquire: Limiter["acquire"] };
@@ -95,7 +87,6 @@ async function run(taker: Taker | undefined): Promise<number> {
   return (performance.now() - started) * 1000 / REQUESTS;
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1];
 const load = [loadAverage()];
 console.log(
   `limiters from ${root.pathname}; ${CALLERS} requests at once, ${BRANCHES} permits each, median of ${rounds} rounds`,

@@ -40,6 +40,7 @@ import { parseArgs } from "node:util";
 import { BasicTracerProvider, BatchSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { writeResult } from "./_experiment.ts";
 import { median } from "./_quantiles.ts";
+import { positiveFlag } from "./_flags.ts";
 import { currentRuntime, garbageCollector, loadAverage, machine } from "./_runtime.ts";
 import { productPaths, trivialDownstream } from "./_overhead_apps.ts";
 
@@ -61,17 +62,8 @@ const { values: flags } = parseArgs({
   },
 });
 
-function positiveInteger(name: "requests" | "rounds"): number {
-  const value = Number(flags[name]);
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new RangeError(
-      `Cannot run the tracing benchmark as '--${name}' must be a positive integer: current value is ${
-        flags[name]
-      }`,
-    );
-  }
-  return value;
-}
+const positiveInteger = (name: "requests" | "rounds") =>
+  positiveFlag("the tracing benchmark", name, flags[name], { integer: true });
 
 const requests = positiveInteger("requests");
 const rounds = positiveInteger("rounds");
