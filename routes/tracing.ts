@@ -1,7 +1,7 @@
 /**
- * The gateway's request span: a wrapper of the route's answer that starts it from the incoming W3C trace
- * headers, hands it to the route, answers with `traceresponse`, and ends it
- * with the status.
+ * The gateway's request span: a wrapper of the route's answer that starts it from the incoming
+ * W3C trace headers, hands it to the route, answers with `traceresponse`, and ends it with the
+ * status.
  *
  * @module
  */
