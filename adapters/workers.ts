@@ -161,6 +161,9 @@ function appFor(env: Env): ReturnType<typeof createApp> {
       endpoints,
       jobs,
       limiter,
+      // A permit here may wait on a round trip to the PermitObject for a block, which is no sign
+      // of a saturated ceiling: optional branches keep their whole deadline to get one.
+      optionalWaitMs: Infinity,
       ...overload,
     });
   }

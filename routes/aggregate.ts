@@ -53,6 +53,12 @@ export interface AggregateOptions {
   limiter?: Limiter;
   /** The limiter's spare capacity for hedges; by default the limiter when it can grant at once. */
   spare?: SpareCapacity;
+  /**
+   * Longest an optional branch waits for a permit of `limiter` before it is skipped, in ms;
+   * `OPTIONAL_WAIT_MS` (10) by default, `Infinity` to wait until its deadline (see
+   * `GatherOptions.optionalWaitMs`).
+   */
+  optionalWaitMs?: number;
 }
 
 const budgetQuery = z.optional(z.pipe(
@@ -112,6 +118,7 @@ export function aggregate(
     metrics = createGatewayMetrics(),
     limiter,
     spare = limiterSpare(limiter),
+    optionalWaitMs,
   }: AggregateOptions = {},
 ): Handler {
   const endpoint = "graph" in spec ? spec : compileEndpoint(spec, { downstreams });
@@ -186,6 +193,7 @@ export function aggregate(
         metrics,
         limiter,
         spare,
+        optionalWaitMs,
       });
     } catch (error) {
       return answerRejectedGather(error, c, signal);

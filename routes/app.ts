@@ -131,7 +131,12 @@ export function createApp(
     .route("/", createGateway({ ...options, registry, metrics }))
     .route(
       "/",
-      createAggregateRoutes(endpoints, { metrics, limiter: options.limiter, spare: options.spare }),
+      createAggregateRoutes(endpoints, {
+        metrics,
+        limiter: options.limiter,
+        spare: options.spare,
+        optionalWaitMs: options.optionalWaitMs,
+      }),
     )
     .route("/", createMetricsRoute(metrics.registry))
     .route(

@@ -70,6 +70,12 @@ export interface GatewayOptions {
    */
   limiter?: Limiter;
   /**
+   * Longest an optional branch waits for a permit of `limiter` before it is skipped, in ms;
+   * `OPTIONAL_WAIT_MS` (10) by default, `Infinity` to wait until its deadline (see
+   * `GatherOptions.optionalWaitMs`).
+   */
+  optionalWaitMs?: number;
+  /**
    * Traces each product request (a server span, one span per branch and per attempt, trace
    * headers to every downstream, `traceresponse` in the answer); by default fanfare's tracer of
    * the globally registered OpenTelemetry provider, which records nothing until one is. `null`
@@ -141,6 +147,7 @@ export function createGateway(
     metrics = createGatewayMetrics(),
     limiter,
     spare = limiterSpare(limiter),
+    optionalWaitMs,
     tracer = defaultTracer(),
   }: GatewayOptions,
 ): Hono<{ Variables: { receivedAt: number } }> {
@@ -261,6 +268,7 @@ export function createGateway(
         query: downstreamFaults(query),
         spare,
         limiter,
+        optionalWaitMs,
         trace,
       });
     } catch (error) {

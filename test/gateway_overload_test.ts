@@ -136,6 +136,10 @@ Deno.test("a hung downstream behind its bulkhead holds two global permits at mos
     // Without the bulkhead, eight hung reviews calls would hold all eight permits and the
     // price and inventory calls of later requests would wait for them forever.
     limiter: new LocalLimiter({ capacity: 8 }),
+    // Optional branches wait for their permits as required ones do, so that every one is called
+    // and the bulkhead alone decides which fail: skipped at once, they would leave the
+    // required calls of ten requests to race past the bulkheads' two places at once.
+    optionalWaitMs: Infinity,
     bulkheads,
   });
   const requiredAnswered = callsMade(

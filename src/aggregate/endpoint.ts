@@ -269,6 +269,8 @@ export interface EndpointRunOptions {
   limiter?: Limiter;
   /** The limiter's spare capacity for hedges; a hedge also needs a free seat of the request. */
   spare?: SpareCapacity;
+  /** Longest an optional call waits for a permit of `limiter`, in ms (`scatterGather`'s). */
+  optionalWaitMs?: number;
 }
 
 /**
@@ -360,7 +362,15 @@ class CallFailure extends Error {
 export async function runEndpoint(
   endpoint: Endpoint,
   request: EndpointRequest,
-  { budgetMs, signal, origin = performance.now(), metrics, limiter, spare }: EndpointRunOptions,
+  {
+    budgetMs,
+    signal,
+    origin = performance.now(),
+    metrics,
+    limiter,
+    spare,
+    optionalWaitMs,
+  }: EndpointRunOptions,
 ): Promise<AggregateReport> {
   const { graph, limit } = endpoint;
   const calls = new Map<string, BranchReport>();
@@ -382,6 +392,7 @@ export async function runEndpoint(
         metrics,
         limiter,
         spare: seats,
+        optionalWaitMs,
       });
     } catch (error) {
       // Only the caller's abort or a full admission queue reject a gather: the latter ends the

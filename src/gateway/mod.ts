@@ -38,6 +38,7 @@ export {
   DownstreamError,
   type GatherOptions,
   type GatherReport,
+  OPTIONAL_WAIT_MS,
   scatterGather,
   WORKERS_CONNECTION_LIMIT,
 } from "./scatter_gather.ts";
