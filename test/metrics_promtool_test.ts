@@ -118,7 +118,7 @@ Deno.test("promtool check metrics accepts /metrics with the admission limit and 
   await held.body?.cancel();
   const text = await (await app.request("/metrics")).text();
   assert.match(text, /^fanfare_admission_limit 1$/m);
-  assert.match(text, /^fanfare_bulkhead_limit\{branch="reviews"\} 32$/m);
+  assert.match(text, /^fanfare_bulkhead_limit\{branch="reviews"\} 64$/m);
   const { code, output } = await promtoolCheckMetrics(text);
   assert.equal(
     code,

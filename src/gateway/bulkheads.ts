@@ -72,15 +72,19 @@ export const BULKHEAD_SOJOURN_MS = 300;
  * One `AdaptiveLimiter` per branch name, and the registry wrapper that puts each branch behind
  * its own.
  *
- * Defaults differ from the inbound limiter's: a ceiling of 32 calls per downstream (half the
- * default global ceiling of 64, so a stuck downstream holds at most half of it), an initial limit
- * at that ceiling (a healthy downstream is never the bottleneck; only latency brings the limit
- * down), a queue of 8, and a sojourn bound of {@linkcode BULKHEAD_SOJOURN_MS} instead of the
+ * Defaults differ from the inbound limiter's: a ceiling of 64 calls per downstream (the default
+ * global ceiling's capacity), an initial limit at that ceiling (a healthy downstream is never the
+ * bottleneck; only latency or drops bring the limit down), a queue of 8, and a sojourn bound of {@linkcode BULKHEAD_SOJOURN_MS} instead of the
  * inbound queue's 5–25 ms: a call waits while it can still start within its own deadline.
  * Turning a request away at the door costs nothing and gives a fast 503; turning one of its
  * calls away here throws away the work of its other branches and, for a required branch, makes
  * a 502 — measured at 2× and 4× capacity, bulkhead sojourn sheds of required branches were
- * nearly all the 502s. Waiting longer makes the request slower instead, and that latency is
+ * nearly all the 502s. The ceiling was 32, half the global one, so that a stuck downstream
+ * held at most half of it; but once optional branches stopped queueing for global permits
+ * (`optionalWaitMs`), the two required downstreams each needed about half the global ceiling
+ * at its capacity, and at 32 their bulkheads turned required calls away as soon as the global
+ * ceiling filled: 11 % of admitted answers were 502s at 1× and 94 % at 2× (`exp:overload`).
+ * A stuck downstream's limit falls instead, by a tenth on every window of drops. Waiting longer makes the request slower instead, and that latency is
  * what brings the inbound limit down; the queue bound (8) still caps the global permits a slow
  * downstream's waiters can hold.
  *
@@ -95,7 +99,7 @@ export const BULKHEAD_SOJOURN_MS = 300;
  *
  * const bulkheads = new Bulkheads({ maxLimit: 32 });
  * const registry = bulkheads.guard(defaultRegistry(urlFetcher("http://127.0.0.1:8788/")));
- * bulkheads.stats().price?.limit; // 32
+ * bulkheads.stats().price?.limit; // 32 (64 by default)
  * ```
  */
 export class Bulkheads {
@@ -104,7 +108,7 @@ export class Bulkheads {
 
   /** No bulkhead yet; {@linkcode guard} makes one per branch. */
   constructor(options: BulkheadOptions = {}) {
-    const maxLimit = options.maxLimit ?? 32;
+    const maxLimit = options.maxLimit ?? 64;
     this.#options = {
       maxQueue: 8,
       targetMs: Math.min(BULKHEAD_SOJOURN_MS, options.intervalMs ?? BULKHEAD_SOJOURN_MS),

@@ -32,7 +32,7 @@ export interface OverloadProtection {
  * | `ADMISSION_MAX_QUEUE`     | requests that may wait (0: none)                      | 64         |
  * | `ADMISSION_MAX_LAG_MS`    | event-loop lag that backs the limit off (0: not read) | 25         |
  * | `BULKHEADS`               | `adaptive` or `off`: one limit per downstream         | `adaptive` |
- * | `BULKHEAD_MAX_LIMIT`      | ceiling of each downstream's limit (its start, too)   | 32         |
+ * | `BULKHEAD_MAX_LIMIT`      | ceiling of each downstream's limit (its start, too)   | 64         |
  * | `BULKHEAD_MAX_QUEUE`      | calls that may wait per downstream (0: none)          | 8          |
  *
  * `handOffMs`, when given, goes to every limiter (see `AdaptiveLimiterOptions`): their waiters
@@ -100,7 +100,7 @@ export function overloadFromEnv(
   }
   if (mode("BULKHEADS")) {
     protection.bulkheads = new Bulkheads({
-      maxLimit: count("BULKHEAD_MAX_LIMIT", 32, 1),
+      maxLimit: count("BULKHEAD_MAX_LIMIT", 64, 1),
       maxQueue: count("BULKHEAD_MAX_QUEUE", 8, 0),
       handOffMs,
     });
