@@ -6,6 +6,7 @@
  * @module
  */
 import { spawn } from "node:child_process";
+import process from "node:process";
 
 /**
  * Runs `command` with `args` (standard error passed through), calls `onOutput` with its
@@ -25,9 +26,17 @@ import { spawn } from "node:child_process";
 export function childJson<T>(
   command: string,
   args: string[],
-  { what, onOutput }: { what: string; onOutput?: (output: string) => void },
+  { what, onOutput, env }: {
+    what: string;
+    onOutput?: (output: string) => void;
+    /** Variables added to this process's environment for the child. */
+    env?: Record<string, string>;
+  },
 ): Promise<T> {
-  const child = spawn(command, args, { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(command, args, {
+    stdio: ["ignore", "pipe", "inherit"],
+    env: env === undefined ? undefined : { ...process.env, ...env },
+  });
   let output = "";
   child.stdout!.setEncoding("utf8");
   child.stdout!.on("data", (chunk: string) => {

@@ -7,6 +7,16 @@
  * at p99 (4,712 requests/s), where the Deno one, in the run before it, used 0.67 of a core and
  * sent 490 ms late (3,857/s).
  *
+ * Bun's `fetch` keeps at most 256 requests open at once unless `BUN_CONFIG_MAX_HTTP_REQUESTS`
+ * says otherwise, and queues the rest unseen: its sends then wait for the answers, which is a
+ * closed loop of 256 clients, not an open model. At 4× capacity the gateway's 200 admitted
+ * requests held most of the 256, and its 503s waited behind them in the generator (p50 324 ms,
+ * with the gateway's thread not saturated). Unbounded (Bun's most, 65,535), it opened a
+ * connection for nearly every request once answers slowed: 17,000 at once at 8× capacity, with
+ * the generator using 1.9 cores of the two and the gateway's thread mostly idle. So it may keep
+ * {@linkcode MAX_OPEN_REQUESTS} open, as a fleet of clients' connection pools would: about five
+ * times what the gateway holds at 4× (its admission limit of 200 and a few ms of 503s).
+ *
  * @module
  */
 import { childJson } from "./_child_json.ts";
@@ -15,6 +25,9 @@ import type { Sample } from "./_open_loop.ts";
 
 const BUN = new URL("../node_modules/.bin/bun", import.meta.url).pathname;
 const SCRIPT = new URL("./_generator.ts", import.meta.url).pathname;
+
+/** The most requests the Bun generator keeps open at once; more wait in it, unseen. */
+export const MAX_OPEN_REQUESTS = 1024;
 
 /** The runtime the generator runs on: `"bun"` when the project's Bun is installed. */
 export const GENERATOR: "bun" | "deno" = existsSync(BUN) ? "bun" : "deno";
@@ -57,6 +70,7 @@ export function generate(
     GENERATOR === "bun" ? [SCRIPT, ...args] : ["run", "--allow-net=127.0.0.1", SCRIPT, ...args],
     {
       what: `a load step's ${GENERATOR} generator`,
+      env: { BUN_CONFIG_MAX_HTTP_REQUESTS: String(MAX_OPEN_REQUESTS) },
       onOutput: (output) => {
         if (!announced && output.includes("started\n")) {
           announced = true;
