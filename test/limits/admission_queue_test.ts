@@ -41,18 +41,34 @@ Deno.test("AdmissionQueue turns away at the door a request whose budget would en
   assert.deepEqual(queue.expire(30).shed, [{ id: 1, reason: "budget" }]);
 });
 
-Deno.test("AdmissionQueue under overload shortens the sojourn bound, serves LIFO and evicts the oldest", () => {
-  const queue = new AdmissionQueue({ limit: fixed(1), maxQueue: 2, targetMs: 5, intervalMs: 100 });
+Deno.test("AdmissionQueue under overload shortens the sojourn bound, serves LIFO and holds only the waiters releases can admit", () => {
+  const queue = new AdmissionQueue({ limit: fixed(2), maxQueue: 8, targetMs: 2, intervalMs: 10 });
   queue.offer(0);
-  queue.offer(0); // id 1
-  queue.offer(50); // id 2
-  // Non-empty for a whole interval: overload.
-  assert.equal(queue.stats(100).overloaded, true);
-  assert.equal(queue.offer(100).kind, "queued"); // id 3 evicts id 1
-  const evicted = queue.expire(100);
-  assert.deepEqual(evicted.shed.map((s) => [s.id, s.reason]), [[1, "queue_full"], [2, "sojourn"]]);
-  const next = queue.release(102, { admittedAt: 0, inFlight: 1 });
-  assert.deepEqual(next.admitted.map((a) => a.id), [3]);
+  queue.offer(0);
+  // A request finishes every ms for 100 ms: about 0.64 releases a ms, decayed over 100 ms.
+  for (let t = 1; t <= 100; t++) {
+    queue.release(t, { admittedAt: t - 1, inFlight: 2 });
+    assert.equal(queue.offer(t).kind, "admitted");
+  }
+  // Not overloaded yet: the queue takes up to maxQueue.
+  assert.deepEqual([queue.offer(100), queue.offer(100), queue.offer(100)].map((o) => o.kind), [
+    "queued",
+    "queued",
+    "queued",
+  ]);
+  // Non-empty for a whole interval: overload, and the three sat out the 2 ms bound.
+  assert.equal(queue.stats(110).overloaded, true);
+  assert.deepEqual(queue.expire(110).shed.map((s) => [s.id, s.reason]), [
+    [1, "sojourn"],
+    [2, "sojourn"],
+    [3, "sojourn"],
+  ]);
+  // 0.57 releases a ms by now: about 1.15 places free up within 2 ms, so two may wait.
+  assert.equal(queue.offer(110).kind, "queued"); // id 4
+  assert.equal(queue.offer(110).kind, "queued"); // id 5
+  assert.deepEqual(queue.offer(110), { kind: "rejected", reason: "queue_full" });
+  const next = queue.release(111, { admittedAt: 100, inFlight: 2 });
+  assert.deepEqual(next.admitted.map((a) => a.id), [5], "the newest first");
 });
 
 Deno.test("AdmissionQueue forgets a cancelled waiter", () => {
