@@ -51,10 +51,13 @@ export interface AdaptiveLimiterOptions extends GradientLimitOptions {
    * When set, the limiter watches its own event loop while anything is in flight or waiting: a
    * timer due every `lagIntervalMs` that fires more than `maxLagMs` late means the process is
    * short of CPU (every request, refusals too, then waits that long before any code sees it),
-   * and the limit backs off as on a window of drops. Latency alone shows this late: a gateway's
-   * requests mostly wait on downstreams, so a saturated event loop adds to them only a fraction
-   * of what it adds to a refusal. Unset by default; not for Workers, whose timers do not run
-   * between a request's events.
+   * and the limit backs off as on a window of drops, or to `maxLagMs ÷ lag` of itself when that
+   * is less (never below half): a flood of arrivals can hold one sample back for hundreds of
+   * ms, and a back-off by a tenth per late sample left the limit near its ceiling for seconds
+   * while 502s piled up (`exp:overload-steps` at 8× capacity). Latency alone shows this late: a
+   * gateway's requests mostly wait on downstreams, so a saturated event loop adds to them only
+   * a fraction of what it adds to a refusal. Unset by default (`npm start` sets 5 ms); not for
+   * Workers, whose timers do not run between a request's events.
    */
   maxLagMs?: number;
   /** How often the event loop is sampled when `maxLagMs` is set, in ms; 10 by default. */
@@ -357,7 +360,7 @@ export class AdaptiveLimiter implements Limiter {
       const now = this.#clock();
       this.#lagMs = Math.max(0, now - due);
       if (this.#lagMs > this.#maxLagMs!) {
-        this.#limit.backOff();
+        this.#limit.backOff(this.#lagMs / this.#maxLagMs!);
         this.#lagBackOffs++;
       }
       if (this.#queue.busy) this.#watchLag(now);

@@ -255,11 +255,13 @@ export class GradientLimit {
 
   /**
    * Backs off as a window of drops does (the limit × (1 − smoothing / 2)), on a sign of
-   * overload that is not a request's latency: the gateway's own event loop running late.
-   * Returns the limit.
+   * overload that is not a request's latency: the gateway's own event loop running late. A
+   * `severity` above 1 (how many times over its bound that sign is) backs off further, to the
+   * limit ÷ severity, but never below half of it. Returns the limit.
    */
-  backOff(): number {
-    this.#estimate = Math.max(this.#min, this.#estimate * (1 - this.#smoothing / 2));
+  backOff(severity = 1): number {
+    const factor = Math.max(0.5, Math.min(1 - this.#smoothing / 2, 1 / severity));
+    this.#estimate = Math.max(this.#min, this.#estimate * factor);
     return this.limit;
   }
 

@@ -176,11 +176,18 @@ async function afterFirstSampleReadAt(jumpMs: number) {
 }
 
 Deno.test("AdaptiveLimiter with maxLagMs backs the limit off when its event loop runs late, and holds no timer once idle", async () => {
-  const { during, after } = await afterFirstSampleReadAt(100); // 99 ms late
+  const { during, after } = await afterFirstSampleReadAt(28); // 27 ms late
   // One back-off, × (1 − 0.2 / 2).
   assert.deepEqual([during.limit, during.lagBackOffs], [18, 1]);
   // Idle: the watch stopped with the release (the sanitizers fail a test that leaks its timer).
   assert.equal(after.lagMs, 0);
+});
+
+Deno.test("AdaptiveLimiter with maxLagMs backs off further the later its event loop runs, at most by half", async () => {
+  // 40 ms late against 25: × 25 / 40.
+  assert.deepEqual((await afterFirstSampleReadAt(41)).during.limit, 12);
+  // 99 ms late: × 25 / 99, held at half.
+  assert.deepEqual((await afterFirstSampleReadAt(100)).during.limit, 10);
 });
 
 Deno.test("AdaptiveLimiter with maxLagMs leaves the limit alone while its event loop keeps time", async () => {

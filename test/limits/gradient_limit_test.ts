@@ -111,6 +111,14 @@ Deno.test("GradientLimit rejects settings that make no limit, naming them", () =
   assert.throws(() => new GradientLimit({ tolerance: 0.5 }), /'tolerance'/);
 });
 
+Deno.test("GradientLimit.backOff cuts by a tenth, or by the severity given, never below half", () => {
+  const limit = new GradientLimit({ initialLimit: 100, maxLimit: 100 });
+  assert.equal(limit.backOff(), 90);
+  assert.equal(limit.backOff(1.5), 60);
+  assert.equal(limit.backOff(10), 30);
+  assert.equal(limit.backOff(0.5), 27, "a mild sign still backs off by a tenth");
+});
+
 Deno.test("GradientLimit backs off when requests are dropped, though timeouts keep latency flat", () => {
   const limit = new GradientLimit({ initialLimit: 40, maxLimit: 40 });
   let now = 0;
