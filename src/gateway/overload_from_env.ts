@@ -30,7 +30,7 @@ export interface OverloadProtection {
  * | `ADMISSION_INITIAL_LIMIT` | requests in flight before anything is learned         | 20         |
  * | `ADMISSION_MAX_LIMIT`     | the ceiling of the learned limit                      | 200        |
  * | `ADMISSION_MAX_QUEUE`     | requests that may wait (0: none)                      | 64         |
- * | `ADMISSION_MAX_LAG_MS`    | event-loop lag that backs the limit off (0: not read) | 5          |
+ * | `ADMISSION_MAX_LAG_MS`    | event-loop lag that backs the limit off (0: not read) | 25         |
  * | `BULKHEADS`               | `adaptive` or `off`: one limit per downstream         | `adaptive` |
  * | `BULKHEAD_MAX_LIMIT`      | ceiling of each downstream's limit (its start, too)   | 64         |
  * | `BULKHEAD_MAX_QUEUE`      | calls that may wait per downstream (0: none)          | 8          |
@@ -89,7 +89,7 @@ export function overloadFromEnv(
         `Cannot configure overload protection as 'ADMISSION_INITIAL_LIMIT' must not exceed 'ADMISSION_MAX_LIMIT' (${maxLimit}): current value is ${initialLimit}`,
       );
     }
-    const maxLagMs = count("ADMISSION_MAX_LAG_MS", 5, 0);
+    const maxLagMs = count("ADMISSION_MAX_LAG_MS", 25, 0);
     protection.admission = new AdaptiveLimiter({
       initialLimit,
       maxLimit,

@@ -49,15 +49,19 @@ export interface AdaptiveLimiterOptions extends GradientLimitOptions {
   maxHandOffMs?: number;
   /**
    * When set, the limiter watches its own event loop while anything is in flight or waiting: a
-   * timer due every `lagIntervalMs` that fires more than `maxLagMs` late means the process is
-   * short of CPU (every request, refusals too, then waits that long before any code sees it),
-   * and the limit backs off as on a window of drops, or to `maxLagMs ÷ lag` of itself when that
-   * is less (never below half): a flood of arrivals can hold one sample back for hundreds of
-   * ms, and a back-off by a tenth per late sample left the limit near its ceiling for seconds
-   * while 502s piled up (`exp:overload-steps` at 8× capacity). Latency alone shows this late: a
+   * timer due every `lagIntervalMs` that fires more than `maxLagMs` late three times in a row
+   * means the process is short of CPU (every request, refusals too, then waits that long before
+   * any code sees it), and the limit backs off as on a window of drops, or to `maxLagMs ÷ lag`
+   * of itself (the least late of the three) when that is less, never below half. Three, because
+   * one late sample is as often the machine giving the thread's core to another process for a
+   * moment. In proportion, because a flood of arrivals holds samples back for hundreds of ms,
+   * and a back-off by a tenth per late sample left the limit near its ceiling for seconds while
+   * 502s piled up (`exp:overload-steps` at 8× capacity). Latency alone shows this late: a
    * gateway's requests mostly wait on downstreams, so a saturated event loop adds to them only
-   * a fraction of what it adds to a refusal. Unset by default (`npm start` sets 5 ms); not for
-   * Workers, whose timers do not run between a request's events.
+   * a fraction of what it adds to a refusal. Unset by default (`npm start` sets 25 ms: at 5 and
+   * 10 ms, the other processes of an `exp:overload` sweep on the same two cores made enough
+   * late samples to pull the limit down to 1–4 requests at 4× capacity, and it took most of the
+   * step to climb back); not for Workers, whose timers do not run between a request's events.
    */
   maxLagMs?: number;
   /** How often the event loop is sampled when `maxLagMs` is set, in ms; 10 by default. */
@@ -148,6 +152,9 @@ interface HandOff {
   reclaim(): void;
 }
 
+/** Late event-loop samples in a row that back the limit off (see `maxLagMs`). */
+const LATE_SAMPLES = 3;
+
 /**
  * Admits up to a learned number of holders at once; the rest wait briefly (CoDel bound, adaptive
  * LIFO) or are turned away at once with an `AdmissionRejectedError` naming the reason. Each
@@ -183,6 +190,9 @@ export class AdaptiveLimiter implements Limiter {
   #lagTimer: ReturnType<typeof setTimeout> | undefined;
   #lagMs = 0;
   #lagBackOffs = 0;
+  /** Late samples in a row, and the least late of them. */
+  #lateStreak = 0;
+  #leastLateMs = Infinity;
 
   /** A limiter with nothing in flight. */
   constructor(
@@ -360,8 +370,16 @@ export class AdaptiveLimiter implements Limiter {
       const now = this.#clock();
       this.#lagMs = Math.max(0, now - due);
       if (this.#lagMs > this.#maxLagMs!) {
-        this.#limit.backOff(this.#lagMs / this.#maxLagMs!);
-        this.#lagBackOffs++;
+        this.#leastLateMs = Math.min(this.#leastLateMs, this.#lagMs);
+        if (++this.#lateStreak >= LATE_SAMPLES) {
+          this.#limit.backOff(this.#leastLateMs / this.#maxLagMs!);
+          this.#lagBackOffs++;
+          this.#lateStreak = 0;
+          this.#leastLateMs = Infinity;
+        }
+      } else {
+        this.#lateStreak = 0;
+        this.#leastLateMs = Infinity;
       }
       if (this.#queue.busy) this.#watchLag(now);
     }, this.#lagIntervalMs);
@@ -439,6 +457,8 @@ export class AdaptiveLimiter implements Limiter {
       clearTimeout(this.#lagTimer);
       this.#lagTimer = undefined;
       this.#lagMs = 0;
+      this.#lateStreak = 0;
+      this.#leastLateMs = Infinity;
     }
     // An admission its waiter never took up (its request was cancelled) would hold a permit for
     // ever; giving it back applies what that frees.

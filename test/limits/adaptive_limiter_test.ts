@@ -153,46 +153,48 @@ Deno.test("AdaptiveLimiter.admit resolves a queued caller's decision to a refusa
 });
 
 /**
- * A limiter that watches its event loop every 1 ms (bound 25 ms) on a clock the test moves:
- * while it holds one permit, the clock jumps to `jumpMs` before the first sample (due at 1 ms)
- * is read. Its stats then, and once the permit is back.
+ * A limiter that watches its event loop every 1 ms (bound 25 ms) on a clock the test moves, while
+ * it holds one permit for 20 ms: each read of the clock moves it `stepMs` on (each sample then
+ * fires `stepMs - 1` ms late), or, with `once`, only the first sample is late. Its stats then,
+ * and once the permit is back.
  */
-async function afterFirstSampleReadAt(jumpMs: number) {
+async function holdWithLateSamples(stepMs: number, { once = false } = {}) {
   let now = 0;
   const limiter = new AdaptiveLimiter({
     initialLimit: 20,
     maxLimit: 20,
     maxLagMs: 25,
     lagIntervalMs: 1,
-    clock: () => now,
+    clock: () => once ? now : now += stepMs,
   });
   const permit = await limiter.acquire();
-  now = jumpMs;
-  // Past every timer due sooner, which fire first; the samples after the jump are on time.
+  if (once) now += stepMs;
   await new Promise((resolve) => setTimeout(resolve, 20));
   const during = limiter.stats();
   await permit.release();
   return { during, after: limiter.stats() };
 }
 
-Deno.test("AdaptiveLimiter with maxLagMs backs the limit off when its event loop runs late, and holds no timer once idle", async () => {
-  const { during, after } = await afterFirstSampleReadAt(28); // 27 ms late
-  // One back-off, × (1 − 0.2 / 2).
-  assert.deepEqual([during.limit, during.lagBackOffs], [18, 1]);
+Deno.test("AdaptiveLimiter with maxLagMs backs the limit off when its event loop runs late three samples in a row, and holds no timer once idle", async () => {
+  const { during, after } = await holdWithLateSamples(28); // each sample 27 ms late
+  assert.ok(during.lagBackOffs >= 1, `backed off ${during.lagBackOffs} times`);
+  // × (1 − 0.2 / 2) each time.
+  assert.equal(during.limit, Math.floor(20 * 0.9 ** during.lagBackOffs));
   // Idle: the watch stopped with the release (the sanitizers fail a test that leaks its timer).
   assert.equal(after.lagMs, 0);
 });
 
 Deno.test("AdaptiveLimiter with maxLagMs backs off further the later its event loop runs, at most by half", async () => {
-  // 40 ms late against 25: × 25 / 40.
-  assert.deepEqual((await afterFirstSampleReadAt(41)).during.limit, 12);
-  // 99 ms late: × 25 / 99, held at half.
-  assert.deepEqual((await afterFirstSampleReadAt(100)).during.limit, 10);
+  const { during } = await holdWithLateSamples(100); // 99 ms late: × 25 / 99, held at half
+  assert.ok(during.lagBackOffs >= 1);
+  assert.equal(during.limit, Math.max(1, Math.floor(20 * 0.5 ** during.lagBackOffs)));
 });
 
-Deno.test("AdaptiveLimiter with maxLagMs leaves the limit alone while its event loop keeps time", async () => {
-  const { during } = await afterFirstSampleReadAt(10); // 9 ms late: within the bound
-  assert.deepEqual([during.limit, during.lagBackOffs], [20, 0]);
+Deno.test("AdaptiveLimiter with maxLagMs leaves the limit alone for one late sample, or samples within the bound", async () => {
+  const once = await holdWithLateSamples(100, { once: true });
+  assert.deepEqual([once.during.limit, once.during.lagBackOffs], [20, 0]);
+  const timely = await holdWithLateSamples(10); // 9 ms late: within the bound
+  assert.deepEqual([timely.during.limit, timely.during.lagBackOffs], [20, 0]);
 });
 
 Deno.test("AdaptiveLimiter.tryAcquire takes a free place, and counts nothing when there is none", async () => {
