@@ -1,13 +1,13 @@
 /**
  * The status of a product answer that is not a 200: what happened, said by the status code.
  *
- * | what happened                                                        | status | body                |
- * | -------------------------------------------------------------------- | ------ | ------------------- |
- * | the client went away first                                           | 499    | none (logged)       |
- * | the gateway's own ceiling kept a required branch from running        | 503    | JSON, `Retry-After` |
- * | the gateway cut a required branch itself, the client still waiting   | 503    | JSON, `Retry-After` |
- * | a required branch's downstream failed or did not answer in its time  | 502    | JSON                |
- * | the request's budget ran out before a required branch answered       | 504    | JSON                |
+ * | what happened                                                             | status | body                |
+ * | ------------------------------------------------------------------------- | ------ | ------------------- |
+ * | the client went away first                                                | 499    | none (logged)       |
+ * | the gateway's own ceiling or bulkhead kept a required branch from running | 503    | JSON, `Retry-After` |
+ * | the gateway cut a required branch itself, the client still waiting        | 503    | JSON, `Retry-After` |
+ * | a required branch's downstream failed or did not answer in its time       | 502    | JSON                |
+ * | the request's budget ran out before a required branch answered            | 504    | JSON                |
  *
  * When required branches failed for different reasons, a downstream failure decides (502), then
  * the budget (504), then the gateway's own reasons (503).
@@ -24,6 +24,9 @@ export const CLIENT_CLOSED_REQUEST = 499;
 
 /** Reason prefix of a branch skipped because no permit of the ceiling came before its deadline. */
 const NO_PERMIT = "skipped: no permit";
+
+/** Reason prefix of a branch whose bulkhead turned the call away (`BulkheadRejectedError`). */
+const BULKHEAD_FULL = "error: Bulkhead of ";
 
 /**
  * Why a branch gave no data, as far as the status is concerned.
@@ -54,9 +57,10 @@ export interface FailureStatus {
 }
 
 /**
- * Why `branch` gave no data: skipped for want of a permit → `ceiling`; never started for lack of
- * budget, or cut when the request's budget ended (its deadline was the budget's end) →
- * `budget`; `aborted` otherwise (the gateway cut it while the client still waited, see the
+ * Why `branch` gave no data: skipped for want of a permit, or turned away by its downstream's
+ * bulkhead → `ceiling` (the gateway's own capacity said no, not the downstream); never started
+ * for lack of budget, or cut when the request's budget ended (its deadline was the budget's
+ * end) → `budget`; `aborted` otherwise (the gateway cut it while the client still waited, see the
  * README's known gaps) → `gateway`; anything else (an error, a non-2xx, its own timeout) →
  * `downstream`.
  *
@@ -67,7 +71,9 @@ export interface FailureStatus {
  * ```
  */
 export function failureCause(branch: BranchReport, budgetMs: number): FailureCause {
-  if (branch.reason?.startsWith(NO_PERMIT)) return "ceiling";
+  if (branch.reason?.startsWith(NO_PERMIT) || branch.reason?.startsWith(BULKHEAD_FULL)) {
+    return "ceiling";
+  }
   if (branch.outcome === "skipped") return "budget";
   const cutByBudget = branch.deadlineMs !== undefined && branch.deadlineMs >= budgetMs - 1;
   if ((branch.outcome === "timeout" || branch.outcome === "aborted") && cutByBudget) {

@@ -33,6 +33,18 @@ Deno.test("a required branch the gateway's own ceiling kept from running is a 50
   });
 });
 
+Deno.test("a required branch its bulkhead turned away is a 503 with Retry-After, as for the ceiling", () => {
+  const refused = {
+    outcome: "error",
+    reason: "error: Bulkhead of 'price' is full (queue_full): limit is 64 calls in flight",
+  } as const;
+  assertEquals(failureStatus(gathered({ price: refused }), options), {
+    status: 503,
+    error: "no capacity",
+    retryAfterS: 1,
+  });
+});
+
 Deno.test("a required branch whose downstream failed or timed out on its own is a 502", () => {
   const failing = { outcome: "error", reason: "error: Downstream 'price' answered 500" } as const;
   const slow = { outcome: "timeout", reason: "timeout", startMs: 1, deadlineMs: 301 } as const;
