@@ -23,9 +23,10 @@
  *    fast latency comes back (p50 per 500 ms against the earlier 0.5× step's p90). The gateway's
  *    `/metrics` is polled every 100 ms for its admission limit.
  *
- * Between steps each gateway drains: no branch in flight, and it and its downstream idle (under a
- * tenth of a core), for at most a minute — a collapsed gateway works through its backlog long
- * after its clients gave up, and must not share the cores with the next step. Each step records
+ * Between steps each gateway drains: no branch in flight, it and its downstream idle (under a
+ * tenth of a core), and fewer than 4,096 sockets in TIME_WAIT on the machine, for at most 90 s —
+ * a collapsed gateway works through its backlog long after its clients gave up, and must not
+ * share the cores (or the ephemeral ports) with the next step. Each step records
  * the cores used by the gateway, its downstream and the generator.
  *
  * Each step also reads the gateway's own counters from `/metrics` before it and once the gateway
