@@ -78,8 +78,8 @@ export const BULKHEAD_SOJOURN_MS = 300;
  * inbound queue's 5–25 ms: a call waits while it can still start within its own deadline.
  * Turning a request away at the door costs nothing and gives a fast 503; turning one of its
  * calls away here throws away the work of its other branches and, for a required branch, makes
- * a 502 — measured at 2× and 4× capacity, bulkhead sojourn sheds of required branches were
- * nearly all the 502s. The ceiling was 32, half the global one, so that a stuck downstream
+ * a failed answer (a 502 then; a 503 `no capacity` since) — measured at 2× and 4× capacity,
+ * bulkhead sojourn sheds of required branches were nearly all the 502s. The ceiling was 32, half the global one, so that a stuck downstream
  * held at most half of it; but once optional branches stopped queueing for global permits
  * (`optionalWaitMs`), the two required downstreams each needed about half the global ceiling
  * at its capacity, and at 32 their bulkheads turned required calls away as soon as the global
