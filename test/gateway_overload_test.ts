@@ -172,6 +172,26 @@ Deno.test("a hung downstream behind its bulkhead holds two global permits at mos
   assert.match(metrics, /^fanfare_bulkhead_shed_total\{branch="price",reason="queue_full"\} 0$/m);
 });
 
+Deno.test("a required branch its bulkhead turns away answers 503 no capacity with Retry-After, not 502", async () => {
+  const { fetcher, open, callsMade } = gatedDownstream((branch) => branch === "price");
+  const app = createApp({
+    registry: defaultRegistry(fetcher, { query: () => ({ latencyMs: "0" }), timeoutMs: WIDE }),
+    bulkheads: new Bulkheads({ maxLimit: 1, maxQueue: 0 }),
+  });
+  const priceCalled = callsMade(1, (c) => c.branch === "price");
+  const first = app.request("/product/sku-1?budget=10000");
+  await priceCalled;
+  // The one place of price's bulkhead is held: the next request's price call is turned away.
+  const second = await app.request("/product/sku-2?budget=10000");
+  const body = await second.json();
+  assert.equal(second.status, 503, JSON.stringify(body));
+  assert.equal(body.error, "no capacity");
+  assert.equal(second.headers.get("retry-after"), "1");
+  assert.match(body.reasons.price, /^error: Bulkhead of 'price' is full/);
+  open();
+  await (await first).body?.cancel();
+});
+
 Deno.test("a client that leaves while queued is answered 499 and counted cancelled", async () => {
   const { fetcher, open, callsMade } = gatedDownstream(() => true);
   const admission = new AdaptiveLimiter({

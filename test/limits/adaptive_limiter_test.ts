@@ -154,22 +154,28 @@ Deno.test("AdaptiveLimiter.admit resolves a queued caller's decision to a refusa
 
 /**
  * A limiter that watches its event loop every 1 ms (bound 25 ms) on a clock the test moves, while
- * it holds one permit for 20 ms: each read of the clock moves it `stepMs` on (each sample then
- * fires `stepMs - 1` ms late), or, with `once`, only the first sample is late. Its stats then,
- * and once the permit is back.
+ * it holds one permit for three samples: each read of the clock moves it `stepMs` on (each
+ * sample then fires `stepMs - 1` ms late), or, with `once`, only the first sample is late. Its
+ * stats then, and once the permit is back.
  */
 async function holdWithLateSamples(stepMs: number, { once = false } = {}) {
   let now = 0;
+  let reads = 0;
   const limiter = new AdaptiveLimiter({
     initialLimit: 20,
     maxLimit: 20,
     maxLagMs: 25,
     lagIntervalMs: 1,
-    clock: () => once ? now : now += stepMs,
+    clock: () => (reads++, once ? now : now += stepMs),
   });
   const permit = await limiter.acquire();
   if (once) now += stepMs;
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  // While it holds the permit only its event-loop samples read the clock: wait for three of them
+  // (at most 50 waits of 1 ms), whatever the pace of the timers.
+  const samplesFrom = reads;
+  for (let i = 0; i < 50 && reads < samplesFrom + 3; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
   const during = limiter.stats();
   await permit.release();
   return { during, after: limiter.stats() };
