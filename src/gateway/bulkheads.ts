@@ -74,19 +74,21 @@ export const BULKHEAD_SOJOURN_MS = 300;
  *
  * Defaults differ from the inbound limiter's: a ceiling of 64 calls per downstream (the default
  * global ceiling's capacity), an initial limit at that ceiling (a healthy downstream is never the
- * bottleneck; only latency or drops bring the limit down), a queue of 8, and a sojourn bound of {@linkcode BULKHEAD_SOJOURN_MS} instead of the
- * inbound queue's 5–25 ms: a call waits while it can still start within its own deadline.
- * Turning a request away at the door costs nothing and gives a fast 503; turning one of its
- * calls away here throws away the work of its other branches and, for a required branch, makes
- * a failed answer (a 502 then; a 503 `no capacity` since) — measured at 2× and 4× capacity,
- * bulkhead sojourn sheds of required branches were nearly all the 502s. The ceiling was 32, half the global one, so that a stuck downstream
- * held at most half of it; but once optional branches stopped queueing for global permits
- * (`optionalWaitMs`), the two required downstreams each needed about half the global ceiling
- * at its capacity, and at 32 their bulkheads turned required calls away as soon as the global
- * ceiling filled: 11 % of admitted answers were 502s at 1× and 94 % at 2× (`exp:overload`).
- * A stuck downstream's limit falls instead, by a tenth on every window of drops. Waiting longer makes the request slower instead, and that latency is
- * what brings the inbound limit down; the queue bound (8) still caps the global permits a slow
- * downstream's waiters can hold.
+ * bottleneck; only latency or drops bring the limit down), a queue of 8, and a sojourn bound of
+ * {@linkcode BULKHEAD_SOJOURN_MS} instead of the inbound queue's 5–25 ms: a call waits while it
+ * can still start within its own deadline. Turning a request away at the door costs nothing and
+ * gives a fast 503; turning one of its calls away here throws away the work of its other branches
+ * and fails the answer if the branch is required — measured at 2× and 4× capacity, bulkhead
+ * sojourn sheds of required branches were nearly all the failed answers. Waiting longer makes the
+ * request slower instead, and that latency is what brings the inbound limit down; the queue bound
+ * (8) still caps the global permits a slow downstream's waiters can hold.
+ *
+ * The ceiling was 32, half the global one, so that a stuck downstream held at most half of it.
+ * Once optional branches stopped queueing for global permits (`optionalWaitMs`), the two required
+ * downstreams each needed about half the global ceiling at its capacity, and at 32 their
+ * bulkheads turned required calls away as soon as it filled: 11 % of admitted answers were 502s
+ * at 1× and 94 % at 2× (`exp:overload` at b197bef). A stuck downstream's limit falls instead, by
+ * a tenth on every window of drops.
  *
  * The permit is held from the call to its response's headers, not while its body is read: that
  * is the downstream's latency, and reading a small JSON body is the gateway's own work.

@@ -174,8 +174,8 @@ export interface GatherOptions {
 
 /**
  * How long an optional branch waits for a ceiling permit by default, in ms: a short burst
- * passes, a saturated ceiling sheds optional work first. `exp:overload-steps` at 1× and 4×
- * capacity gave the same goodput at 0, 10 and 30 ms; every one of them nearly doubled it at 4×.
+ * passes, a saturated ceiling sheds optional work first. `exp:overload-steps --capacity=1150
+ * --multipliers=1,4` read 99 and 127 % of capacity with it (b197bef), 70 and 71 % without.
  *
  * @example
  * ```ts

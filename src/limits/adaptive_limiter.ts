@@ -374,15 +374,19 @@ export class AdaptiveLimiter implements Limiter {
         if (++this.#lateStreak >= LATE_SAMPLES) {
           this.#limit.backOff(this.#leastLateMs / this.#maxLagMs!);
           this.#lagBackOffs++;
-          this.#lateStreak = 0;
-          this.#leastLateMs = Infinity;
+          this.#endStreak();
         }
       } else {
-        this.#lateStreak = 0;
-        this.#leastLateMs = Infinity;
+        this.#endStreak();
       }
       if (this.#queue.busy) this.#watchLag(now);
     }, this.#lagIntervalMs);
+  }
+
+  /** Forgets the late samples counted so far. */
+  #endStreak(): void {
+    this.#lateStreak = 0;
+    this.#leastLateMs = Infinity;
   }
 
   /**
@@ -457,8 +461,7 @@ export class AdaptiveLimiter implements Limiter {
       clearTimeout(this.#lagTimer);
       this.#lagTimer = undefined;
       this.#lagMs = 0;
-      this.#lateStreak = 0;
-      this.#leastLateMs = Infinity;
+      this.#endStreak();
     }
     // An admission its waiter never took up (its request was cancelled) would hold a permit for
     // ever; giving it back applies what that frees.
