@@ -13,9 +13,10 @@
  * requests held most of the 256, and its 503s waited behind them in the generator (p50 324 ms,
  * with the gateway's thread not saturated). Unbounded (Bun's most, 65,535), it opened a
  * connection for nearly every request once answers slowed: 17,000 at once at 8× capacity, with
- * the generator using 1.9 cores of the two and the gateway's thread mostly idle. So it may keep
- * {@linkcode MAX_OPEN_REQUESTS} open, as a fleet of clients' connection pools would: about five
- * times what the gateway holds at 4× (its admission limit of 200 and a few ms of 503s).
+ * the generator using 1.9 cores of the two and the gateway's thread mostly idle (figures read
+ * by hand during runs, with `ss` and `/proc`). So it may keep {@linkcode MAX_OPEN_REQUESTS}
+ * open, as a fleet of clients' connection pools would: about five times what the gateway holds
+ * at 4× (its admission limit of 200 and a few ms of 503s).
  *
  * @module
  */

@@ -76,13 +76,14 @@ export async function overloadSection(json: Json): Promise<string[]> {
       "Where the answers came from, by the gateway's own counters over each step (read once it " +
         "drained; the 4× step's include the 0.5× recovery step after it): outcomes of the " +
         "required branches (price, inventory; `skipped` is a branch whose global permit would " +
-        "have come after its deadline, `error` includes a bulkhead turning the call away), and " +
+        "have come after its deadline, `error` includes a bulkhead turning the call away) and of " +
+        "the optional ones (`skipped` also when no permit came within `optionalWaitMs`), and " +
         "calls turned away by the bulkheads and requests by the admission limit, by reason " +
         "(`lag_backoffs`: the limit backed off for a late event loop); and the cores the " +
         "gateway, its downstream and the load generator used over the step:",
       [
-        "| protection | × capacity | required branches | bulkhead sheds | admission sheds | cores: gateway / downstream / generator |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| protection | × capacity | required branches | optional branches | bulkhead sheds | admission sheds | cores: gateway / downstream / generator |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
         ...counted.map((s) => {
           const pick = (prefix: string) =>
             Object.entries(s.counters as Record<string, number>)
@@ -94,8 +95,8 @@ export async function overloadSection(json: Json): Promise<string[]> {
             : [s.cpuCores.gateway, s.cpuCores.downstream, s.cpuCores.generator]
               .map((c: number) => Number.isFinite(c) ? c.toFixed(2) : "–").join(" / ");
           return `| ${s.protection} | ${s.multiplier} | ${pick("required:")} | ${
-            pick("bulkhead:")
-          } | ${pick("admission:")} | ${cores} |`;
+            pick("optional:")
+          } | ${pick("bulkhead:")} | ${pick("admission:")} | ${cores} |`;
         }),
       ].join("\n"),
     );
