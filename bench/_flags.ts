@@ -34,6 +34,26 @@ export function positiveFlag(
 }
 
 /**
+ * The number `text` of flag `--<name>` of `command`, which may be 0 (a step that is skipped); a
+ * `RangeError` naming both unless it is finite and not negative.
+ *
+ * @example
+ * ```ts
+ * import { nonNegativeFlag } from "./_flags.ts";
+ * const idleSeconds = nonNegativeFlag("exp:overload-steps", "idle", "0"); // 0
+ * ```
+ */
+export function nonNegativeFlag(command: string, name: string, text: string): number {
+  const value = Number(text);
+  if (!(value >= 0 && value < Infinity) || text.trim() === "") {
+    throw new RangeError(
+      `Cannot run ${command} as '--${name}' must be a number ≥ 0: current value is ${text}`,
+    );
+  }
+  return value;
+}
+
+/**
  * The checkout whose `bench/` and `src/` a run loads: `root` (a `--root` flag's path) when
  * given, else this one, as a directory URL.
  *

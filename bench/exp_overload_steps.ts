@@ -3,11 +3,15 @@
  * repeated, to compare two versions of the limiter. The full sweep runs each step once, with
  * three gateways on two shared cores; one run of it moves by tens of points between runs of the
  * same code. Here only the adaptive gateway (with its downstream, over HTTP) runs, at a fixed
- * capacity, and each step is repeated: 1 s at 0.5×, then 5 s at the multiplier, then a drain until
- * the gateway and its downstream are idle (as `exp:overload` drains). Goodput is 200 answers
- * within the budget per second of the step, as a share of `--capacity`; each step also reports
- * the p99 from the intended send time of its 503s and of its other answers, and the p99 of the
- * generator's own send lag. Each step's generator is a fresh process, on Bun when it is installed
+ * capacity, and each step is repeated: `--idle` seconds with no load (0 by default), `--lead`
+ * seconds at 0.5× (1 by default; 0 for none), then 5 s at the multiplier, then a drain until the
+ * gateway and its downstream are idle (as `exp:overload` drains). `exp:overload` meets each step
+ * after a minute or more idle and with no lead: `--idle=60 --lead=0` steps in as it does.
+ *
+ * Goodput is 200 answers within the budget per second of the step, as a share of `--capacity`;
+ * each step also reports the p99 from the intended send time of its 503s and of its other
+ * answers, the p99 of the generator's own send lag, and each second's goodput and 503 p99 (how
+ * the step starts). Each step's generator is a fresh process, on Bun when it is installed
  * (`bench/_generate.ts`), as in `exp:overload`.
  *
  * `--root` loads the gateway from another checkout (its `bench/` and `src/`; the generator stays
@@ -32,7 +36,7 @@ import { generate, GENERATOR } from "./_generate.ts";
 import { loadAverage } from "./_runtime.ts";
 import { summarize } from "./_quantiles.ts";
 import { SEED } from "./_gateway_scenarios.ts";
-import { checkoutRoot, positiveFlag } from "./_flags.ts";
+import { checkoutRoot, nonNegativeFlag, positiveFlag } from "./_flags.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -41,6 +45,8 @@ const { values: flags } = parseArgs({
     repeats: { type: "string", default: "3" },
     multipliers: { type: "string", default: "1,4" },
     root: { type: "string" },
+    lead: { type: "string", default: "1" },
+    idle: { type: "string", default: "0" },
   },
 });
 
@@ -50,9 +56,10 @@ const capacity = positive("capacity", flags.capacity);
 const repeats = Math.round(positive("repeats", flags.repeats));
 const multipliers = flags.multipliers.split(",").map((m) => positive("multipliers", m));
 const root = checkoutRoot(flags.root);
+const leadSeconds = nonNegativeFlag("exp:overload-steps", "lead", flags.lead);
+const idleSeconds = nonNegativeFlag("exp:overload-steps", "idle", flags.idle);
 
 const STEP_SECONDS = 5;
-const LEAD_SECONDS = 1;
 const BUDGET_MS = 1000;
 const GUARD_MS = 5000;
 
@@ -87,7 +94,26 @@ interface Run {
   admittedP99Ms: number;
   /** p99 of how late the generator itself sent its requests, in ms: part of both p99s. */
   sendLagP99Ms: number;
+  /** Each second of the step in turn: its goodput and its 503s' p99 (NaN when none). */
+  perSecond: { goodput: number; shedP99Ms: number }[];
   loadAverage: number;
+}
+
+/**
+ * Each second of a step: its goodput and the p99 of its 503s. The generator sends on a fixed
+ * schedule and lists its samples in send order, so the `rate` samples from the `n`th are those it
+ * meant to send in second `n`.
+ */
+function perSecond(samples: Sample[], rate: number): Run["perSecond"] {
+  const seconds: Run["perSecond"] = [];
+  for (let start = 0; start < samples.length; start += Math.round(rate)) {
+    const second = samples.slice(start, start + Math.round(rate));
+    seconds.push({
+      goodput: second.filter((s) => s.status === 200 && s.latencyMs <= BUDGET_MS).length,
+      shedP99Ms: summarize(second.filter((s) => s.status === 503).map((s) => s.latencyMs)).p99,
+    });
+  }
+  return seconds;
 }
 
 const runs: Run[] = [];
@@ -102,7 +128,8 @@ try {
   await drained(target);
   for (let repeat = 1; repeat <= repeats; repeat++) {
     for (const multiplier of multipliers) {
-      await step(target, capacity * 0.5, LEAD_SECONDS);
+      if (idleSeconds > 0) await new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000));
+      if (leadSeconds > 0) await step(target, capacity * 0.5, leadSeconds);
       const samples = await step(target, capacity * multiplier, STEP_SECONDS);
       await drained(target);
       const statuses: Record<string, number> = {};
@@ -124,6 +151,7 @@ try {
           samples.filter((s) => s.status !== 503).map((s) => s.latencyMs),
         ).p99,
         sendLagP99Ms: summarize(samples.map((s) => s.sendLagMs)).p99,
+        perSecond: perSecond(samples, capacity * multiplier),
         loadAverage: loadAverage(),
       };
       runs.push(run);
@@ -137,6 +165,13 @@ try {
         } ms; ${run.lateSheds} from the route), others ${
           run.admittedP99Ms.toFixed(0)
         } ms, send lag ${run.sendLagP99Ms.toFixed(0)} ms; load ${run.loadAverage.toFixed(1)}`,
+      );
+      exp.log(
+        `  per second: ${
+          run.perSecond.map(({ goodput, shedP99Ms }) =>
+            `${goodput}/s (503 p99 ${Number.isNaN(shedP99Ms) ? "–" : shedP99Ms.toFixed(0)})`
+          ).join(", ")
+        }`,
       );
     }
   }
