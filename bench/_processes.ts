@@ -25,6 +25,13 @@ export const OVERLOAD_VARIABLES = [
 export type BenchProcess = ServedProcess;
 
 /**
+ * V8's flags of `npm start` for the gateway: no idle-time garbage collections, and no code
+ * dropped for having not run lately, so that a gateway idle for a minute meets a burst with its
+ * code as it left it.
+ */
+export const GATEWAY_V8_FLAGS = "--v8-flags=--no-memory-reducer,--no-flush-bytecode";
+
+/**
  * Starts `bench/_serve.ts <role> <port> ...args` and waits until `readyPath` answers 200.
  *
  * @example
@@ -49,6 +56,8 @@ export function startServe(
       "--unstable-no-legacy-abort",
       "--allow-net=127.0.0.1",
       `--allow-env=${OVERLOAD_VARIABLES.join(",")}`,
+      // The gateway runs with the V8 flags of `npm start` (see `GATEWAY_V8_FLAGS`).
+      ...(role === "gateway" ? [GATEWAY_V8_FLAGS] : []),
       new URL("./_serve.ts", import.meta.url).pathname,
       role,
       String(port),
