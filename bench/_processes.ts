@@ -19,6 +19,7 @@ export const OVERLOAD_VARIABLES = [
   "BULKHEADS",
   "BULKHEAD_MAX_LIMIT",
   "BULKHEAD_MAX_QUEUE",
+  "OPTIONAL_WAIT_MS",
 ];
 
 /** A served process and how to stop it. */

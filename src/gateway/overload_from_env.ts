@@ -8,7 +8,8 @@ import { AdaptiveLimiter, type AdaptiveLimiterOptions } from "../limits/mod.ts";
 import { Bulkheads } from "./bulkheads.ts";
 
 /**
- * The inbound limiter and the bulkheads, each absent when switched off.
+ * The inbound limiter and the bulkheads, each absent when switched off, and how long an optional
+ * branch waits for a ceiling permit when `OPTIONAL_WAIT_MS` says (else the gateway's default).
  *
  * @example
  * ```ts
@@ -19,6 +20,8 @@ import { Bulkheads } from "./bulkheads.ts";
 export interface OverloadProtection {
   admission?: AdaptiveLimiter;
   bulkheads?: Bulkheads;
+  /** For `createApp`'s `optionalWaitMs` (see `GatherOptions.optionalWaitMs`). */
+  optionalWaitMs?: number;
 }
 
 /**
@@ -34,6 +37,7 @@ export interface OverloadProtection {
  * | `BULKHEADS`               | `adaptive` or `off`: one limit per downstream         | `adaptive` |
  * | `BULKHEAD_MAX_LIMIT`      | ceiling of each downstream's limit (its start, too)   | 64         |
  * | `BULKHEAD_MAX_QUEUE`      | calls that may wait per downstream (0: none)          | 8          |
+ * | `OPTIONAL_WAIT_MS`        | ms an optional branch waits for a ceiling permit      | 10         |
  *
  * `handOffMs`, when given, goes to every limiter (see `AdaptiveLimiterOptions`): their waiters
  * are then settled only from their own callers' turns, as Workers need. `watchLag: false`
@@ -49,6 +53,7 @@ export interface OverloadProtection {
  * import { overloadFromEnv } from "./overload_from_env.ts";
  * const { admission, bulkheads } = overloadFromEnv({ ADMISSION_MAX_LIMIT: "100" });
  * overloadFromEnv({ ADMISSION: "off", BULKHEADS: "off" }); // {}
+ * overloadFromEnv({ ADMISSION: "off", BULKHEADS: "off", OPTIONAL_WAIT_MS: "50" }); // { optionalWaitMs: 50 }
  * ```
  */
 export function overloadFromEnv(
@@ -104,6 +109,10 @@ export function overloadFromEnv(
       maxQueue: count("BULKHEAD_MAX_QUEUE", 8, 0),
       handOffMs,
     });
+  }
+  // Only when set: the library's default (`OPTIONAL_WAIT_MS`) stays the one default.
+  if (env.OPTIONAL_WAIT_MS !== undefined && env.OPTIONAL_WAIT_MS !== "") {
+    protection.optionalWaitMs = count("OPTIONAL_WAIT_MS", 0, 0);
   }
   return protection;
 }

@@ -19,6 +19,13 @@ Deno.test("overloadFromEnv reads limits and switches each protection off", () =>
   assert.equal(overloadFromEnv({ ADMISSION_MAX_LIMIT: "8" }).admission?.stats().limit, 8);
 });
 
+Deno.test("overloadFromEnv reads how long an optional branch waits for a permit, only when set", () => {
+  const off = { ADMISSION: "off", BULKHEADS: "off" };
+  assert.deepEqual(overloadFromEnv({ ...off, OPTIONAL_WAIT_MS: "250" }), { optionalWaitMs: 250 });
+  assert.deepEqual(overloadFromEnv({ ...off, OPTIONAL_WAIT_MS: "0" }), { optionalWaitMs: 0 });
+  assert.equal(overloadFromEnv({}).optionalWaitMs, undefined, "unset: the gateway's default");
+});
+
 Deno.test("overloadFromEnv names the variable of a negative, non-numeric or zero setting", () => {
   const cases: [Record<string, string>, RegExp][] = [
     [
@@ -36,6 +43,10 @@ Deno.test("overloadFromEnv names the variable of a negative, non-numeric or zero
       /'ADMISSION_INITIAL_LIMIT' must not exceed 'ADMISSION_MAX_LIMIT' \(200\)/,
     ],
     [{ ADMISSION: "on" }, /'ADMISSION' must be 'adaptive' or 'off': current value is "on"/],
+    [
+      { OPTIONAL_WAIT_MS: "soon" },
+      /'OPTIONAL_WAIT_MS' must be a whole number: current value is "soon"/,
+    ],
     [
       { ADMISSION_MAX_LAG_MS: "-25" },
       /'ADMISSION_MAX_LAG_MS' must be a whole number: current value is "-25"/,
