@@ -14,8 +14,8 @@ const IDLE_CPU = 0.1;
  * …and once the machine holds fewer TCP sockets in TIME_WAIT than this (Linux, where
  * `/proc/net/sockstat` says). A gateway without protection leaves tens of thousands behind at
  * 4× capacity (one per request its clients gave up on), which outlive the step by a minute: an
- * `exp:overload` sweep ended with 27,828 of them (`ss -s`) against 28,232 ephemeral ports, and the steps
- * that followed a collapse connected through what was left.
+ * `exp:overload` sweep ended with 27,828 of them (read by hand with `ss -s`) against 28,232
+ * ephemeral ports, and the steps that followed a collapse connected through what was left.
  */
 const TIME_WAIT_MAX = 4096;
 

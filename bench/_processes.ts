@@ -26,11 +26,16 @@ export const OVERLOAD_VARIABLES = [
 export type BenchProcess = ServedProcess;
 
 /**
- * V8's flags of `npm start` for the gateway: no idle-time garbage collections, and no code
- * dropped for having not run lately, so that a gateway idle for a minute meets a burst with its
- * code as it left it.
+ * The `--v8-flags=…` argument of `npm start` (package.json's `start` script), for the gateway:
+ * read from there, so that the benchmarks' gateway runs as `npm start` does whatever it says
+ * (the README says why it sets them).
  */
-export const GATEWAY_V8_FLAGS = "--v8-flags=--no-memory-reducer,--no-flush-bytecode";
+function startV8Flags(): string[] {
+  const { scripts } = JSON.parse(
+    Deno.readTextFileSync(new URL("../package.json", import.meta.url)),
+  ) as { scripts: { start: string } };
+  return scripts.start.match(/--v8-flags=\S+/g) ?? [];
+}
 
 /**
  * Starts `bench/_serve.ts <role> <port> ...args` and waits until `readyPath` answers 200.
@@ -57,8 +62,7 @@ export function startServe(
       "--unstable-no-legacy-abort",
       "--allow-net=127.0.0.1",
       `--allow-env=${OVERLOAD_VARIABLES.join(",")}`,
-      // The gateway runs with the V8 flags of `npm start` (see `GATEWAY_V8_FLAGS`).
-      ...(role === "gateway" ? [GATEWAY_V8_FLAGS] : []),
+      ...(role === "gateway" ? startV8Flags() : []),
       new URL("./_serve.ts", import.meta.url).pathname,
       role,
       String(port),

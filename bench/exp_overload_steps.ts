@@ -106,8 +106,9 @@ interface Run {
  */
 function perSecond(samples: Sample[], rate: number): Run["perSecond"] {
   const seconds: Run["perSecond"] = [];
-  for (let start = 0; start < samples.length; start += Math.round(rate)) {
-    const second = samples.slice(start, start + Math.round(rate));
+  const size = Math.round(rate);
+  for (let start = 0; start < samples.length; start += size) {
+    const second = samples.slice(start, start + size);
     seconds.push({
       goodput: second.filter((s) => s.status === 200 && s.latencyMs <= BUDGET_MS).length,
       shedP99Ms: summarize(second.filter((s) => s.status === 503).map((s) => s.latencyMs)).p99,

@@ -111,8 +111,6 @@ export function overloadFromEnv(
     });
   }
   // Only when set: the library's default (`OPTIONAL_WAIT_MS`) stays the one default.
-  if (env.OPTIONAL_WAIT_MS !== undefined && env.OPTIONAL_WAIT_MS !== "") {
-    protection.optionalWaitMs = count("OPTIONAL_WAIT_MS", 0, 0);
-  }
+  if (env.OPTIONAL_WAIT_MS) protection.optionalWaitMs = count("OPTIONAL_WAIT_MS", 0, 0);
   return protection;
 }
