@@ -1,10 +1,12 @@
 /**
  * Inbound admission: a Hono middleware that holds each request to the gateway's adaptive
- * concurrency limit before anything else runs — no body read, no validation, no downstream.
+ * concurrency limit before anything else runs — no body read, no validation, no downstream —
+ * and `refusingEarly`, which answers the refusals that need no wait before the app's router.
  *
  * @module
  */
 import type { Context, MiddlewareHandler } from "hono";
+import { RegExpRouter } from "hono/router/reg-exp-router";
 import type { AdaptiveLimiter } from "../src/limits/mod.ts";
 import { BUDGET_HEADER } from "../src/gateway/mod.ts";
 
@@ -109,6 +111,78 @@ export function admission(
       await (dropped ? permit.drop() : permit.release());
     }
   };
+}
+
+/**
+ * One route admission guards, for {@linkcode refusingEarly}: its Hono pattern (as given to
+ * `app.use`) and the route label its 503s are counted under.
+ *
+ * @example
+ * ```ts
+ * import type { GuardedRoute } from "./admission.ts";
+ * const product: GuardedRoute = { pattern: "/product/*", route: "/product/:id" };
+ * ```
+ */
+export interface GuardedRoute {
+  pattern: string;
+  route: string;
+}
+
+/**
+ * Wraps an app's `fetch` so that, while `limiter` is over its limit with its queue full, a
+ * request to one of `routes` is answered its 503 before the app's router runs: no context, no
+ * middleware chain, no query parsed and no signal built. That is most of what an overloaded
+ * gateway answers, and each refusal takes time from the one thread that also runs the admitted
+ * requests. Every other request goes to `fetch`, where the {@linkcode admission} middleware
+ * decides as before (a place now, a short wait, or a refusal for its budget). The routes are
+ * matched by Hono's own router, as `app.use` matches them. `onShed` is called with the matched
+ * route's label and the arrival time of every 503 answered here.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from "hono";
+ * import { AdaptiveLimiter } from "../src/limits/mod.ts";
+ * import { admission, refusingEarly } from "./admission.ts";
+ *
+ * const limiter = new AdaptiveLimiter({ maxLimit: 100 });
+ * const app = new Hono()
+ *   .use("/product/*", admission(limiter))
+ *   .get("/product/:id", (c) => c.json({ id: c.req.param("id") }));
+ * const fetch = refusingEarly(app.fetch, limiter, [{ pattern: "/product/*", route: "/product/:id" }]);
+ * const response = await fetch(new Request("http://localhost/product/sku-1"));
+ * ```
+ */
+export function refusingEarly<Rest extends unknown[]>(
+  fetch: (request: Request, ...rest: Rest) => Response | Promise<Response>,
+  limiter: Pick<AdaptiveLimiter, "tryRefuse">,
+  routes: readonly GuardedRoute[],
+  onShed?: (route: string, receivedAt: number) => void,
+): (request: Request, ...rest: Rest) => Response | Promise<Response> {
+  const router = new RegExpRouter<string>();
+  for (const { pattern, route } of routes) router.add("ALL", pattern, route);
+  return function refuseOrFetch(request, ...rest) {
+    const [matched] = router.match(request.method, pathOf(request.url));
+    if (matched.length > 0) {
+      const receivedAt = performance.now();
+      const refusal = limiter.tryRefuse();
+      if (refusal !== undefined) {
+        onShed?.(matched[0][0], receivedAt);
+        return overloaded(refusal.reason, refusal.retryAfterMs);
+      }
+    }
+    return fetch(request, ...rest);
+  };
+}
+
+/**
+ * The path of an absolute URL, without its query: what Hono's router matches (Hono also decodes
+ * percent-escapes, which the guarded patterns never hold; such a path goes to the app's own
+ * admission instead).
+ */
+function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("://") + 3);
+  const query = url.indexOf("?", start);
+  return url.slice(start, query === -1 ? undefined : query);
 }
 
 /** `503 { error: "overloaded", reason, retryAfterS }` with `Retry-After`. */

@@ -16,7 +16,7 @@ import {
   overloadMetrics,
 } from "../src/gateway/mod.ts";
 import type { AdaptiveLimiter } from "../src/limits/mod.ts";
-import { admission as admissionMiddleware } from "./admission.ts";
+import { admission as admissionMiddleware, refusingEarly } from "./admission.ts";
 import { createJobsRoute, type JobsRouteOptions } from "./jobs.ts";
 import { createDashboardRoute } from "./dashboard.ts";
 import { createMetricsRoute } from "./metrics.ts";
@@ -60,7 +60,8 @@ export type AppOptions = Omit<GatewayOptions, "metrics"> & {
  * `GET /` with its `GET /api/stats`, JSON 404 and 500, and the `/jobs` routes when `jobs`
  * is given, and each of `endpoints` at its route (see `routes/aggregate.ts`). With `admission`,
  * every `/product/*` request and every endpoint's request passes the inbound adaptive limit
- * first (a 503 with `Retry-After` when shed); with `bulkheads`, each product branch calls its
+ * first (a 503 with `Retry-After` when shed; while the limit and its queue are full, before the
+ * app's router runs: see `refusingEarly`); with `bulkheads`, each product branch calls its
  * downstream through its own adaptive limit (the endpoints' calls do not: their downstreams are
  * named per config, not per product branch); both add their gauges and counters to `/metrics`.
  *
@@ -96,35 +97,36 @@ export function createApp(
     await next();
   };
   app.use("/metrics", refreshing).use("/api/stats", refreshing);
-  if (admission !== undefined) {
-    const route = "/product/:id";
+  // Each route the inbound limit guards: its pattern, the label of its 503s, its own budget and
+  // what counts as a drop.
+  const guarded = admission === undefined ? [] : [
+    {
+      pattern: "/product/*",
+      route: "/product/:id",
+      defaultBudgetMs: options.defaultBudgetMs,
+      dropAfterMs: Math.min(...options.registry.map((spec) => spec.timeoutMs)),
+    },
+    ...endpoints.map(({ route, budgetMs, graph }) => ({
+      pattern: route,
+      route,
+      defaultBudgetMs: budgetMs,
+      dropAfterMs: Math.min(...graph.nodes.map((node) => node.timeoutMs ?? Infinity)),
+    })),
+  ];
+  // The routes' own counting never sees a shed request: count it here.
+  const countShed = (route: string, receivedAt: number) => {
+    metrics.requests.inc({ route, status: "503" });
+    metrics.requestDuration.observe({ route }, (performance.now() - receivedAt) / 1000);
+  };
+  for (const { pattern, route, defaultBudgetMs, dropAfterMs } of guarded) {
     app.use(
-      "/product/*",
-      admissionMiddleware(admission, {
-        defaultBudgetMs: options.defaultBudgetMs,
-        dropAfterMs: Math.min(...options.registry.map((spec) => spec.timeoutMs)),
-        // The product route's own counting never sees a shed request: count it here.
-        onShed: (_c, receivedAt) => {
-          metrics.requests.inc({ route, status: "503" });
-          metrics.requestDuration.observe({ route }, (performance.now() - receivedAt) / 1000);
-        },
+      pattern,
+      admissionMiddleware(admission!, {
+        defaultBudgetMs,
+        dropAfterMs,
+        onShed: (_c, receivedAt) => countShed(route, receivedAt),
       }),
     );
-  }
-  if (admission !== undefined) {
-    for (const { route, budgetMs, graph } of endpoints) {
-      app.use(
-        route,
-        admissionMiddleware(admission, {
-          defaultBudgetMs: budgetMs,
-          dropAfterMs: Math.min(...graph.nodes.map((node) => node.timeoutMs ?? Infinity)),
-          onShed: (_c, receivedAt) => {
-            metrics.requests.inc({ route, status: "503" });
-            metrics.requestDuration.observe({ route }, (performance.now() - receivedAt) / 1000);
-          },
-        }),
-      );
-    }
   }
   const registry = bulkheads === undefined ? options.registry : bulkheads.guard(options.registry);
   app
@@ -155,5 +157,9 @@ export function createApp(
     .notFound(notFound)
     .onError(internalError);
   if (jobs !== undefined) app.route("/", createJobsRoute(jobs));
+  if (admission !== undefined) {
+    // Hono's own `app.request` calls `app.fetch` too, so every caller gets the early refusals.
+    app.fetch = refusingEarly(app.fetch, admission, guarded, countShed);
+  }
   return app;
 }

@@ -277,3 +277,32 @@ Deno.test("a bulkhead still turns a waiting call away once its own deadline leav
   await assert.rejects(third, /test over/);
   await holder.release();
 });
+
+Deno.test("a full limit refuses product requests before routing, and still serves /metrics and a 404", async () => {
+  const admission = new AdaptiveLimiter({ initialLimit: 1, maxLimit: 1, maxQueue: 0 });
+  const app = createApp({
+    registry: defaultRegistry(createDownstream({ tailEvery: 0 })),
+    admission,
+  });
+  const held = admission.tryAcquire()!;
+  const refused = await app.request("/product/sku-1?budget=not-a-number");
+  assert.equal(refused.status, 503, "refused before the route validates the budget");
+  assert.equal(refused.headers.get("retry-after"), "1");
+  assert.deepEqual(await refused.json(), {
+    error: "overloaded",
+    reason: "queue_full",
+    retryAfterS: 1,
+  });
+  const missing = await app.request("/nowhere");
+  assert.equal(missing.status, 404);
+  await missing.body?.cancel();
+  const metrics = await app.request("/metrics");
+  assert.equal(metrics.status, 200);
+  const text = await metrics.text();
+  assert.match(text, /^fanfare_admission_requests_total\{outcome="rejected"\} 1$/m);
+  assert.match(text, /^fanfare_http_requests_total\{route="\/product\/:id",status="503"\} 1$/m);
+  await held.release();
+  const served = await app.request("/product/sku-1");
+  assert.equal(served.status, 200);
+  await served.body?.cancel();
+});

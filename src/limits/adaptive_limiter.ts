@@ -128,6 +128,17 @@ export type Admission =
   | { kind: "queued"; decided: Promise<Decided> };
 
 /**
+ * A refusal from {@linkcode AdaptiveLimiter.admit} or {@linkcode AdaptiveLimiter.tryRefuse}.
+ *
+ * @example
+ * ```ts
+ * import type { Refusal } from "./adaptive_limiter.ts";
+ * const refused: Refusal = { kind: "rejected", reason: "queue_full", retryAfterMs: 1000, waiting: 1 };
+ * ```
+ */
+export type Refusal = Extract<Admission, { kind: "rejected" }>;
+
+/**
  * How a queued caller's wait ended; the promise of an `Admission` of kind `queued` resolves to
  * it and never rejects.
  *
@@ -344,6 +355,32 @@ export class AdaptiveLimiter implements Limiter {
     return this.#permit(now, inFlight);
   }
 
+  /**
+   * A refusal now, counted as `admit` counts one, for a request that would be turned away at the
+   * door whatever its budget: over the limit (or behind waiters) with the queue full. Else
+   * `undefined` with nothing counted, for `tryAcquire` or `admit` to follow. It reads neither a
+   * signal nor a deadline, so an overloaded gateway can answer most of its 503s before it routes
+   * or parses the request (`routes/admission.ts`, `refusingEarly`).
+   *
+   * @example
+   * ```ts
+   * import { AdaptiveLimiter } from "./adaptive_limiter.ts";
+   * const limiter = new AdaptiveLimiter({ initialLimit: 1, maxLimit: 1, maxQueue: 0 });
+   * const permit = limiter.tryAcquire();
+   * limiter.tryRefuse()?.reason; // "queue_full"
+   * await permit?.release();
+   * limiter.tryRefuse(); // undefined
+   * ```
+   */
+  tryRefuse(): Refusal | undefined {
+    const now = this.#clock();
+    const reason = this.#queue.rejectIfFull(now);
+    if (reason === undefined) return undefined;
+    this.#watchLag(now);
+    this.#apply(this.#queue.expire(now), now);
+    return this.#refusal(reason);
+  }
+
   /** The queue's counters and gauges now, with the limit's baseline. */
   stats(): AdaptiveLimiterStats {
     const stats = this.#queue.stats(this.#clock());
@@ -446,7 +483,7 @@ export class AdaptiveLimiter implements Limiter {
     this.#apply(this.#queue.release(now, { admittedAt, inFlight, dropped }), now);
   };
 
-  #refusal(reason: string): Decided {
+  #refusal(reason: string): Refusal {
     return {
       kind: "rejected",
       reason,

@@ -230,6 +230,23 @@ export class AdmissionQueue {
   }
 
   /**
+   * A request arriving at `now` that would find no place whatever its budget (over the limit or
+   * behind waiters, and the queue full) is turned away: counted as offered and rejected, and its
+   * reason returned (`queue_full`); else `undefined` and nothing counted, for {@linkcode tryAdmit}
+   * or {@linkcode offer} to follow. It asks for no deadline, so a caller can turn most of an
+   * overload away before reading anything of the request.
+   */
+  rejectIfFull(now: number): ShedReason | undefined {
+    const waiting = this.#waiters.length;
+    if (waiting === 0 && this.#inFlight < this.#limit.limit) return undefined;
+    if (waiting < this.#room(now)) return undefined;
+    this.#counts.offered++;
+    this.#noteEmpty(now);
+    this.#reject("queue_full");
+    return "queue_full";
+  }
+
+  /**
    * A request arrives at `now`; `deadline` is when its budget ends (none: no budget check).
    * Admitted at once when under the limit and nobody waits; else queued, or rejected. A queued
    * request may be admitted at once: call {@linkcode expire} right after to learn it.

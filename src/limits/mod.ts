@@ -79,4 +79,5 @@ export {
   type AdaptivePermit,
   type Admission,
   type Decided,
+  type Refusal,
 } from "./adaptive_limiter.ts";

@@ -216,3 +216,27 @@ Deno.test("AdaptiveLimiter.tryAcquire takes a free place, and counts nothing whe
   const { offered, admitted, inFlight } = limiter.stats();
   assert.deepEqual([offered, admitted, inFlight], [2, 2, 0]);
 });
+
+Deno.test("AdaptiveLimiter.tryRefuse refuses only when the queue is full, as admit would, and counts nothing otherwise", async () => {
+  const limiter = new AdaptiveLimiter({
+    initialLimit: 1,
+    maxLimit: 1,
+    maxQueue: 1,
+    intervalMs: LONG_MS,
+    retryAfterMs: 2000,
+  });
+  assert.equal(limiter.tryRefuse(), undefined, "a place is free");
+  const first = limiter.tryAcquire()!;
+  assert.equal(limiter.tryRefuse(), undefined, "there is room to wait");
+  const waiting = limiter.acquire();
+  assert.deepEqual(limiter.tryRefuse(), {
+    kind: "rejected",
+    reason: "queue_full",
+    retryAfterMs: 2000,
+    waiting: 1,
+  });
+  await first.release();
+  await (await waiting).release();
+  const { offered, admitted, rejected, turnedAway } = limiter.stats();
+  assert.deepEqual([offered, admitted, rejected, turnedAway.queue_full], [3, 2, 1, 1]);
+});

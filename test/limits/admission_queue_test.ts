@@ -21,6 +21,20 @@ Deno.test("AdmissionQueue admits up to the limit, queues the next, and rejects p
   assert.deepEqual(changes, { admitted: [{ id: 1, inFlight: 2 }], shed: [] });
 });
 
+Deno.test("AdmissionQueue.rejectIfFull turns away only a request no budget would let in, and counts it once", () => {
+  const queue = new AdmissionQueue({ limit: fixed(1), maxQueue: 1 });
+  assert.equal(queue.rejectIfFull(0), undefined, "under the limit: a place is free");
+  assert.equal(queue.offer(0).kind, "admitted");
+  assert.equal(queue.rejectIfFull(1), undefined, "at the limit with room to wait");
+  assert.equal(queue.offer(1).kind, "queued");
+  assert.equal(queue.rejectIfFull(2), "queue_full");
+  const stats = queue.stats(2);
+  assert.equal(stats.offered, 3);
+  assert.equal(stats.rejected, 1);
+  assert.equal(stats.turnedAway.queue_full, 1);
+  assert.equal(accounted(stats), stats.offered);
+});
+
 Deno.test("AdmissionQueue sheds a waiter that sat out its sojourn bound", () => {
   const queue = new AdmissionQueue({ limit: fixed(1), maxQueue: 4, intervalMs: 100 });
   queue.offer(0);
@@ -97,7 +111,7 @@ Deno.test("AdmissionQueue feeds each finished request's latency to its limit", (
 });
 
 type Op =
-  | { op: "offer"; dt: number; budget: number | null }
+  | { op: "offer"; dt: number; budget: number | null; early: boolean }
   | { op: "release"; dt: number }
   | { op: "expire"; dt: number }
   | { op: "cancel"; dt: number; pick: number }
@@ -108,6 +122,8 @@ const ops: fc.Arbitrary<Op> = fc.oneof(
     op: fc.constant("offer" as const),
     dt: fc.integer({ min: 0, max: 30 }),
     budget: fc.option(fc.integer({ min: 0, max: 300 })),
+    // Asked `rejectIfFull` first, as a gateway's early refusal does.
+    early: fc.boolean(),
   }),
   fc.record({ op: fc.constant("release" as const), dt: fc.integer({ min: 0, max: 30 }) }),
   fc.record({ op: fc.constant("expire" as const), dt: fc.integer({ min: 0, max: 200 }) }),
@@ -150,7 +166,10 @@ Deno.test("AdmissionQueue accounts for every offered request: admitted + rejecte
           if (step.op === "offer") {
             offered++;
             const deadline = step.budget === null ? undefined : now + step.budget;
-            const outcome = queue.offer(now, { deadline });
+            const full = step.early ? queue.rejectIfFull(now) : undefined;
+            const outcome = full === undefined
+              ? queue.offer(now, { deadline })
+              : { kind: "rejected" as const, reason: full };
             if (outcome.kind === "admitted") {
               running.push({ admittedAt: now, inFlight: outcome.inFlight });
             }
