@@ -18,6 +18,21 @@
  * @module
  */
 
+/**
+ * The listen backlog of the gateway's port: connections the kernel holds until the server accepts
+ * them (Linux caps it at `net.core.somaxconn`, 4096 by default since 5.4). Deno's default of 511
+ * overflows when an overload opens more connections at once than a busy thread accepts: the
+ * kernel drops the surplus connections' SYNs, and each client sends again only after its 1 s
+ * retransmission timeout, so a 503 that should take milliseconds takes a second.
+ *
+ * @example
+ * ```ts
+ * import { LISTEN_BACKLOG } from "./_resilient_serve.ts";
+ * Deno.serve({ port: 0, tcpBacklog: LISTEN_BACKLOG }, () => new Response("hi"));
+ * ```
+ */
+export const LISTEN_BACKLOG = 4096;
+
 /** First pause before serving again, in ms. */
 const FIRST_PAUSE_MS = 50;
 /** Longest pause before serving again, in ms. */
@@ -60,7 +75,10 @@ export function serveResilient(
   let timer: ReturnType<typeof setTimeout> | undefined;
   const retired: Promise<void>[] = [];
   const done = Promise.withResolvers<void>();
-  let current: Deno.HttpServer<Deno.NetAddr> = Deno.serve({ hostname, port, onListen }, handler);
+  let current: Deno.HttpServer<Deno.NetAddr> = Deno.serve(
+    { hostname, port, onListen, tcpBacklog: LISTEN_BACKLOG },
+    handler,
+  );
   const addr = current.addr;
 
   const watch = (server: Deno.HttpServer<Deno.NetAddr>) => {
@@ -82,7 +100,10 @@ export function serveResilient(
       if (stopping) return;
       try {
         // Serve again on the port actually bound, even when asked for port 0.
-        current = Deno.serve({ hostname, port: addr.port, onListen() {} }, handler);
+        current = Deno.serve(
+          { hostname, port: addr.port, onListen() {}, tcpBacklog: LISTEN_BACKLOG },
+          handler,
+        );
         pauseMs = FIRST_PAUSE_MS;
         log(`Serving again on ${hostname}:${addr.port}`);
         watch(current);

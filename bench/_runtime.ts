@@ -5,6 +5,7 @@
  * @module
  */
 
+import { readFileSync } from "node:fs";
 import os from "node:os";
 import process from "node:process";
 
@@ -55,4 +56,27 @@ export function machine(): { cores: number; cpu: string; os: string; arch: strin
 /** The 1-minute load average (0 where the OS does not report one). */
 export function loadAverage(): number {
   return os.loadavg()[0] ?? 0;
+}
+
+/**
+ * Connections the kernel dropped so far because a listen queue was full (Linux's
+ * `TcpExtListenOverflows`, for the whole machine), or `undefined` where `/proc/net/netstat` is not
+ * readable. Each such client sends its SYN again only after a 1 s timeout.
+ *
+ * @example
+ * ```ts
+ * import { listenOverflows } from "./_runtime.ts";
+ * const before = listenOverflows();
+ * ```
+ */
+export function listenOverflows(): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync("/proc/net/netstat", "utf8");
+  } catch {
+    return undefined;
+  }
+  const [names, values] = text.split("\n").filter((line) => line.startsWith("TcpExt:"));
+  const index = names?.split(" ").indexOf("ListenOverflows") ?? -1;
+  return index === -1 ? undefined : Number(values.split(" ")[index]);
 }

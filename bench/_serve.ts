@@ -23,6 +23,7 @@ import {
 import { LocalLimiter } from "../src/limits/mod.ts";
 import { DOWNSTREAM_OPTIONS, scenarioById } from "./_gateway_scenarios.ts";
 import { serveUntilSignal } from "../adapters/_until_signal.ts";
+import { LISTEN_BACKLOG } from "../adapters/_resilient_serve.ts";
 import { OVERLOAD_VARIABLES } from "./_processes.ts";
 
 const [role, portText, scenarioId, downstreamUrl, protection = "none"] = Deno.args;
@@ -46,7 +47,11 @@ if (role === "downstream") {
   );
 }
 
-const server = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, handler);
+// The gateway's backlog as the Deno adapter sets it (the downstream's too: it is harmless there).
+const server = Deno.serve(
+  { hostname: "127.0.0.1", port, onListen: () => {}, tcpBacklog: LISTEN_BACKLOG },
+  handler,
+);
 await serveUntilSignal([server]);
 
 /**

@@ -10,9 +10,10 @@
  *
  * Goodput is 200 answers within the budget per second of the step, as a share of `--capacity`;
  * each step also reports the p99 from the intended send time of its 503s and of its other
- * answers, the p99 of the generator's own send lag, and each second's goodput and 503 p99 (how
- * the step starts). Each step's generator is a fresh process, on Bun when it is installed
- * (`bench/_generate.ts`), as in `exp:overload`.
+ * answers, the p99 of the generator's own send lag, each second's goodput and 503 p99 (how the
+ * step starts), and how many connections the kernel dropped for a full listen queue (on Linux).
+ * Each step's generator is a fresh process, on Bun when it is installed (`bench/_generate.ts`), as
+ * in `exp:overload`.
  *
  * `--root` loads the gateway from another checkout (its `bench/` and `src/`; the generator stays
  * this checkout's), so that two versions alternate in one session on the same machine:
@@ -33,7 +34,7 @@ import type { LoadTarget } from "./_load_target.ts";
 import type { ProductSummary } from "./_product_reply.ts";
 import type { Sample } from "./_open_loop.ts";
 import { generate, GENERATOR } from "./_generate.ts";
-import { loadAverage } from "./_runtime.ts";
+import { listenOverflows, loadAverage } from "./_runtime.ts";
 import { summarize } from "./_quantiles.ts";
 import { SEED } from "./_gateway_scenarios.ts";
 import { checkoutRoot, nonNegativeFlag, positiveFlag } from "./_flags.ts";
@@ -96,6 +97,11 @@ interface Run {
   sendLagP99Ms: number;
   /** Each second of the step in turn: its goodput and its 503s' p99 (NaN when none). */
   perSecond: { goodput: number; shedP99Ms: number }[];
+  /**
+   * Connections the kernel dropped during the step because a listen queue was full (Linux only;
+   * null elsewhere): each of those requests waited 1 s for its SYN to be sent again.
+   */
+  listenOverflows: number | null;
   loadAverage: number;
 }
 
@@ -131,7 +137,9 @@ try {
     for (const multiplier of multipliers) {
       if (idleSeconds > 0) await new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000));
       if (leadSeconds > 0) await step(target, capacity * 0.5, leadSeconds);
+      const overflowsBefore = listenOverflows();
       const samples = await step(target, capacity * multiplier, STEP_SECONDS);
+      const overflowsAfter = listenOverflows();
       await drained(target);
       const statuses: Record<string, number> = {};
       for (const s of samples) statuses[s.status] = (statuses[s.status] ?? 0) + 1;
@@ -153,6 +161,9 @@ try {
         ).p99,
         sendLagP99Ms: summarize(samples.map((s) => s.sendLagMs)).p99,
         perSecond: perSecond(samples, capacity * multiplier),
+        listenOverflows: overflowsBefore === undefined || overflowsAfter === undefined
+          ? null
+          : overflowsAfter - overflowsBefore,
         loadAverage: loadAverage(),
       };
       runs.push(run);
@@ -165,7 +176,9 @@ try {
           run.admissionShedP99Ms.toFixed(0)
         } ms; ${run.lateSheds} from the route), others ${
           run.admittedP99Ms.toFixed(0)
-        } ms, send lag ${run.sendLagP99Ms.toFixed(0)} ms; load ${run.loadAverage.toFixed(1)}`,
+        } ms, send lag ${run.sendLagP99Ms.toFixed(0)} ms; listen overflows ${
+          run.listenOverflows ?? "–"
+        }; load ${run.loadAverage.toFixed(1)}`,
       );
       exp.log(
         `  per second: ${
