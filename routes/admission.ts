@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context, Hono, MiddlewareHandler } from "hono";
 import { RegExpRouter } from "hono/router/reg-exp-router";
 import type { AdaptiveLimiter } from "../src/limits/mod.ts";
 import { BUDGET_HEADER } from "../src/gateway/mod.ts";
@@ -133,10 +133,11 @@ export interface GuardedRoute {
  * request to one of `routes` is answered its 503 before the app's router runs: no context, no
  * middleware chain, no query parsed and no signal built. That is most of what an overloaded
  * gateway answers, and each refusal takes time from the one thread that also runs the admitted
- * requests. Every other request goes to `fetch`, where the {@linkcode admission} middleware
- * decides as before (a place now, a short wait, or a refusal for its budget). The routes are
- * matched by Hono's own router, as `app.use` matches them. `onShed` is called with the matched
- * route's label and the arrival time of every 503 answered here.
+ * requests. Every other request goes to the app's `fetch`, where the {@linkcode admission}
+ * middleware decides as before (a place now, a short wait, or a refusal for its budget). The
+ * routes are matched by Hono's own router on the app's own `getPath`, as `app.use` matches them.
+ * `onShed` is called with the matched route's label and the arrival time of every 503 answered
+ * here.
  *
  * @example
  * ```ts
@@ -148,20 +149,21 @@ export interface GuardedRoute {
  * const app = new Hono()
  *   .use("/product/*", admission(limiter))
  *   .get("/product/:id", (c) => c.json({ id: c.req.param("id") }));
- * const fetch = refusingEarly(app.fetch, limiter, [{ pattern: "/product/*", route: "/product/:id" }]);
+ * const fetch = refusingEarly(app, limiter, [{ pattern: "/product/*", route: "/product/:id" }]);
  * const response = await fetch(new Request("http://localhost/product/sku-1"));
  * ```
  */
-export function refusingEarly<Rest extends unknown[]>(
-  fetch: (request: Request, ...rest: Rest) => Response | Promise<Response>,
+export function refusingEarly(
+  app: Pick<Hono, "fetch" | "getPath">,
   limiter: Pick<AdaptiveLimiter, "tryRefuse">,
   routes: readonly GuardedRoute[],
   onShed?: (route: string, receivedAt: number) => void,
-): (request: Request, ...rest: Rest) => Response | Promise<Response> {
+): Hono["fetch"] {
+  const { fetch, getPath } = app;
   const router = new RegExpRouter<string>();
   for (const { pattern, route } of routes) router.add("ALL", pattern, route);
   return function refuseOrFetch(request, ...rest) {
-    const [matched] = router.match(request.method, pathOf(request.url));
+    const [matched] = router.match(request.method, getPath(request));
     if (matched.length > 0) {
       const receivedAt = performance.now();
       const refusal = limiter.tryRefuse();
@@ -172,17 +174,6 @@ export function refusingEarly<Rest extends unknown[]>(
     }
     return fetch(request, ...rest);
   };
-}
-
-/**
- * The path of an absolute URL, without its query: what Hono's router matches (Hono also decodes
- * percent-escapes, which the guarded patterns never hold; such a path goes to the app's own
- * admission instead).
- */
-function pathOf(url: string): string {
-  const start = url.indexOf("/", url.indexOf("://") + 3);
-  const query = url.indexOf("?", start);
-  return url.slice(start, query === -1 ? undefined : query);
 }
 
 /** `503 { error: "overloaded", reason, retryAfterS }` with `Retry-After`. */

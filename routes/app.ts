@@ -99,7 +99,7 @@ export function createApp(
   app.use("/metrics", refreshing).use("/api/stats", refreshing);
   // Each route the inbound limit guards: its pattern, the label of its 503s, its own budget and
   // what counts as a drop.
-  const guarded = admission === undefined ? [] : [
+  const guarded = [
     {
       pattern: "/product/*",
       route: "/product/:id",
@@ -118,15 +118,17 @@ export function createApp(
     metrics.requests.inc({ route, status: "503" });
     metrics.requestDuration.observe({ route }, (performance.now() - receivedAt) / 1000);
   };
-  for (const { pattern, route, defaultBudgetMs, dropAfterMs } of guarded) {
-    app.use(
-      pattern,
-      admissionMiddleware(admission!, {
-        defaultBudgetMs,
-        dropAfterMs,
-        onShed: (_c, receivedAt) => countShed(route, receivedAt),
-      }),
-    );
+  if (admission !== undefined) {
+    for (const { pattern, route, defaultBudgetMs, dropAfterMs } of guarded) {
+      app.use(
+        pattern,
+        admissionMiddleware(admission, {
+          defaultBudgetMs,
+          dropAfterMs,
+          onShed: (_c, receivedAt) => countShed(route, receivedAt),
+        }),
+      );
+    }
   }
   const registry = bulkheads === undefined ? options.registry : bulkheads.guard(options.registry);
   app
@@ -159,7 +161,7 @@ export function createApp(
   if (jobs !== undefined) app.route("/", createJobsRoute(jobs));
   if (admission !== undefined) {
     // Hono's own `app.request` calls `app.fetch` too, so every caller gets the early refusals.
-    app.fetch = refusingEarly(app.fetch, admission, guarded, countShed);
+    app.fetch = refusingEarly(app, admission, guarded, countShed);
   }
   return app;
 }
