@@ -120,7 +120,10 @@ function rssOf(pid: number): number {
 /**
  * A gateway process serving scenario `scenario` of the gateway benchmark
  * (`bench/_gateway_scenarios.ts`) on 127.0.0.1, in front of a downstream process; both Deno.
- * `protection` picks its overload protection (see `bench/_serve.ts`): none by default.
+ * `protection` picks its overload protection (see `bench/_serve.ts`): none by default. With
+ * `hand-written` the gateway is not fanfare but a hand-written handler with an in-flight counter
+ * (`limitedNaiveGateway`), which has no `/metrics`: its branches in flight are its downstream's
+ * calls in flight.
  *
  * @example
  * ```ts
@@ -135,7 +138,7 @@ function rssOf(pid: number): number {
  */
 export async function httpTarget(
   scenario: ScenarioId = "healthy-default-timeouts",
-  protection: "none" | "static" | "adaptive" = "none",
+  protection: "none" | "static" | "adaptive" | "hand-written" = "none",
 ): Promise<LoadTarget> {
   const processes: BenchProcess[] = [];
   const close = async () => {
@@ -144,21 +147,29 @@ export async function httpTarget(
   try {
     const downstream = await startServe("downstream", [], "stats");
     processes.push(downstream);
-    const gateway = await startServe("gateway", [scenario, downstream.url, protection], "metrics");
+    const handWritten = protection === "hand-written";
+    const gateway = await startServe(
+      "gateway",
+      [scenario, downstream.url, protection],
+      handWritten ? "product/sku-0" : "metrics",
+    );
     processes.push(gateway);
     const base = gateway.url.replace(/\/$/, "");
+    const downstreamInFlight = async () => {
+      const { branches } = await (await fetch(`${downstream.url}stats`)).json() as {
+        branches: Record<string, { inFlight: number }>;
+      };
+      return Object.values(branches).reduce((sum, c) => sum + c.inFlight, 0);
+    };
     return {
       kind: "http",
       url: gateway.url,
       send: async (pathAndQuery, signal) =>
         productReply(await fetch(`${base}${pathAndQuery}`, { signal })),
-      inFlightBranches: async () => gauge(await (await fetch(`${gateway.url}metrics`)).text()),
-      downstreamInFlight: async () => {
-        const { branches } = await (await fetch(`${downstream.url}stats`)).json() as {
-          branches: Record<string, { inFlight: number }>;
-        };
-        return Object.values(branches).reduce((sum, c) => sum + c.inFlight, 0);
-      },
+      inFlightBranches: handWritten
+        ? downstreamInFlight
+        : async () => gauge(await (await fetch(`${gateway.url}metrics`)).text()),
+      downstreamInFlight,
       rssBytes: () => rssOf(gateway.pid),
       cpuSeconds: () => ({ gateway: cpuOf(gateway.pid), downstream: cpuOf(downstream.pid) }),
       close,

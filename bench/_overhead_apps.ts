@@ -86,6 +86,42 @@ export function naiveGateway(downstream: Fetcher, base: string): Hono {
   });
 }
 
+/**
+ * Requests {@linkcode limitedNaiveGateway} lets in at once: the ceiling of fanfare's learned
+ * limit (`ADMISSION_MAX_LIMIT`), where that limit sits during `exp:overload`'s steps past capacity.
+ */
+export const HAND_WRITTEN_LIMIT = 200;
+
+/**
+ * The overload protection a new user would write first: {@linkcode naiveGateway} behind a
+ * middleware that counts the requests in flight and answers a fixed 503 JSON with `Retry-After`
+ * when `limit` are. The simplest thing to set beside fanfare's admission in an overload.
+ *
+ * @example
+ * ```ts
+ * import { limitedNaiveGateway, trivialDownstream } from "./_overhead_apps.ts";
+ * const gateway = limitedNaiveGateway(trivialDownstream(), "http://downstream.internal", 1);
+ * const response = await gateway.request("/product/sku-1");
+ * ```
+ */
+export function limitedNaiveGateway(downstream: Fetcher, base: string, limit: number): Hono {
+  let inFlight = 0;
+  return new Hono()
+    .use("/product/*", async function limitInFlight(c, next) {
+      if (inFlight >= limit) {
+        c.header("retry-after", "1");
+        return c.json({ error: "overloaded", reason: "limit", retryAfterS: 1 }, 503);
+      }
+      inFlight++;
+      try {
+        await next();
+      } finally {
+        inFlight--;
+      }
+    })
+    .route("/", naiveGateway(downstream, base));
+}
+
 /** The hand-written handlers' bound on an answer's body, as fanfare's default. */
 const MAX_ANSWER_CHARS = 1 << 20;
 

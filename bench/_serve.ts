@@ -25,6 +25,7 @@ import { DOWNSTREAM_OPTIONS, scenarioById } from "./_gateway_scenarios.ts";
 import { serveUntilSignal } from "../adapters/_until_signal.ts";
 import { LISTEN_BACKLOG } from "../adapters/_resilient_serve.ts";
 import { OVERLOAD_VARIABLES } from "./_processes.ts";
+import { HAND_WRITTEN_LIMIT, limitedNaiveGateway } from "./_overhead_apps.ts";
 
 const [role, portText, scenarioId, downstreamUrl, protection = "none"] = Deno.args;
 const port = Number(portText);
@@ -37,11 +38,17 @@ if (!Number.isInteger(port) || port < 1 || port > 65535) {
 let handler: (request: Request) => Response | Promise<Response>;
 if (role === "downstream") {
   handler = createDownstream(DOWNSTREAM_OPTIONS).fetch;
+} else if (role === "gateway" && downstreamUrl !== undefined && protection === "hand-written") {
+  handler = limitedNaiveGateway(
+    { fetch: (request) => fetch(request) },
+    downstreamUrl.replace(/\/$/, ""),
+    HAND_WRITTEN_LIMIT,
+  ).fetch;
 } else if (role === "gateway" && downstreamUrl !== undefined) {
   handler = createApp(gatewayOptions(scenarioId, downstreamUrl, protection)).fetch;
 } else {
   throw new TypeError(
-    `Cannot serve as the arguments must be 'downstream <port>' or 'gateway <port> <scenario> <downstream url> [none|static|adaptive]': current value is ${
+    `Cannot serve as the arguments must be 'downstream <port>' or 'gateway <port> <scenario> <downstream url> [none|static|adaptive|hand-written]': current value is ${
       JSON.stringify(Deno.args)
     }`,
   );
@@ -55,7 +62,8 @@ const server = Deno.serve(
 await serveUntilSignal([server]);
 
 /**
- * The gateway's options for one protection: `none` (no limiter at all), `static` (what
+ * The gateway's options for one protection of the fanfare app (the fourth, `hand-written`, is not
+ * fanfare: `limitedNaiveGateway` of `bench/_overhead_apps.ts`, which ignores the scenario): `none` (no limiter at all), `static` (what
  * `npm start` ran before overload protection: a 64-permit global ceiling and hedged optional
  * reads) or `adaptive` (the same plus the inbound adaptive limit and the bulkheads, as
  * `npm start` runs now).

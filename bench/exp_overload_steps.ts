@@ -48,6 +48,7 @@ const { values: flags } = parseArgs({
     root: { type: "string" },
     lead: { type: "string", default: "1" },
     idle: { type: "string", default: "0" },
+    protection: { type: "string", default: "adaptive" },
   },
 });
 
@@ -59,6 +60,15 @@ const multipliers = flags.multipliers.split(",").map((m) => positive("multiplier
 const root = checkoutRoot(flags.root);
 const leadSeconds = nonNegativeFlag("exp:overload-steps", "lead", flags.lead);
 const idleSeconds = nonNegativeFlag("exp:overload-steps", "idle", flags.idle);
+const PROTECTIONS = ["adaptive", "hand-written"] as const;
+const protection = PROTECTIONS.find((p) => p === flags.protection);
+if (protection === undefined) {
+  throw new RangeError(
+    `Cannot run exp:overload-steps as '--protection' must be one of ${
+      PROTECTIONS.join(", ")
+    }: current value is ${flags.protection}`,
+  );
+}
 
 const STEP_SECONDS = 5;
 const BUDGET_MS = 1000;
@@ -125,11 +135,11 @@ function perSecond(samples: Sample[], rate: number): Run["perSecond"] {
 
 const runs: Run[] = [];
 exp.log(
-  `gateway from ${root.pathname}, generator on ${GENERATOR}, capacity ${capacity}/s, ${repeats} repeats of ${
+  `${protection} gateway from ${root.pathname}, generator on ${GENERATOR}, capacity ${capacity}/s, ${repeats} repeats of ${
     multipliers.join("×, ")
   }×`,
 );
-const target = await httpTarget("healthy-default-timeouts", "adaptive");
+const target = await httpTarget("healthy-default-timeouts", protection);
 try {
   await step(target, capacity * 0.5, 2);
   await drained(target);
@@ -206,7 +216,8 @@ for (const { multiplier, medianShare, shares } of summary) {
   );
 }
 const written = exp.write({
-  description: "the adaptive gateway's steps of exp:overload, repeated at a fixed capacity",
+  description: "one gateway's steps of exp:overload, repeated at a fixed capacity",
+  protection,
   root: root.pathname,
   capacityPerSecond: capacity,
   stepSeconds: STEP_SECONDS,
