@@ -32,6 +32,7 @@ export async function overloadSection(json: Json): Promise<string[]> {
   const adaptive4 = steps.find((s) => s.protection === "adaptive" && s.multiplier === 4);
   const static4 = steps.find((s) => s.protection === "static" && s.multiplier === 4);
   const none4 = steps.find((s) => s.protection === "none" && s.multiplier === 4);
+  const hand4 = steps.find((s) => s.protection === "hand-written" && s.multiplier === 4);
   const loads = steps.map((s) => s.loadAverage as number);
   const body: string[] = [];
   body.push(
@@ -41,7 +42,12 @@ export async function overloadSection(json: Json): Promise<string[]> {
       `At 4× that, goodput was ${num(none4?.goodputPerSecond, 0)}/s with no protection, ` +
       `${num(static4?.goodputPerSecond, 0)}/s with the static ceiling and ` +
       `${num(adaptive4?.goodputPerSecond, 0)}/s with the adaptive limit and bulkheads ` +
-      `(${num((adaptive4?.goodputShare ?? NaN) * 100, 0)} % of capacity). Goodput counts the 200 ` +
+      `(${num((adaptive4?.goodputShare ?? NaN) * 100, 0)} % of capacity); a hand-written ` +
+      `handler with an in-flight counter (\`hand-written\`) kept ${
+        num(hand4?.goodputPerSecond, 0)
+      }/s, its 503s at ${num(hand4?.shedLatencyMs.p99, 0)} ms p99 against fanfare's ${
+        num(adaptive4?.shedLatencyMs.p99, 0)
+      } ms. Goodput counts the 200 ` +
       `answers within the ${num(json.budgetMs, 0)} ms budget from their intended send time; each ` +
       `step's load generator is a fresh ${
         json.generator ?? "deno"

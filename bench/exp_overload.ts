@@ -2,11 +2,15 @@
  * Experiment 12, overload: goodput and latency of the gateway from half its capacity to eight
  * times it, for three protections — none, the static 64-permit global ceiling (`npm start`
  * before overload protection), and the adaptive inbound limit with per-downstream bulkheads
- * (`npm start` now, on top of that ceiling).
+ * (`npm start` now, on top of that ceiling) — and, beside them, what a user would write instead
+ * of fanfare: a hand-written Hono handler that calls the five branches under one timeout behind a
+ * counter of requests in flight, answering a fixed 503 at 200 (`hand-written`,
+ * `limitedNaiveGateway` of `bench/_overhead_apps.ts`). It always waits for all five branches,
+ * where fanfare's default skips optional ones it has no permit for: it does more per request.
  *
  * Over HTTP on 127.0.0.1: for each protection a gateway (`bench/_serve.ts gateway …
  * <protection>`) and a simulated downstream (seed 20240601, tail off), each in its own Deno
- * process, all six running side by side; each load step visits the three gateways in turn, so
+ * process, all eight running side by side; each load step visits the four gateways in turn, so
  * that a drift in the shared machine's load hits adjacent steps alike. Each step's open-model
  * generator (`bench/_open_loop.ts`) runs in a fresh process (`bench/_generate.ts`), on Bun
  * when it is installed (it needs about half the CPU Deno's `fetch` does), so that no step
@@ -67,7 +71,7 @@ const MULTIPLIERS = [0.5, 1, 2, 4, 8];
 const GUARD_MS = 5000;
 const BUDGET_MS = 1000;
 const POLL_MS = 100;
-const PROTECTIONS = ["none", "static", "adaptive"] as const;
+const PROTECTIONS = ["none", "static", "adaptive", "hand-written"] as const;
 type Protection = typeof PROTECTIONS[number];
 
 /** One step's figures. */
@@ -368,7 +372,7 @@ function line(f: StepFigures): string {
   } ms\n    gateway: ${Object.entries(f.counters).map(([k, v]) => `${k}×${v}`).join(" ")}`;
 }
 
-// All three gateways run side by side, each in front of its own downstream, and every load
+// All four gateways run side by side, each in front of its own downstream, and every load
 // step visits them in turn: on a shared machine whose load drifts by the minute, adjacent steps
 // compare better than three sweeps run one after another.
 const targets = new Map<Protection, LoadTarget>();
@@ -476,7 +480,7 @@ for (const c of checks) {
 }
 const written = exp.write({
   description:
-    "open-model sweep 0.5×–8× of measured capacity over HTTP, three protections: none, static ceiling, adaptive + bulkheads",
+    "open-model sweep 0.5×–8× of measured capacity over HTTP, three protections: none, static ceiling, adaptive + bulkheads; and a hand-written handler with an in-flight counter",
   capacityPerSecond: capacity,
   capacityMethod:
     `the most 200s/s within the budget of open-loop probes of ${PROBE_SECONDS} s at doubling rates from ${PROBE_START}/s, then at 1.25, 1.5 and 1.75 times the best of them, static ceiling`,
