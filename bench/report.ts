@@ -1040,14 +1040,18 @@ await section("11. Retries, circuit breakers and supervised workers", {
 });
 
 // ---- 12. overload
-await section("12. Overload: goodput from 0.5× to 8× capacity, three protections", {
-  file: "exp-overload.json",
-  name: "overload",
-  command: "deno task exp:overload",
-  missing: "No overload sweep results.",
-}, async (json, body) => {
-  body.push(...await overloadSection(json));
-});
+await section(
+  "12. Overload: goodput from 0.5× to 8× capacity, three protections and a hand-written guard",
+  {
+    file: "exp-overload.json",
+    name: "overload",
+    command: "deno task exp:overload",
+    missing: "No overload sweep results.",
+  },
+  async (json, body) => {
+    body.push(...await overloadSection(json));
+  },
+);
 
 // ---- 13. bulkheads
 await section("13. Bulkheads: one slow downstream under steady load", {
