@@ -90,7 +90,7 @@ export function naiveGateway(downstream: Fetcher, base: string): Hono {
  * Requests {@linkcode limitedNaiveGateway} lets in at once: the ceiling of fanfare's learned
  * limit (`ADMISSION_MAX_LIMIT`), where that limit sits during `exp:overload`'s steps past capacity.
  */
-export const HAND_WRITTEN_LIMIT = 200;
+export const HAND_WRITTEN_LIMIT = 128;
 
 /**
  * The overload protection a new user would write first: {@linkcode naiveGateway} behind a

@@ -4,7 +4,7 @@
  * before overload protection), and the adaptive inbound limit with per-downstream bulkheads
  * (`npm start` now, on top of that ceiling) — and, beside them, what a user would write instead
  * of fanfare: a hand-written Hono handler that calls the five branches under one timeout behind a
- * counter of requests in flight, answering a fixed 503 at 200 (`hand-written`,
+ * counter of requests in flight, answering a fixed 503 at 128 (`hand-written`,
  * `limitedNaiveGateway` of `bench/_overhead_apps.ts`). It always waits for all five branches,
  * where fanfare's default skips optional ones it has no permit for: it does more per request.
  *

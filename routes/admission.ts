@@ -70,7 +70,7 @@ export interface AdmissionOptions {
  * import { admission } from "./admission.ts";
  *
  * const app = new Hono()
- *   .use("/product/*", admission(new AdaptiveLimiter({ maxLimit: 200 })))
+ *   .use("/product/*", admission(new AdaptiveLimiter({ maxLimit: 128 })))
  *   .get("/product/:id", (c) => c.json({ id: c.req.param("id") }));
  * const response = await app.request("/product/sku-1");
  * ```

@@ -4,7 +4,7 @@ import { overloadFromEnv } from "../../src/gateway/mod.ts";
 Deno.test("overloadFromEnv turns both protections on by default", () => {
   const { admission, bulkheads } = overloadFromEnv({});
   assert.equal(admission?.stats().limit, 20);
-  assert.equal(admission?.stats().maxLimit, 200);
+  assert.equal(admission?.stats().maxLimit, 128);
   assert.ok(bulkheads !== undefined);
 });
 
@@ -40,7 +40,7 @@ Deno.test("overloadFromEnv names the variable of a negative, non-numeric or zero
     [{ BULKHEAD_MAX_QUEUE: "2.5" }, /'BULKHEAD_MAX_QUEUE'/],
     [
       { ADMISSION_INITIAL_LIMIT: "300" },
-      /'ADMISSION_INITIAL_LIMIT' must not exceed 'ADMISSION_MAX_LIMIT' \(200\)/,
+      /'ADMISSION_INITIAL_LIMIT' must not exceed 'ADMISSION_MAX_LIMIT' \(128\)/,
     ],
     [{ ADMISSION: "on" }, /'ADMISSION' must be 'adaptive' or 'off': current value is "on"/],
     [
