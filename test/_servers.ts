@@ -166,14 +166,7 @@ export function startGateway(
     case "workerd":
       return startWranglerDev({
         name: "gateway on workerd (wrangler dev)",
-        // The suites check the overload protection on every runtime; wrangler.toml switches it
-        // off for Workers (see the README's overload section).
-        vars: {
-          ADMISSION: "adaptive",
-          BULKHEADS: "adaptive",
-          ...vars,
-          DOWNSTREAM_URL: downstreamUrl,
-        },
+        vars: { ...vars, DOWNSTREAM_URL: downstreamUrl },
       });
   }
 }

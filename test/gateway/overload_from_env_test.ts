@@ -3,7 +3,7 @@ import { overloadFromEnv } from "../../src/gateway/mod.ts";
 
 Deno.test("overloadFromEnv turns both protections on by default", () => {
   const { admission, bulkheads } = overloadFromEnv({});
-  assert.equal(admission?.stats().limit, 20);
+  assert.equal(admission?.stats().limit, 64);
   assert.equal(admission?.stats().maxLimit, 128);
   assert.ok(bulkheads !== undefined);
 });
