@@ -48,8 +48,9 @@ export interface OverloadProtection {
  *
  * The limit starts at 64 (the ceiling's size, half the limit's own ceiling), not at Netflix's 20:
  * a gateway that starts under its usual load should not turn requests away while it learns. At
- * 20, the Worker under `workerd` at 32 keep-alive connections turned 7 % of its first 8 s away
- * (`deno task bench:workers --workerd`), and none after.
+ * 20 (`ADMISSION_INITIAL_LIMIT = "20"` in `wrangler.toml`, then `deno task bench:workers
+ * --workerd`), the Worker at 32 keep-alive connections turned 7 % of its first 8 s away, and none
+ * after.
  *
  * `handOffMs`, when given, goes to every limiter (see `AdaptiveLimiterOptions`): their waiters
  * are then settled only from their own callers' turns, as Workers need. `watchLag: false`
