@@ -20,7 +20,7 @@
  *
  * @module
  */
-import { freePort, type ServedProcess, startProcess, startWranglerDev } from "../test/_servers.ts";
+import { type ServedProcess, startWorkerd, startWranglerDev } from "../test/_servers.ts";
 import { writeResult } from "./_experiment.ts";
 import { loadAverage, machine } from "./_runtime.ts";
 
@@ -79,62 +79,11 @@ const WORKERD = Deno.args.includes("--workerd");
 
 function startWorker(name: string, dir: string): Promise<ServedProcess> {
   const root = new URL(dir.endsWith("/") ? dir : `${dir}/`, `file://${Deno.cwd()}/`);
-  if (WORKERD) return startWorkerd(name, root);
+  if (WORKERD) return startWorkerd({ name, root });
   return startWranglerDev({
     name,
     persistTo: Deno.makeTempDirSync({ prefix: "fanfare-bench-" }),
     root,
-  });
-}
-
-/** The checkout's Worker, bundled by wrangler, under plain `workerd serve`. */
-async function startWorkerd(name: string, root: URL): Promise<ServedProcess> {
-  const out = await Deno.makeTempDir({ prefix: "fanfare-bench-workerd-" });
-  const bundled = await new Deno.Command(new URL("node_modules/.bin/wrangler", root).pathname, {
-    args: ["deploy", "--dry-run", "--outdir", out],
-    cwd: root.pathname,
-    env: { NO_COLOR: "1", CI: "1", WRANGLER_SEND_METRICS: "false" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!bundled.success) {
-    throw new Error(
-      `Cannot bundle ${name} as wrangler deploy --dry-run failed: ${
-        new TextDecoder().decode(bundled.stderr)
-      }`,
-    );
-  }
-  const toml = await Deno.readTextFile(new URL("wrangler.toml", root));
-  const vars = toml.split(/^\[vars\]$/m)[1]?.split(/^\[/m)[0] ?? "";
-  const bindings = [...vars.matchAll(/^([A-Z_]+) = "([^"]*)"$/gm)]
-    .map(([, key, value]) => `(name = "${key}", text = "${value}")`);
-  const port = freePort();
-  await Deno.writeTextFile(
-    `${out}/config.capnp`,
-    `using Workerd = import "/workerd/workerd.capnp";
-const config :Workerd.Config = (
-  services = [ (name = "main", worker = .gateway) ],
-  sockets = [ (name = "http", address = "127.0.0.1:${port}", http = (), service = "main") ],
-);
-const gateway :Workerd.Worker = (
-  modules = [ (name = "workers.js", esModule = embed "workers.js") ],
-  compatibilityDate = "${toml.match(/^compatibility_date = "([^"]+)"$/m)![1]}",
-  compatibilityFlags = ["enable_request_signal"],
-  bindings = [
-    (name = "LIMITER", durableObjectNamespace = "PermitObject"),
-    ${bindings.join(",\n    ")}
-  ],
-  durableObjectNamespaces = [ (className = "PermitObject", uniqueKey = "permit", enableSql = true) ],
-  durableObjectStorage = (inMemory = void),
-);
-`,
-  );
-  return await startProcess({
-    name,
-    command: new URL("node_modules/@cloudflare/workerd-linux-64/bin/workerd", root).pathname,
-    args: ["serve", `${out}/config.capnp`, "--verbose"],
-    url: `http://127.0.0.1:${port}/`,
-    readyPath: "metrics",
   });
 }
 

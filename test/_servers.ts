@@ -1,7 +1,7 @@
 /**
  * Starts and stops the processes of the conformance suite: the scripted simulated downstream and
- * the gateway served by Deno, Bun or workerd (through `wrangler dev`), each on a free port of
- * 127.0.0.1.
+ * the gateway served by Deno, Bun or workerd (plain `workerd serve`, see {@linkcode startWorkerd};
+ * `wrangler dev` for the suites that need its queues), each on a free port of 127.0.0.1.
  *
  * Every process is spawned with piped output that is drained as it comes (so a chatty process
  * never blocks on a full pipe) and kept for the error message when it fails to start.
@@ -9,6 +9,8 @@
  *
  * @module
  */
+
+import { parse as parseToml } from "smol-toml";
 
 /** The runtimes the gateway is served by in the conformance suite. */
 export type Runtime = "deno" | "bun" | "workerd";
@@ -164,11 +166,116 @@ export function startGateway(
         args: ["run", "adapters/bun.ts"],
       });
     case "workerd":
-      return startWranglerDev({
-        name: "gateway on workerd (wrangler dev)",
+      return startWorkerd({
+        name: "gateway on workerd",
         vars: { ...vars, DOWNSTREAM_URL: downstreamUrl },
       });
   }
+}
+
+/** Options of {@linkcode startWorkerd}. */
+export interface WorkerdOptions {
+  /** What the process is, for error messages. */
+  name: string;
+  /** Worker variables over those of `wrangler.toml`'s `[vars]`. */
+  vars?: Record<string, string>;
+  /** The checkout whose Worker (and wrangler and workerd) to run; this one by default. */
+  root?: URL;
+}
+
+/**
+ * Starts this project's Worker under plain `workerd serve` on a free port of 127.0.0.1 and waits
+ * until `GET /metrics` answers: the Worker as `wrangler deploy --dry-run` bundles it, with
+ * `wrangler.toml`'s compatibility date, flags and `[vars]` (`vars` over them), its `LIMITER`
+ * permit object in memory, and outbound fetches allowed to loopback addresses (for a downstream
+ * or a trace collector on 127.0.0.1). No queues and no job objects, so no `/jobs` routes: that is
+ * what {@linkcode startWranglerDev} is for.
+ *
+ * Nothing stands between the client and the Worker, as in production. Under `wrangler dev` every
+ * request also crosses its proxy Worker and its Node process relays the inspector's traffic: with
+ * five downstream calls a request, that made each answer several times slower on a 2-core machine,
+ * enough for 16 keep-alive clients to push answers past the branches' 200 ms deadlines.
+ *
+ * @example
+ * ```ts
+ * import { startWorkerd } from "./_servers.ts";
+ * const worker = await startWorkerd({ name: "worker", vars: { LIMITER_CAPACITY: "4" } });
+ * await worker.stop();
+ * ```
+ */
+export async function startWorkerd(
+  { name, vars = {}, root = new URL("../", import.meta.url) }: WorkerdOptions,
+): Promise<ServedProcess> {
+  const out = await Deno.makeTempDir({ prefix: "fanfare-workerd-" });
+  const bundled = await new Deno.Command(new URL("node_modules/.bin/wrangler", root).pathname, {
+    args: ["deploy", "--dry-run", "--outdir", out],
+    cwd: root.pathname,
+    env: { NO_COLOR: "1", CI: "1", WRANGLER_SEND_METRICS: "false" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!bundled.success) {
+    throw new Error(
+      `Cannot start the ${name} as wrangler deploy --dry-run failed: ${
+        new TextDecoder().decode(bundled.stderr)
+      }`,
+    );
+  }
+  const toml = parseToml(await Deno.readTextFile(new URL("wrangler.toml", root))) as {
+    main: string;
+    compatibility_date: string;
+    compatibility_flags?: string[];
+    vars?: Record<string, string>;
+  };
+  const module = toml.main.split("/").at(-1)!.replace(/\.ts$/, ".js");
+  const text = (key: string, value: string) =>
+    `(name = ${JSON.stringify(key)}, text = ${JSON.stringify(value)})`;
+  const port = freePort();
+  await Deno.writeTextFile(
+    `${out}/config.capnp`,
+    `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [
+    (name = "main", worker = .gateway),
+    (name = "loopback", network = (allow = ["public", "local"])),
+  ],
+  sockets = [ (name = "http", address = "127.0.0.1:${port}", http = (), service = "main") ],
+);
+const gateway :Workerd.Worker = (
+  modules = [ (name = ${JSON.stringify(module)}, esModule = embed ${JSON.stringify(module)}) ],
+  compatibilityDate = ${JSON.stringify(toml.compatibility_date)},
+  compatibilityFlags = ${JSON.stringify(toml.compatibility_flags ?? [])},
+  globalOutbound = "loopback",
+  bindings = [
+    (name = "LIMITER", durableObjectNamespace = "PermitObject"),
+    ${Object.entries({ ...toml.vars, ...vars }).map(([k, v]) => text(k, v)).join(",\n    ")}
+  ],
+  durableObjectNamespaces = [ (className = "PermitObject", uniqueKey = "permit", enableSql = true) ],
+  durableObjectStorage = (inMemory = void),
+);
+`,
+  );
+  const served = await startProcess({
+    name,
+    command: new URL("node_modules/.bin/workerd", root).pathname,
+    args: ["serve", `${out}/config.capnp`, "--verbose"],
+    url: `http://127.0.0.1:${port}/`,
+    readyPath: "metrics",
+  }).catch(async (error) => {
+    await Deno.remove(out, { recursive: true });
+    throw error;
+  });
+  return {
+    ...served,
+    output: served.output,
+    async stop() {
+      const status = await served.stop();
+      // A second stop finds the directory gone already.
+      await Deno.remove(out, { recursive: true }).catch(() => {});
+      return status;
+    },
+  };
 }
 
 /** Options of {@linkcode startWranglerDev}. */

@@ -1,7 +1,8 @@
 /**
  * HTTP conformance: the same assertions, over real HTTP, against the gateway served by Deno
- * (`adapters/deno.ts`), by Bun (`adapters/bun.ts`) and by workerd (`wrangler dev`, which reads
- * `wrangler.toml`), all in front of one simulated downstream running as its own Deno process.
+ * (`adapters/deno.ts`), by Bun (`adapters/bun.ts`) and by workerd (`workerd serve` of the Worker
+ * as `wrangler deploy` bundles it, with `wrangler.toml`'s settings: see `startWorkerd`), all in
+ * front of one simulated downstream running as its own Deno process.
  *
  * The downstream is scripted by the product id (see `_scripted_downstream.ts`): `fail_reviews`
  * in the id makes the reviews branch answer 500, `slow_all` makes every branch sleep until cut.

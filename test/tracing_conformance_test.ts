@@ -1,6 +1,6 @@
 /**
- * Tracing conformance over HTTP: the gateway served by Deno, by Bun and by workerd (`wrangler
- * dev`), each with `OTEL_EXPORTER_OTLP_ENDPOINT` pointing at a test OTLP receiver in this
+ * Tracing conformance over HTTP: the gateway served by Deno, by Bun and by workerd (`workerd
+ * serve`), each with `OTEL_EXPORTER_OTLP_ENDPOINT` pointing at a test OTLP receiver in this
  * process, in front of the scripted downstream, which logs the `traceparent` of every call.
  *
  * One request with a failed branch (reviews answers 500), a timed-out one (shipping sleeps past

@@ -1,5 +1,5 @@
 /**
- * Hostile clients against the gateway on Deno, Bun and workerd (wrangler dev), over raw TCP:
+ * Hostile clients against the gateway on Deno, Bun and workerd (`workerd serve`), over raw TCP:
  * connections that send half a request and stall (slowloris), bytes that are not HTTP, an
  * oversized query, a flood of headers, thousands of unknown parameters. None may get a 5xx, and
  * after all of them, with the stalled connections still open, the gateway answers a product.
@@ -65,7 +65,7 @@ for (const runtime of RUNTIMES) {
       });
 
       // Not HTTP: the runtime answers before the app, with its own status (Deno 400, Bun 505 for
-      // a missing version, wrangler dev 501 for garbage) or by closing; never a 500.
+      // a missing version, workerd 501 for garbage) or by closing; never a 500.
       for (
         const [what, request] of [
           ["bytes that are not HTTP", "\u0000\u00ff\u0001garbage\r\n\r\n"],

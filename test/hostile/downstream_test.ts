@@ -1,5 +1,5 @@
 /**
- * The gateway on Deno, Bun and workerd (wrangler dev) in front of a hostile downstream
+ * The gateway on Deno, Bun and workerd (`workerd serve`) in front of a hostile downstream
  * (`_hostile_downstream.ts`): every case degrades only the `reviews` branch, with a reason of the
  * gateway's own words, and the page still answers 200 with the required branches. No answer
  * carries a byte the downstream chose, and the redirect target is never called.
