@@ -2,25 +2,36 @@
  * The Workers gateway under `wrangler dev` (workerd, the committed `wrangler.toml`: a global
  * ceiling of 64 permits leased in blocks of 8) with 32 closed-loop keep-alive connections:
  * `wrk -t1 -c32 -d8s` on `GET /product/sku-1?budget=1000`, the issue #21 load. Counts answers by
- * status, and branch outcomes (`aborted` above all) from the gateway's `/metrics`.
+ * status, and branch outcomes (`aborted` above all) from the gateway's `/metrics`, and the CPU
+ * time its processes used per answer (wrangler dev's Node process and both its workerd processes).
  *
  * With `--compare <dir>` it serves a second checkout of the project (e.g. a worktree of the
  * parent commit) side by side and alternates rounds between the two, so that both see the same
  * machine load. With `--workerd` it serves each checkout with plain `workerd serve` instead: the
  * Worker as `wrangler deploy --dry-run` bundles it, its `[vars]` from that checkout's
  * `wrangler.toml`, the permit object in memory, and no jobs bindings (so no wrangler dev proxy in
- * front). Needs `wrk` (Debian: `apt-get install wrk`). Writes
- * `bench/results/workers-keepalive.json` (or `workers-keepalive-workerd.json`).
+ * front). With `--hosts` it serves this checkout both ways, rounds alternating. The Worker answers
+ * from its in-process simulated downstream unless `--downstream` starts the simulated downstream as
+ * a process of its own (seeded latency, as `npm start` has it) and points `DOWNSTREAM_URL` at it:
+ * five real fetches a request. Needs `wrk` (Debian: `apt-get install wrk`). Writes
+ * `bench/results/workers-keepalive.json` (`-workerd`, `-hosts` and `-downstream` added to the name
+ * as the flags are).
  *
  * ```sh
  * deno task bench:workers                                 # this checkout, 3 rounds
  * deno task bench:workers --compare ../before             # and another checkout, alternating
  * deno task bench:workers --workerd --compare ../before   # the same under plain workerd serve
+ * deno task bench:workers --hosts --downstream            # wrangler dev against workerd serve
  * ```
  *
  * @module
  */
-import { type ServedProcess, startWorkerd, startWranglerDev } from "../test/_servers.ts";
+import {
+  type ServedProcess,
+  startSimulatedDownstream,
+  startWorkerd,
+  startWranglerDev,
+} from "../test/_servers.ts";
 import { writeResult } from "./_experiment.ts";
 import { loadAverage, machine } from "./_runtime.ts";
 
@@ -55,15 +66,29 @@ interface Round {
   outcomes: Record<string, number>;
   /** Lines the runtime logged during the round that name the cross-request failure modes. */
   logged: { differentRequest: number; hung: number };
-  /** CPU time the runtime process used per answer, in ms (with `--workerd` only). */
+  /** CPU time the Worker's processes used per answer, in ms. */
   cpuMsPerAnswer?: number;
 }
 
-/** User + system CPU time of process `pid` so far, in ms (Linux `/proc`, 100 ticks a second). */
-function cpuMs(pid: number): number {
-  const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
-  // After the command name: state is field 3, utime 14 and stime 15 (1-based, man 5 proc).
-  return (Number(fields[11]) + Number(fields[12])) * 10;
+/**
+ * User + system CPU time of process `pid` and all its descendants so far, in ms (Linux `/proc`,
+ * 100 ticks a second): `wrangler dev` is a Node process with two workerd children.
+ */
+function treeCpuMs(pid: number): number {
+  let ms = 0;
+  try {
+    const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
+    // After the command name: state is field 3, utime 14 and stime 15 (1-based, man 5 proc).
+    ms = (Number(fields[11]) + Number(fields[12])) * 10;
+    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+      const children = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/children`);
+      for (const child of children.split(" ").filter(Boolean)) ms += treeCpuMs(Number(child));
+    }
+  } catch (error) {
+    // A process that exited between the listing and the read has no more CPU to count.
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return ms;
 }
 
 /** Occurrences of the cross-request failure messages in `output` so far. */
@@ -76,14 +101,21 @@ function failureLines(output: string): { differentRequest: number; hung: number 
 }
 
 const WORKERD = Deno.args.includes("--workerd");
+const HOSTS = Deno.args.includes("--hosts");
+const DOWNSTREAM = Deno.args.includes("--downstream");
 
-function startWorker(name: string, dir: string): Promise<ServedProcess> {
+function startWorker(
+  name: string,
+  dir: string,
+  { workerd, vars }: { workerd: boolean; vars: Record<string, string> },
+): Promise<ServedProcess> {
   const root = new URL(dir.endsWith("/") ? dir : `${dir}/`, `file://${Deno.cwd()}/`);
-  if (WORKERD) return startWorkerd({ name, root });
+  if (workerd) return startWorkerd({ name, root, vars });
   return startWranglerDev({
     name,
     persistTo: Deno.makeTempDirSync({ prefix: "fanfare-bench-" }),
     root,
+    vars,
   });
 }
 
@@ -102,7 +134,7 @@ async function round(target: string, worker: ServedProcess, index: number): Prom
   await Deno.writeTextFile(script, WRK_SCRIPT);
   const before = await outcomes(worker);
   const loggedBefore = failureLines(worker.output());
-  const cpuBefore = WORKERD ? cpuMs(worker.pid) : 0;
+  const cpuBefore = treeCpuMs(worker.pid);
   const load1 = loadAverage();
   const { stdout } = await new Deno.Command("wrk", {
     args: [
@@ -126,7 +158,7 @@ async function round(target: string, worker: ServedProcess, index: number): Prom
   );
   const requests = Object.values(statuses).reduce((sum, n) => sum + n, 0);
   const loggedAfter = failureLines(worker.output());
-  const cpuUsed = WORKERD ? cpuMs(worker.pid) - cpuBefore : undefined;
+  const cpuUsed = treeCpuMs(worker.pid) - cpuBefore;
   return {
     target,
     round: index,
@@ -139,22 +171,39 @@ async function round(target: string, worker: ServedProcess, index: number): Prom
       differentRequest: loggedAfter.differentRequest - loggedBefore.differentRequest,
       hung: loggedAfter.hung - loggedBefore.hung,
     },
-    cpuMsPerAnswer: cpuUsed === undefined || requests === 0
-      ? undefined
-      : Math.round(cpuUsed / requests * 100) / 100,
+    cpuMsPerAnswer: requests === 0 ? undefined : Math.round(cpuUsed / requests * 100) / 100,
   };
 }
 
 const compareFlag = Deno.args.indexOf("--compare");
 const compareDir = compareFlag === -1 ? undefined : Deno.args[compareFlag + 1];
+if (HOSTS && (WORKERD || compareDir !== undefined)) {
+  throw new Error(
+    "Cannot run bench:workers as --hosts serves this checkout both ways: leave out --workerd and --compare",
+  );
+}
+const here = new URL("../", import.meta.url).pathname;
 const targets: [string, ServedProcess][] = [];
+const downstream = DOWNSTREAM ? await startSimulatedDownstream() : undefined;
 try {
-  targets.push([
-    "this",
-    await startWorker("this checkout", new URL("../", import.meta.url).pathname),
-  ]);
+  const vars: Record<string, string> = downstream ? { DOWNSTREAM_URL: downstream.url } : {};
+  if (HOSTS) {
+    targets.push([
+      "wrangler dev",
+      await startWorker("wrangler dev", here, { workerd: false, vars }),
+    ]);
+    targets.push([
+      "workerd serve",
+      await startWorker("workerd serve", here, { workerd: true, vars }),
+    ]);
+  } else {
+    targets.push(["this", await startWorker("this checkout", here, { workerd: WORKERD, vars })]);
+  }
   if (compareDir !== undefined) {
-    targets.push(["compare", await startWorker(`checkout at ${compareDir}`, compareDir)]);
+    targets.push([
+      "compare",
+      await startWorker(`checkout at ${compareDir}`, compareDir, { workerd: WORKERD, vars }),
+    ]);
   }
   const rounds: Round[] = [];
   for (let index = 1; index <= ROUNDS; index++) {
@@ -169,16 +218,28 @@ try {
       );
     }
   }
-  const path = writeResult(`workers-keepalive${WORKERD ? "-workerd" : ""}.json`, {
+  const flags = [
+    WORKERD ? " --workerd" : "",
+    HOSTS ? " --hosts" : "",
+    DOWNSTREAM ? " --downstream" : "",
+    compareDir === undefined ? "" : " --compare <dir>",
+  ].join("");
+  const name = [
+    "workers-keepalive",
+    WORKERD && "workerd",
+    HOSTS && "hosts",
+    DOWNSTREAM && "downstream",
+  ]
+    .filter(Boolean).join("-");
+  const path = writeResult(`${name}.json`, {
     date: new Date().toISOString(),
-    command: `deno task bench:workers${WORKERD ? " --workerd" : ""}${
-      compareDir === undefined ? "" : " --compare <dir>"
-    }`,
+    command: `deno task bench:workers${flags}`,
     machine: machine(),
-    load: { connections: CONNECTIONS, durationS: DURATION_S, path: PATH },
+    load: { connections: CONNECTIONS, durationS: DURATION_S, path: PATH, downstream: DOWNSTREAM },
     rounds,
   });
   console.log(`wrote ${path}`);
 } finally {
   for (const [, worker] of targets) await worker.stop();
+  await downstream?.stop();
 }

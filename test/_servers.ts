@@ -192,9 +192,10 @@ export interface WorkerdOptions {
  * what {@linkcode startWranglerDev} is for.
  *
  * Nothing stands between the client and the Worker, as in production. Under `wrangler dev` every
- * request also crosses its proxy Worker and its Node process relays the inspector's traffic: with
- * five downstream calls a request, that made each answer several times slower on a 2-core machine,
- * enough for 16 keep-alive clients to push answers past the branches' 200 ms deadlines.
+ * request also crosses its proxy Worker, and its inspector records every fetch and relays the
+ * events through its Node process: with five downstream calls a request, each answer cost 14–17
+ * times the CPU (`deno task bench:workers --hosts --downstream`), enough for 16 keep-alive clients
+ * to push answers past the branches' 200 ms deadlines on a 2-core machine.
  *
  * @example
  * ```ts
