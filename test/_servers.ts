@@ -10,7 +10,7 @@
  * @module
  */
 
-import { parse as parseToml } from "smol-toml";
+import { prepareWorkerd } from "../cli/_workerd_config.ts";
 
 /** The runtimes the gateway is served by in the conformance suite. */
 export type Runtime = "deno" | "bun" | "workerd";
@@ -184,12 +184,10 @@ export interface WorkerdOptions {
 }
 
 /**
- * Starts this project's Worker under plain `workerd serve` on a free port of 127.0.0.1 and waits
- * until `GET /metrics` answers: the Worker as `wrangler deploy --dry-run` bundles it, with
- * `wrangler.toml`'s compatibility date, flags and `[vars]` (`vars` over them), its `LIMITER`
- * permit object in memory, and outbound fetches allowed to loopback addresses (for a downstream
- * or a trace collector on 127.0.0.1). No queues and no job objects, so no `/jobs` routes: that is
- * what {@linkcode startWranglerDev} is for.
+ * Starts this project's Worker under plain `workerd serve` on a free port of 127.0.0.1, as
+ * `npm run start:workerd` does (`prepareWorkerd` of `cli/_workerd_config.ts` says what it holds:
+ * no queues, so no `/jobs` routes; {@linkcode startWranglerDev} is for those), and waits until
+ * `GET /metrics` answers.
  *
  * Nothing stands between the client and the Worker, as in production. Under `wrangler dev` every
  * request also crosses its proxy Worker, and its inspector records every fetch and relays the
@@ -207,73 +205,24 @@ export interface WorkerdOptions {
 export async function startWorkerd(
   { name, vars = {}, root = new URL("../", import.meta.url) }: WorkerdOptions,
 ): Promise<ServedProcess> {
-  const out = await Deno.makeTempDir({ prefix: "fanfare-workerd-" });
-  const bundled = await new Deno.Command(new URL("node_modules/.bin/wrangler", root).pathname, {
-    args: ["deploy", "--dry-run", "--outdir", out],
-    cwd: root.pathname,
-    env: { NO_COLOR: "1", CI: "1", WRANGLER_SEND_METRICS: "false" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!bundled.success) {
-    throw new Error(
-      `Cannot start the ${name} as wrangler deploy --dry-run failed: ${
-        new TextDecoder().decode(bundled.stderr)
-      }`,
-    );
-  }
-  const toml = parseToml(await Deno.readTextFile(new URL("wrangler.toml", root))) as {
-    main: string;
-    compatibility_date: string;
-    compatibility_flags?: string[];
-    vars?: Record<string, string>;
-  };
-  const module = toml.main.split("/").at(-1)!.replace(/\.ts$/, ".js");
-  const text = (key: string, value: string) =>
-    `(name = ${JSON.stringify(key)}, text = ${JSON.stringify(value)})`;
   const port = freePort();
-  await Deno.writeTextFile(
-    `${out}/config.capnp`,
-    `using Workerd = import "/workerd/workerd.capnp";
-const config :Workerd.Config = (
-  services = [
-    (name = "main", worker = .gateway),
-    (name = "loopback", network = (allow = ["public", "local"])),
-  ],
-  sockets = [ (name = "http", address = "127.0.0.1:${port}", http = (), service = "main") ],
-);
-const gateway :Workerd.Worker = (
-  modules = [ (name = ${JSON.stringify(module)}, esModule = embed ${JSON.stringify(module)}) ],
-  compatibilityDate = ${JSON.stringify(toml.compatibility_date)},
-  compatibilityFlags = ${JSON.stringify(toml.compatibility_flags ?? [])},
-  globalOutbound = "loopback",
-  bindings = [
-    (name = "LIMITER", durableObjectNamespace = "PermitObject"),
-    ${Object.entries({ ...toml.vars, ...vars }).map(([k, v]) => text(k, v)).join(",\n    ")}
-  ],
-  durableObjectNamespaces = [ (className = "PermitObject", uniqueKey = "permit", enableSql = true) ],
-  durableObjectStorage = (inMemory = void),
-);
-`,
-  );
+  const prepared = await prepareWorkerd({ root, port, vars });
   const served = await startProcess({
     name,
-    command: new URL("node_modules/.bin/workerd", root).pathname,
-    args: ["serve", `${out}/config.capnp`, "--verbose"],
+    command: prepared.workerd,
+    args: ["serve", prepared.configPath, "--verbose"],
     url: `http://127.0.0.1:${port}/`,
     readyPath: "metrics",
   }).catch(async (error) => {
-    await Deno.remove(out, { recursive: true });
+    await Deno.remove(prepared.dir, { recursive: true });
     throw error;
   });
   return {
     ...served,
-    output: served.output,
     async stop() {
       const status = await served.stop();
       // A second stop finds the directory gone already.
-      await Deno.remove(out, { recursive: true }).catch(() => {});
+      await Deno.remove(prepared.dir, { recursive: true }).catch(() => {});
       return status;
     },
   };
