@@ -89,7 +89,10 @@ export function createApp(
   const stats = new LiveStats(metrics, { branches });
   // The limiters' and the breakers' gauges are read when someone looks, not on every request.
   const refreshLimiter = options.limiter && limiterGauges(metrics.registry, options.limiter);
-  const refreshCircuits = circuitGauges(metrics.registry, options.registry);
+  const refreshCircuits = circuitGauges(metrics.registry, [
+    ...options.registry,
+    ...endpoints.flatMap(({ graph }) => graph.nodes.flatMap((node) => node.registry)),
+  ]);
   const refreshing: MiddlewareHandler = async (_c, next) => {
     await refreshLimiter?.();
     refreshCircuits();

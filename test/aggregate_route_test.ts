@@ -314,3 +314,46 @@ Deno.test("aggregate() mounts on any Hono app and route", async () => {
     .json();
   assertEquals(body.data.profile.id, "u7");
 });
+
+Deno.test("an endpoint branch's breaker is among /metrics' gauges and the dashboard's, as <endpoint>.<branch>", async () => {
+  const { fetcher } = downstream((path) => path.startsWith("/customers/") ? "fail" : "answer");
+  const { createApp } = await import("../routes/app.ts");
+  const { defaultRegistry } = await import("../src/gateway/mod.ts");
+  const { compileConfig } = await import("../src/aggregate/mod.ts");
+  const app = createApp({
+    registry: defaultRegistry(fetcher),
+    endpoints: compileConfig(
+      parseConfig({
+        endpoints: [{
+          name: "guarded",
+          route: "/o/:id",
+          branches: {
+            order: { path: "/orders/{params.id}", timeoutMs: 1_000 },
+            customer: { path: "/customers/{params.id}", timeoutMs: 1_000, breaker: true },
+          },
+        }],
+      }),
+      { default: fetcher },
+    ),
+  });
+  const gauge = (metrics: string, state: string) =>
+    metrics.match(
+      new RegExp(
+        `^fanfare_circuit_state\\{branch="guarded.customer",state="${state}"\\} (\\S+)$`,
+        "m",
+      ),
+    )?.[1];
+  const before = await (await app.request("/metrics")).text();
+  assertEquals([gauge(before, "closed"), gauge(before, "open")], ["1", "0"]);
+  // The default breaker opens once 90 % of at least 20 calls failed.
+  for (let i = 0; i < 20; i++) await (await app.request("/o/o1")).body?.cancel();
+  const after = await (await app.request("/metrics")).text();
+  assertEquals([gauge(after, "closed"), gauge(after, "open")], ["0", "1"]);
+  assert(
+    /^fanfare_circuit_transitions_total\{branch="guarded.customer",to="open"\} 1$/m.test(after),
+    after.split("\n").filter((line) => line.includes("circuit")).join("\n"),
+  );
+  // The dashboard reads the same gauges.
+  const stats = await (await app.request("/api/stats")).json();
+  assertEquals(stats.circuits["guarded.customer"], "open");
+});
