@@ -22,7 +22,7 @@ import { createDashboardRoute } from "./dashboard.ts";
 import { createMetricsRoute } from "./metrics.ts";
 import { createGateway, type GatewayOptions, internalError, notFound } from "./product.ts";
 import { createAggregateRoutes } from "./aggregate.ts";
-import type { Endpoint } from "../src/aggregate/mod.ts";
+import { defineGraph, type Endpoint } from "../src/aggregate/mod.ts";
 
 /**
  * Options of {@linkcode createApp}: those of the gateway, metrics aside (the app owns them).
@@ -46,7 +46,10 @@ export type AppOptions = Omit<GatewayOptions, "metrics"> & {
    * by default; every adapter passes one (`overloadFromEnv`).
    */
   admission?: AdaptiveLimiter;
-  /** One adaptive limit per downstream: each branch's fetcher is put behind its own. */
+  /**
+   * One adaptive limit per downstream: each branch's fetcher is put behind its own, the product's
+   * branches by name and the endpoints' as `<endpoint>.<branch>`.
+   */
   bulkheads?: Bulkheads;
   /**
    * Aggregation endpoints (compiled from `fanfare.config.json` by every adapter), each served at
@@ -61,9 +64,9 @@ export type AppOptions = Omit<GatewayOptions, "metrics"> & {
  * is given, and each of `endpoints` at its route (see `routes/aggregate.ts`). With `admission`,
  * every `/product/*` request and every endpoint's request passes the inbound adaptive limit
  * first (a 503 with `Retry-After` when shed; while the limit and its queue are full, before the
- * app's router runs: see `refusingEarly`); with `bulkheads`, each product branch calls its
- * downstream through its own adaptive limit (the endpoints' calls do not: their downstreams are
- * named per config, not per product branch); both add their gauges and counters to `/metrics`.
+ * app's router runs: see `refusingEarly`); with `bulkheads`, each product branch and each
+ * endpoint's branch calls its downstream through its own adaptive limit; both add their gauges
+ * and counters to `/metrics`.
  *
  * @example
  * ```ts
@@ -138,12 +141,15 @@ export function createApp(
     .route("/", createGateway({ ...options, registry, metrics }))
     .route(
       "/",
-      createAggregateRoutes(endpoints, {
-        metrics,
-        limiter: options.limiter,
-        spare: options.spare,
-        optionalWaitMs: options.optionalWaitMs,
-      }),
+      createAggregateRoutes(
+        bulkheads === undefined ? endpoints : guardEndpoints(endpoints, bulkheads),
+        {
+          metrics,
+          limiter: options.limiter,
+          spare: options.spare,
+          optionalWaitMs: options.optionalWaitMs,
+        },
+      ),
     )
     .route("/", createMetricsRoute(metrics.registry))
     .route(
@@ -167,4 +173,16 @@ export function createApp(
     app.fetch = refusingEarly(app, admission, guarded, countShed);
   }
   return app;
+}
+
+/** `endpoints` with each branch's calls behind its own bulkhead, named as its metrics are. */
+function guardEndpoints(endpoints: readonly Endpoint[], bulkheads: Bulkheads): Endpoint[] {
+  return endpoints.map((endpoint) =>
+    Object.freeze({
+      ...endpoint,
+      graph: defineGraph(
+        endpoint.graph.nodes.map((node) => ({ ...node, registry: bulkheads.guard(node.registry) })),
+      ),
+    })
+  );
 }

@@ -192,6 +192,44 @@ Deno.test("a required branch its bulkhead turns away answers 503 no capacity wit
   await (await first).body?.cancel();
 });
 
+Deno.test("an endpoint's branch has a bulkhead of its own: turned away, its required call answers 503 no capacity", async () => {
+  const { fetcher, open, callsMade } = gatedDownstream((branch) => branch === "orders");
+  const { compileConfig, parseConfig } = await import("../src/aggregate/mod.ts");
+  const app = createApp({
+    registry: defaultRegistry(fetcher, { query: () => ({ latencyMs: "0" }), timeoutMs: WIDE }),
+    bulkheads: new Bulkheads({ maxLimit: 1, maxQueue: 0 }),
+    endpoints: compileConfig(
+      parseConfig({
+        endpoints: [{
+          name: "held",
+          route: "/held/:id",
+          branches: { order: { path: "/orders/{params.id}", required: true, timeoutMs: 10_000 } },
+        }],
+      }),
+      { default: fetcher },
+    ),
+  });
+  const orderCalled = callsMade(1, (c) => c.branch === "orders");
+  const first = app.request("/held/o1?budget=10000");
+  await orderCalled;
+  // The one place of the branch's bulkhead is held: the next request's call is turned away.
+  const second = await app.request("/held/o2?budget=10000");
+  const body = await second.json();
+  assert.equal(second.status, 503, JSON.stringify(body));
+  assert.equal(body.error, "no capacity");
+  assert.equal(second.headers.get("retry-after"), "1");
+  assert.match(body.reasons.order, /^error: Bulkhead of 'held.order' is full/);
+  // The product's branches keep their own bulkheads.
+  assert.equal((await app.request("/product/sku-1?budget=10000")).status, 200);
+  const metrics = await (await app.request("/metrics")).text();
+  assert.match(
+    metrics,
+    /^fanfare_bulkhead_shed_total\{branch="held.order",reason="queue_full"\} 1$/m,
+  );
+  open();
+  assert.equal((await first).status, 200);
+});
+
 Deno.test("a client that leaves while queued is answered 499 and counted cancelled", async () => {
   const { fetcher, open, callsMade } = gatedDownstream(() => true);
   const admission = new AdaptiveLimiter({
