@@ -201,7 +201,7 @@ export function aggregate(
     const [status, body] = answer(endpoint, budgetMs, report);
     if (typeof body.retryAfterS === "number") c.header("retry-after", String(body.retryAfterS));
     c.header(COMPLETE_HEADER, String(report.complete));
-    if (status === 200 && !report.complete) metrics.degraded.inc();
+    if (status === 200 && !report.complete) metrics.degraded.inc({ route });
     return c.json(body, status);
   }
 }

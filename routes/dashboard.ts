@@ -28,7 +28,7 @@ export interface StatsBody extends LiveStatsReport {
   registry: { name: string; required: boolean; timeoutMs: number }[];
   /**
    * The aggregation endpoints the gateway serves besides the product route, if any, each with
-   * its own requests over the window (`degradedShare` is the whole gateway's).
+   * its own requests over the window, its degraded share included.
    */
   endpoints?: { name: string; route: string; requests?: LiveStatsReport["requests"] }[];
 }

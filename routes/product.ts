@@ -276,7 +276,9 @@ export function createGateway(
     }
     const [status, body] = answer(id, policy, budgetMs, gathered);
     if (typeof body.retryAfterS === "number") c.header("retry-after", String(body.retryAfterS));
-    if (status === 200 && (body.degraded as string[]).length > 0) metrics.degraded.inc();
+    if (status === 200 && (body.degraded as string[]).length > 0) {
+      metrics.degraded.inc({ route: PRODUCT_ROUTE });
+    }
     return c.json(body, status);
   }
 }

@@ -229,7 +229,7 @@ Deno.test("metrics count requests by the endpoint's route and calls as <endpoint
   );
   assert(/fanfare_branch_outcomes_total\{branch="orders.offers",outcome="error"\} 1/.test(text));
   assert(/fanfare_branch_outcomes_total\{branch="orders.customer",outcome="ok"\} 1/.test(text));
-  assert(text.includes("fanfare_degraded_responses_total 1"), text);
+  assert(text.includes('fanfare_degraded_responses_total{route="/orders/:orderId"} 1'), text);
 });
 
 Deno.test("a hedged branch sends its hedge inside the request's limit and the hedge's answer wins", async () => {

@@ -56,3 +56,34 @@ Deno.test("/api/stats counts each aggregation endpoint's requests under its rout
   assertEquals(body.endpoints[0].requests.total, 1);
   assert("orders.customer" in body.branches.byName, Object.keys(body.branches.byName).join());
 });
+
+Deno.test("/api/stats gives the product and each endpoint a degraded share of their own", async () => {
+  const { createApp } = await import("../routes/app.ts");
+  const { createDownstream } = await import("../sim/downstream.ts");
+  const { defaultRegistry } = await import("../src/gateway/mod.ts");
+  const { compileConfig, parseConfig } = await import("../src/aggregate/mod.ts");
+  const { default: config } = await import("../fanfare.config.json", { with: { type: "json" } });
+  const simulated = createDownstream({ tailEvery: 0 });
+  // Every call answers at once, but an order's offers (recommendations for its customer) fail.
+  const downstream = {
+    fetch(request: Request) {
+      const url = new URL(request.url);
+      if (url.pathname.startsWith("/recommendations/c-")) {
+        return Response.json({ error: "down" }, { status: 500 });
+      }
+      url.searchParams.set("latencyMs", "0");
+      return simulated.fetch(new Request(url, request));
+    },
+  };
+  const app = createApp({
+    registry: defaultRegistry(downstream),
+    endpoints: compileConfig(parseConfig(config), { default: downstream }),
+  });
+  const product = await (await app.request("/product/sku-1")).json();
+  assertEquals(product.degraded, []);
+  const order = await (await app.request("/orders/o1")).json();
+  assertEquals(order.degraded, ["offers"]);
+  const body = await (await app.request("/api/stats")).json();
+  assertEquals(body.requests.degradedShare, 0);
+  assertEquals(body.endpoints[0].requests.degradedShare, 1);
+});

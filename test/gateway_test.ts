@@ -197,7 +197,7 @@ Deno.test("/metrics exposes requests, latencies, branch outcomes, degraded and i
       'fanfare_branch_outcomes_total{branch="reviews",outcome="error"} 1',
       'fanfare_branch_duration_seconds_bucket{branch="reviews",outcome="error",le="+Inf"} 1',
       'fanfare_branch_duration_seconds_count{branch="price",outcome="ok"} 1',
-      "fanfare_degraded_responses_total 1",
+      'fanfare_degraded_responses_total{route="/product/:id"} 1',
       "# TYPE fanfare_branches_in_flight gauge",
       "fanfare_branches_in_flight 0",
     ]

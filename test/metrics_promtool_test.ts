@@ -58,7 +58,11 @@ Deno.test("promtool check metrics accepts /metrics after traffic of every kind",
   const response = await app.request("/metrics");
   assert.equal(response.status, 200);
   const text = await response.text();
-  assert.match(text, /^fanfare_degraded_responses_total 2$/m, "the traffic reached the metrics");
+  assert.match(
+    text,
+    /^fanfare_degraded_responses_total\{route="\/product\/:id"\} 2$/m,
+    "the traffic reached the metrics",
+  );
   const { code, output } = await promtoolCheckMetrics(text);
   assert.equal(
     code,

@@ -85,7 +85,7 @@ export interface GatewayMetrics {
   readonly branchDuration: Histogram;
   /** `fanfare_branch_outcomes_total{branch,outcome}` with outcome a {@linkcode BranchResultKind}. */
   readonly branchOutcomes: Counter;
-  /** `fanfare_degraded_responses_total`: 200 answers missing at least one optional branch. */
+  /** `fanfare_degraded_responses_total{route}`: 200 answers missing at least one optional branch. */
   readonly degraded: Counter;
   /** `fanfare_branches_in_flight`: branches started and not yet settled, over all requests. */
   readonly branchesInFlight: Gauge;
@@ -131,7 +131,8 @@ export function createGatewayMetrics(
     ),
     degraded: registry.counter(
       "fanfare_degraded_responses_total",
-      "Successful product responses missing at least one optional branch.",
+      "Successful responses missing at least one optional branch, by route.",
+      ["route"],
     ),
     branchesInFlight: registry.gauge(
       "fanfare_branches_in_flight",

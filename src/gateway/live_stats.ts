@@ -280,7 +280,7 @@ export class LiveStats {
       at,
       statuses,
       latency,
-      degraded: sumOf(metrics.degraded.samples()),
+      degraded: sumOf(metrics.degraded.samples().filter(onRoute)),
       branchLatency,
       branchOutcomes,
       hedges,

@@ -35,12 +35,14 @@ Deno.test("live stats forget requests older than the window but keep counting th
   assertEquals(requests.total, 5);
 });
 
-Deno.test("live stats count statuses and the degraded share of 200 answers", () => {
+Deno.test("live stats count statuses and the degraded share of 200 answers, of their own route only", () => {
   const metrics = createGatewayMetrics();
   const live = new LiveStats(metrics, { startedAt: 0 });
   for (let i = 0; i < 4; i++) answer(metrics, 200, 0.008);
   answer(metrics, 502, 0.008);
-  metrics.degraded.inc();
+  metrics.degraded.inc({ route: "/product/:id" });
+  // Another route's degraded answer is its own stats' business.
+  metrics.degraded.inc({ route: "/orders/:orderId" });
   const { requests } = live.read(1000);
   assertEquals(requests.statuses, { "200": 4, "502": 1 });
   assertEquals(requests.degradedShare, 0.25);
