@@ -35,8 +35,9 @@ export const SIZE_BUDGETS: Readonly<Record<string, number>> = Object.freeze({
   // timeouts on one timer (RequestTimers, and the `timers` option of fanOut and hedge). 55.5 → 56:
   // LocalLimiter keeps its own queue instead of a permit ledger's leases (0.3 kB net). 56 → 56.5:
   // permits as objects with prototype methods instead of objects of closures (fewer allocations
-  // per permit, which the collector paid for).
-  "@fanfare/fanfare": 56.5 * 1024,
+  // per permit, which the collector paid for). 56.5 → 57: failure policies for aggregation
+  // endpoints (the config's policy, failFast in the graph runner; 0.2 kB).
+  "@fanfare/fanfare": 57 * 1024,
   "@fanfare/fanfare/executor": 7 * 1024,
   // 14 → 14.5: the adaptive limiter's admit() (refusals as values) and its event-loop watch.
   // 14.5 → 15: LocalLimiter's own queue (see the main entry).
@@ -53,7 +54,8 @@ export const SIZE_BUDGETS: Readonly<Record<string, number>> = Object.freeze({
   "@fanfare/fanfare/tracing": 11 * 1024,
 
   // The gateway entry (18 kB) plus the graph, templates, shaping and config schema (6 kB).
-  "@fanfare/fanfare/aggregate": 35 * 1024,
+  // 35 → 35.5: the endpoints' failure policies (see the main entry).
+  "@fanfare/fanfare/aggregate": 35.5 * 1024,
   // 40 → 52: aggregate(spec) and createAggregateRoutes bring ./aggregate (10 kB with the zod
   // object, record and array checks the config schema adds).
   "@fanfare/fanfare/hono": 63 * 1024,

@@ -24,6 +24,7 @@ import {
 } from "../src/gateway/mod.ts";
 import type { SpareCapacity } from "../src/hedging/mod.ts";
 import type { Limiter } from "../src/limits/mod.ts";
+import type { FailurePolicy } from "../src/executor/mod.ts";
 import { BUDGET_RANGE_MS, internalError, invalidRequest, notFound } from "./product.ts";
 import { answerRejectedGather, failureCause } from "./product_status.ts";
 
@@ -68,6 +69,7 @@ const budgetQuery = z.optional(z.pipe(
   ),
   z.number().check(z.minimum(BUDGET_RANGE_MS.min), z.maximum(BUDGET_RANGE_MS.max)),
 ));
+const policyQuery = z.optional(z.enum(["failFast", "collectAll", "bestEffort"]));
 const budgetHeader = z.optional(z.pipe(
   z.string().check(z.regex(/^\d+(\.\d+)?$/, "must be a non-negative number of ms")),
   z.transform(Number),
@@ -78,15 +80,18 @@ const budgetHeader = z.optional(z.pipe(
  *
  * Request: the route's parameters (each 1 to 64 of `A-Z a-z 0-9 _ -`), query `budget` (whole ms
  * in [10, 10000], default the endpoint's `budgetMs`) capped by the caller's
- * `x-fanfare-budget-ms`, and the query parameters and allowed headers its templates read (each
+ * `x-fanfare-budget-ms`, query `policy` (`bestEffort`, `failFast` or `collectAll`, default the
+ * endpoint's `policy`), and the query parameters and allowed headers its templates read (each
  * present, at most 256 characters). Bad input is a 400 naming each field.
  *
- * Answers: 200 `{ endpoint, data, complete, degraded, reasons, timings, budgetMs }` with
+ * Answers: 200 `{ endpoint, policy, data, complete, degraded, reasons, timings, budgetMs }`
+ * (collectAll adds `errors`, a `{ branch, reason }` for each degraded branch) with
  * `x-fanfare-complete: true|false` when every required branch answered (`timings` give each
- * branch's level, needs, and the need it waited on); when a required branch gave no answer, the
- * status says why as for the product route — 502 `{ error: "required branch failed", branch }`
- * naming the branch that stopped the graph (and in `cause` the failed need behind it, when it
- * was skipped for one), 504 when the budget ran out, 503 when the ceiling gave no permit — with
+ * branch's level, needs, and the need it waited on); when a required branch gave no answer, or
+ * under failFast any branch, the status says why as for the product route — 502
+ * `{ error: "required branch failed", branch }` (failFast: `"branch failed"`) naming the branch
+ * that stopped the graph (and in `cause` the failed need behind it, when it was skipped for
+ * one), 504 when the budget ran out, 503 when the ceiling gave no permit — with
  * `x-fanfare-complete: false`; 503 `overloaded` when the ceiling's admission queue is full; 499
  * with no body when the client went away.
  *
@@ -158,6 +163,10 @@ export function aggregate(
     }
     const budget = budgetQuery.safeParse(c.req.query("budget"));
     if (!budget.success) fields.push({ field: "budget", message: budget.error.issues[0].message });
+    const policyParsed = policyQuery.safeParse(c.req.query("policy"));
+    if (!policyParsed.success) {
+      fields.push({ field: "policy", message: policyParsed.error.issues[0].message });
+    }
     for (const name of endpoint.query) {
       const value = c.req.query(name);
       if (value === undefined || value === "" || value.length > MAX_VALUE_LENGTH) {
@@ -176,6 +185,7 @@ export function aggregate(
       fields.push({ field: BUDGET_HEADER, message: callerBudget.error.issues[0].message });
     }
     if (fields.length > 0) return invalidRequest(c, fields);
+    const policy = policyParsed.data ?? endpoint.policy;
     const budgetMs = Math.min(budget.data ?? endpoint.budgetMs, callerBudget.data ?? Infinity);
     const remainingMs = Math.max(0, budgetMs - (performance.now() - receivedAt));
     c.header(COMPLETE_HEADER, "false");
@@ -194,11 +204,12 @@ export function aggregate(
         limiter,
         spare,
         optionalWaitMs,
+        policy,
       });
     } catch (error) {
       return answerRejectedGather(error, c, signal);
     }
-    const [status, body] = answer(endpoint, budgetMs, report);
+    const [status, body] = answer(endpoint, policy, budgetMs, report);
     if (typeof body.retryAfterS === "number") c.header("retry-after", String(body.retryAfterS));
     c.header(COMPLETE_HEADER, String(report.complete));
     if (status === 200 && !report.complete) metrics.degraded.inc({ route });
@@ -209,6 +220,7 @@ export function aggregate(
 /** The status and JSON body of a run. */
 function answer(
   endpoint: Endpoint,
+  policy: FailurePolicy,
   budgetMs: number,
   { data, branches, failedRequired, stoppedBy, complete }: AggregateReport,
 ): [ContentfulStatusCode, Record<string, unknown>] {
@@ -225,8 +237,23 @@ function answer(
     };
   }
   const degraded = Object.keys(reasons);
-  if (failedRequired.length === 0) {
-    return [200, { endpoint: endpoint.name, data, complete, degraded, reasons, timings, budgetMs }];
+  // Under failFast any branch's failure stopped the graph and fails the answer.
+  const failedFast = policy === "failFast" && stoppedBy !== undefined;
+  if (failedRequired.length === 0 && !failedFast) {
+    const body: Record<string, unknown> = {
+      endpoint: endpoint.name,
+      policy,
+      data,
+      complete,
+      degraded,
+      reasons,
+      timings,
+      budgetMs,
+    };
+    if (policy === "collectAll") {
+      body.errors = degraded.map((branch) => ({ branch, reason: reasons[branch] }));
+    }
+    return [200, body];
   }
   const branch = stoppedBy ?? failedRequired[0];
   // A branch skipped for a need's sake failed for that need's reason: follow the chain.
@@ -235,10 +262,12 @@ function answer(
     cause = branches[cause].waitedOn!;
   }
   const status = statusOf(causeOf(endpoint, cause, branches[cause], budgetMs));
-  const body: Record<string, unknown> = { error: status.error, branch };
+  // As the product route words failFast's deciding failure.
+  const error = failedFast && status.status === 502 ? "branch failed" : status.error;
+  const body: Record<string, unknown> = { error, branch };
   if (cause !== branch) body.cause = cause;
   if (status.retryAfterS !== undefined) body.retryAfterS = status.retryAfterS;
-  Object.assign(body, { endpoint: endpoint.name, degraded, reasons, timings, budgetMs });
+  Object.assign(body, { endpoint: endpoint.name, policy, degraded, reasons, timings, budgetMs });
   return [status.status, body];
 }
 

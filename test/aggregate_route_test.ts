@@ -103,6 +103,82 @@ Deno.test("a failed optional branch gives a 200 marked incomplete, naming it and
   assertEquals(body.timings.items.outcome, "error");
 });
 
+Deno.test("?policy=failFast fails the answer at an optional branch's failure and aborts what still runs", async () => {
+  // The customer's offers hang; each item call fails once the test opens the gate, by when the
+  // offers are running: only failFast's stop can end them.
+  const itemsFail = deferred<void>();
+  const { fetcher: base, calls } = downstream((path) =>
+    path.startsWith("/recommendations/") ? "hang" : "answer"
+  );
+  const fetcher: Fetcher = {
+    async fetch(request) {
+      if (!new URL(request.url).pathname.startsWith("/items/")) return await base.fetch(request);
+      await itemsFail.promise;
+      return Response.json({ error: "down" }, { status: 500 });
+    },
+  };
+  const app = createAggregateRoutes(parseConfig(committed).endpoints, {
+    downstreams: { default: fetcher },
+  });
+  const answered = app.request("/orders/o1?policy=failFast&budget=10000");
+  for (let i = 0; i < 100 && !calls.some((c) => c.path.startsWith("/recommendations/")); i++) {
+    await flush();
+  }
+  itemsFail.resolve();
+  const response = await answered;
+  assertEquals(response.status, 502);
+  assertEquals(response.headers.get("x-fanfare-complete"), "false");
+  const body = await response.json();
+  assertEquals([body.error, body.branch, body.policy], ["branch failed", "items", "failFast"]);
+  assertEquals(body.reasons.offers, 'aborted: branch "items" failed');
+  const offers = calls.find((c) => c.path.startsWith("/recommendations/"));
+  assert(offers?.signal.aborted, "the hanging offers call was aborted");
+});
+
+Deno.test("an endpoint's policy in the config is its default, and ?policy overrides it", async () => {
+  const { fetcher } = downstream((path) => path.startsWith("/customers/") ? "fail" : "answer");
+  const routes = createAggregateRoutes(
+    parseConfig({
+      endpoints: [{
+        name: "strict",
+        route: "/strict/:id",
+        policy: "failFast",
+        branches: {
+          order: { path: "/orders/{params.id}", required: true, timeoutMs: 1_000 },
+          customer: { path: "/customers/{params.id}", timeoutMs: 1_000 },
+        },
+      }],
+    }).endpoints,
+    { downstreams: { default: fetcher } },
+  );
+  const strict = await routes.request("/strict/o1");
+  assertEquals(strict.status, 502);
+  assertEquals((await strict.json()).branch, "customer");
+  const relaxed = await routes.request("/strict/o1?policy=bestEffort");
+  assertEquals(relaxed.status, 200);
+  assertEquals((await relaxed.json()).degraded, ["customer"]);
+});
+
+Deno.test("?policy=collectAll answers what succeeded with an errors list, and a bad policy is a 400 naming it", async () => {
+  const { app } = setup((path) => path.startsWith("/recommendations/") ? "fail" : "answer");
+  const response = await app.request("/orders/o1?policy=collectAll");
+  assertEquals(response.status, 200);
+  const body = await response.json();
+  assertEquals(body.policy, "collectAll");
+  assertEquals(body.errors, [{
+    branch: "offers",
+    reason: "error: Downstream 'orders.offers' answered 500",
+  }]);
+  assertEquals(
+    body.data.customer.id,
+    (branchPayload("orders", "o1") as { customerId: string }).customerId,
+  );
+  const bad = await app.request("/orders/o1?policy=sometimes");
+  assertEquals(bad.status, 400);
+  const { fields } = await bad.json();
+  assertEquals(fields.map((f: { field: string }) => f.field), ["policy"]);
+});
+
 Deno.test("a failed required branch is a 502 naming it; what needed it is skipped, naming the need", async () => {
   const { app } = setup((path) => path.startsWith("/customers/") ? "fail" : "answer");
   const response = await app.request("/orders/o1");

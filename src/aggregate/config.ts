@@ -6,6 +6,7 @@
  * @module
  */
 import * as z from "zod/mini";
+import type { FailurePolicy } from "../executor/mod.ts";
 import { findCycle } from "./graph.ts";
 import { parseTemplate, type Placeholder } from "./template.ts";
 
@@ -68,6 +69,7 @@ const endpointSchema = z.strictObject({
   headers: z.optional(
     z.array(z.string().check(z.regex(/^[a-z0-9-]+$/, "must be a lower-case header name"))),
   ),
+  policy: z.optional(z.enum(["bestEffort", "failFast", "collectAll"])),
   branches: z.record(name, branchSchema),
 });
 
@@ -212,6 +214,12 @@ export interface EndpointConfig {
   limit?: number;
   /** Request headers its templates may read, lower-case. */
   headers?: string[];
+  /**
+   * What a failed branch does to the answer when the request names no `policy`: `bestEffort`
+   * (the default) degrades an optional one, `failFast` fails the answer at the first failure,
+   * `collectAll` answers as bestEffort plus an `errors` list.
+   */
+  policy?: FailurePolicy;
   /** Its branches by name, in start order. */
   branches: Record<string, BranchConfig>;
 }

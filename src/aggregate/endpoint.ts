@@ -18,7 +18,7 @@ import {
 } from "../gateway/mod.ts";
 import { AdaptiveDelay, HedgeBudget, type SpareCapacity } from "../hedging/mod.ts";
 import { CircuitBreaker, RetryBudget } from "../resilience/mod.ts";
-import { BranchTimeoutError } from "../executor/mod.ts";
+import { BranchTimeoutError, type FailurePolicy } from "../executor/mod.ts";
 import type { Limiter } from "../limits/mod.ts";
 import {
   type BranchConfig,
@@ -92,6 +92,8 @@ export interface Endpoint {
   readonly limit: number;
   /** Request headers templates may read. */
   readonly headers: readonly string[];
+  /** The failure policy when the request names none. */
+  readonly policy: FailurePolicy;
   /** Query parameters templates read: a request without one is refused. */
   readonly query: readonly string[];
   readonly graph: Graph<AggregateNode>;
@@ -176,6 +178,7 @@ export function compileEndpoint(
     budgetMs: spec.budgetMs ?? 1000,
     limit: spec.limit ?? WORKERS_CONNECTION_LIMIT,
     headers: spec.headers ?? [],
+    policy: spec.policy ?? "bestEffort",
     query: [...query],
     graph: defineGraph(nodes),
   });
@@ -271,6 +274,8 @@ export interface EndpointRunOptions {
   spare?: SpareCapacity;
   /** Longest an optional call waits for a permit of `limiter`, in ms (`scatterGather`'s). */
   optionalWaitMs?: number;
+  /** `failFast` stops the graph at the first branch that gives no answer; others change nothing here. */
+  policy?: FailurePolicy;
 }
 
 /**
@@ -308,7 +313,7 @@ export interface AggregateReport {
   branches: Record<string, AggregateBranchReport>;
   /** Required branches that gave no answer, in declaration order. */
   failedRequired: string[];
-  /** The required branch whose failure stopped the graph. */
+  /** The branch whose failure stopped the graph: a required one, or under failFast any. */
   stoppedBy?: string;
   /** Whether every branch answered. */
   complete: boolean;
@@ -370,6 +375,7 @@ export async function runEndpoint(
     limiter,
     spare,
     optionalWaitMs,
+    policy = endpoint.policy,
   }: EndpointRunOptions,
 ): Promise<AggregateReport> {
   const { graph, limit } = endpoint;
@@ -424,6 +430,7 @@ export async function runEndpoint(
       // Each call's gather keeps the same deadline and reports a timeout as one (in the answer
       // and the metrics alike); the graph's own cut waits a little behind it.
       graceMs: CALL_GRACE_MS,
+      failFast: policy === "failFast",
     });
   } finally {
     signal?.removeEventListener("abort", onAbort);

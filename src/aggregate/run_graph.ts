@@ -123,6 +123,11 @@ export interface RunGraphOptions {
    * graph's cut is then the backstop for a call that does not.
    */
   graceMs?: number;
+  /**
+   * Whether the first node to give no value stops the graph, required or not (the product
+   * route's `failFast`); only a required node's does by default.
+   */
+  failFast?: boolean;
 }
 
 /** One call in flight. */
@@ -161,8 +166,8 @@ interface NodeState {
  * `BranchTimeoutError` and its node fails at once, whether or not the call heeds its signal.
  *
  * A node that gives no value makes every node that needs it `skipped` with that reason; a
- * `required` one stops the graph: running calls are aborted (`aborted`), and every node not
- * started is `skipped`, naming it. A `forEach` node answers once all its calls did; its first
+ * `required` one (with `failFast`, any) stops the graph: running calls are aborted (`aborted`),
+ * and every node not started is `skipped`, naming it. A `forEach` node answers once all its calls did; its first
  * failed call fails it (the others are aborted). One timer serves all deadlines; nothing is
  * left armed or listening once the run settles, and an abandoned call is never awaited.
  *
@@ -194,6 +199,7 @@ export function runGraph<N extends GraphNode>(
     origin = performance.now(),
     reasonOf = defaultReason,
     graceMs = 0,
+    failFast = false,
   }: RunGraphOptions,
 ): Promise<GraphReport> {
   if (!Number.isInteger(limit) || limit < 1) {
@@ -303,7 +309,9 @@ export function runGraph<N extends GraphNode>(
     } else {
       // Stop before cascading, so that the dependents read "need failed" as the reason they
       // gave no value, and everything else the required node's name.
-      if (nodes[i].required === true && stoppedBy === undefined) stop(i, full.outcome);
+      if ((failFast || nodes[i].required === true) && stoppedBy === undefined) {
+        stop(i, full.outcome);
+      }
       for (const d of dependents[i]) {
         states[d].waitedOn ??= nodes[i].name;
         decide(d, {
@@ -329,7 +337,9 @@ export function runGraph<N extends GraphNode>(
   function stop(i: number, outcome: NodeOutcome): void {
     const name = nodes[i].name;
     stoppedBy = name;
-    const why = `required branch "${name}" ${describeOutcome(outcome)}`;
+    const why = `${nodes[i].required === true ? "required " : ""}branch "${name}" ${
+      describeOutcome(outcome)
+    }`;
     const stopped = new Error(`The graph stopped as ${why}`);
     queue.length = 0;
     const running = new Set<number>();

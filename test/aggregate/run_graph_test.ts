@@ -150,6 +150,37 @@ Deno.test("runGraph() stops at a failed required node: running calls aborted, th
   assertEquals(calls.length, 2);
 });
 
+Deno.test("runGraph() with failFast stops at any node's failure, optional or not", async () => {
+  const { calls, task, find } = manual();
+  const graph = defineGraph([
+    { name: "reviews" },
+    { name: "order", required: true },
+    { name: "queued" },
+    { name: "customer", needs: ["reviews"] },
+  ]);
+  const run = runGraph(graph, task, { budgetMs: 10_000, limit: 2, failFast: true });
+  find("reviews").fail(new Error("down"));
+  const { nodes, stoppedBy } = await run;
+  assertEquals(stoppedBy, "reviews");
+  assertEquals(nodes.order.outcome, "aborted");
+  assertEquals(nodes.order.reason, 'aborted: branch "reviews" failed');
+  assertEquals(nodes.queued.reason, 'skipped: branch "reviews" failed');
+  assertEquals(nodes.customer.reason, 'skipped: need "reviews" failed');
+  assert(find("order").context.signal.aborted);
+  assertEquals(calls.length, 2);
+});
+
+Deno.test("runGraph() with failFast answers every node when none fails", async () => {
+  const { task, find } = manual();
+  const graph = defineGraph([{ name: "a" }, { name: "b", needs: ["a"] }]);
+  const run = runGraph(graph, task, { budgetMs: 10_000, failFast: true });
+  find("a").answer(1);
+  await flush();
+  find("b").answer(2);
+  const { nodes, stoppedBy } = await run;
+  assertEquals([nodes.a.value, nodes.b.value, stoppedBy], [1, 2, undefined]);
+});
+
 Deno.test("runGraph() fails a call at its deadline even when the call ignores its signal", async () => {
   const graph = defineGraph([{ name: "stuck", timeoutMs: 1 }, { name: "after", needs: ["stuck"] }]);
   const never = deferred<unknown>();
