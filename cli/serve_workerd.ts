@@ -24,23 +24,25 @@ import { prepareWorkerd } from "./_workerd_config.ts";
 function parseArgs(args: string[]): { port: number; vars: Record<string, string> } {
   let portText = Deno.env.get("PORT") ?? "8787";
   const vars: Record<string, string> = {};
-  for (let i = 0; i < args.length; i++) {
+  for (let i = 0; i < args.length; i += 2) {
     const [flag, value] = [args[i], args[i + 1]];
-    if (flag === "--port" && value !== undefined) (portText = value, i++);
-    else if (flag === "--var" && value !== undefined) {
-      const colon = value.indexOf(":");
-      if (colon < 1) {
-        throw new Error(
-          `Cannot serve the Worker as '--var' must be NAME:value: current value is '${value}'`,
-        );
-      }
-      vars[value.slice(0, colon)] = value.slice(colon + 1);
-      i++;
-    } else {
+    if (flag !== "--port" && flag !== "--var") {
       throw new Error(
         `Cannot serve the Worker as '${flag}' is not an option: use --port N and --var NAME:value`,
       );
     }
+    if (value === undefined) throw new Error(`Cannot serve the Worker as '${flag}' needs a value`);
+    if (flag === "--port") {
+      portText = value;
+      continue;
+    }
+    const colon = value.indexOf(":");
+    if (colon < 1) {
+      throw new Error(
+        `Cannot serve the Worker as '--var' must be NAME:value: current value is '${value}'`,
+      );
+    }
+    vars[value.slice(0, colon)] = value.slice(colon + 1);
   }
   const port = Number(portText);
   if (!Number.isInteger(port) || port < 1 || port > 65535) {

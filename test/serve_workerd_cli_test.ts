@@ -55,6 +55,7 @@ for (
     [["--var", "NOCOLON"], /'--var' must be NAME:value: current value is 'NOCOLON'/],
     [["--port", "http"], /port must be an integer from 1 to 65535: current value is 'http'/],
     [["--watch"], /'--watch' is not an option/],
+    [["--port"], /'--port' needs a value/],
   ] as const
 ) {
   Deno.test(`start:workerd refuses ${args.join(" ")} with exit code 2`, async () => {
