@@ -27,6 +27,7 @@ import type { Limiter } from "../src/limits/mod.ts";
 import type { FailurePolicy } from "../src/executor/mod.ts";
 import { BUDGET_RANGE_MS, internalError, invalidRequest, notFound } from "./product.ts";
 import { answerRejectedGather, failureCause } from "./product_status.ts";
+import { downstreamFaults, faultFields, rejectUnknownFaults } from "./faults.ts";
 
 /** Header saying whether every branch answered: `true` or `false`. */
 export const COMPLETE_HEADER = "x-fanfare-complete";
@@ -81,7 +82,8 @@ const budgetHeader = z.optional(z.pipe(
  * Request: the route's parameters (each 1 to 64 of `A-Z a-z 0-9 _ -`), query `budget` (whole ms
  * in [10, 10000], default the endpoint's `budgetMs`) capped by the caller's
  * `x-fanfare-budget-ms`, query `policy` (`bestEffort`, `failFast` or `collectAll`, default the
- * endpoint's `policy`), and the query parameters and allowed headers its templates read (each
+ * endpoint's `policy`), `fault.<branch>` and `fault.errorRate` (a testing aid: see
+ * `routes/faults.ts`), and the query parameters and allowed headers its templates read (each
  * present, at most 256 characters). Bad input is a 400 naming each field.
  *
  * Answers: 200 `{ endpoint, policy, data, complete, degraded, reasons, timings, budgetMs }`
@@ -129,6 +131,10 @@ export function aggregate(
   const endpoint = "graph" in spec ? spec : compileEndpoint(spec, { downstreams });
   const params = [...endpoint.route.matchAll(/:([A-Za-z0-9_]+)/g)].map((m) => m[1]);
   const route = endpoint.route;
+  const branchNames = endpoint.graph.nodes.map((node) => node.name);
+  // Loose, so that an unknown fault.<branch> reaches the check that names it.
+  const faultQuery = z.looseObject(faultFields(branchNames))
+    .check(z.superRefine(rejectUnknownFaults(branchNames)));
   return async function aggregateEndpoint(c: Context): Promise<Response> {
     const receivedAt = (c.get("receivedAt") as number | undefined) ?? performance.now();
     let response: Response;
@@ -166,6 +172,17 @@ export function aggregate(
     const policyParsed = policyQuery.safeParse(c.req.query("policy"));
     if (!policyParsed.success) {
       fields.push({ field: "policy", message: policyParsed.error.issues[0].message });
+    }
+    let faults: ((branch: string) => Record<string, string>) | undefined;
+    // Only a request that names a fault pays for reading them.
+    if (c.req.url.includes("fault.")) {
+      const parsed = faultQuery.safeParse(c.req.query());
+      if (parsed.success) faults = downstreamFaults(parsed.data);
+      else {
+        for (const issue of parsed.error.issues) {
+          fields.push({ field: String(issue.path[0]), message: issue.message });
+        }
+      }
     }
     for (const name of endpoint.query) {
       const value = c.req.query(name);
@@ -205,6 +222,7 @@ export function aggregate(
         spare,
         optionalWaitMs,
         policy,
+        query: faults,
       });
     } catch (error) {
       return answerRejectedGather(error, c, signal);

@@ -1,6 +1,7 @@
 /**
- * Fault injection through the gateway, a testing aid: a caller of `GET /product/:id` can ask the
- * simulated downstream (`routes/downstream.ts`) to fail or slow one branch of this one request.
+ * Fault injection through the gateway, a testing aid: a caller of `GET /product/:id` or of an
+ * aggregation endpoint can ask the simulated downstream (`routes/downstream.ts`) to fail or slow
+ * one branch of this one request (every call of a `forEach` branch).
  *
  * | gateway query          | sent on that branch's downstream call | effect                      |
  * |------------------------|---------------------------------------|-----------------------------|
@@ -9,7 +10,8 @@
  * | `fault.<branch>=slow:N`| `latencyMs=N` (N in 0–10000)          | the branch takes N ms       |
  * | `fault.errorRate=R`    | `errorRate=R` on every branch (R in [0, 1]) | each call fails with probability R |
  *
- * `<branch>` is a branch of the gateway's registry; any other `fault.` field is a 400 naming it.
+ * `<branch>` is a branch of the gateway's registry (an endpoint's: a branch of its config); any
+ * other `fault.` field is a 400 naming it.
  * A real downstream ignores these parameters.
  *
  * @module

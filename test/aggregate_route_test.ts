@@ -179,6 +179,32 @@ Deno.test("?policy=collectAll answers what succeeded with an errors list, and a 
   assertEquals(fields.map((f: { field: string }) => f.field), ["policy"]);
 });
 
+Deno.test("fault.<branch> reaches that branch's every call, fault.errorRate every call, and an unknown one is a 400", async () => {
+  const urls: URL[] = [];
+  const { fetcher: base } = downstream();
+  const fetcher: Fetcher = {
+    fetch(request) {
+      urls.push(new URL(request.url));
+      return base.fetch(request);
+    },
+  };
+  const app = createAggregateRoutes(parseConfig(committed).endpoints, {
+    downstreams: { default: fetcher },
+  });
+  const response = await app.request("/orders/o3?fault.items=slow:5&fault.errorRate=0.25");
+  await response.body?.cancel();
+  const items = urls.filter((url) => url.pathname.startsWith("/items/"));
+  assert(items.length >= 2, "order o3 has several items");
+  for (const url of items) assertEquals(url.searchParams.get("latencyMs"), "5", url.href);
+  for (const url of urls) assertEquals(url.searchParams.get("errorRate"), "0.25", url.href);
+  const order = urls.find((url) => url.pathname.startsWith("/orders/"))!;
+  assertEquals(order.searchParams.get("latencyMs"), null);
+  const bad = await app.request("/orders/o1?fault.price=fail");
+  assertEquals(bad.status, 400);
+  const { fields } = await bad.json();
+  assertEquals(fields.map((f: { field: string }) => f.field), ["fault.price"]);
+});
+
 Deno.test("a failed required branch is a 502 naming it; what needed it is skipped, naming the need", async () => {
   const { app } = setup((path) => path.startsWith("/customers/") ? "fail" : "answer");
   const response = await app.request("/orders/o1");

@@ -276,6 +276,11 @@ export interface EndpointRunOptions {
   optionalWaitMs?: number;
   /** `failFast` stops the graph at the first branch that gives no answer; others change nothing here. */
   policy?: FailurePolicy;
+  /**
+   * Extra query parameters of each call, by the endpoint's branch name (the simulated
+   * downstream's faults, see `routes/faults.ts`).
+   */
+  query?: (branch: string) => Record<string, string> | undefined;
 }
 
 /**
@@ -376,6 +381,7 @@ export async function runEndpoint(
     spare,
     optionalWaitMs,
     policy = endpoint.policy,
+    query,
   }: EndpointRunOptions,
 ): Promise<AggregateReport> {
   const { graph, limit } = endpoint;
@@ -399,6 +405,7 @@ export async function runEndpoint(
         limiter,
         spare: seats,
         optionalWaitMs,
+        query: query && (() => query(node.name)),
       });
     } catch (error) {
       // Only the caller's abort or a full admission queue reject a gather: the latter ends the
