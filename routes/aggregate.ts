@@ -24,7 +24,7 @@ import {
 } from "../src/gateway/mod.ts";
 import type { SpareCapacity } from "../src/hedging/mod.ts";
 import type { Limiter } from "../src/limits/mod.ts";
-import type { FailurePolicy } from "../src/executor/mod.ts";
+import { FAILURE_POLICIES, type FailurePolicy } from "../src/executor/mod.ts";
 import { BUDGET_RANGE_MS, internalError, invalidRequest, notFound } from "./product.ts";
 import { answerRejectedGather, failureCause } from "./product_status.ts";
 import { downstreamFaults, faultFields, rejectUnknownFaults } from "./faults.ts";
@@ -70,7 +70,7 @@ const budgetQuery = z.optional(z.pipe(
   ),
   z.number().check(z.minimum(BUDGET_RANGE_MS.min), z.maximum(BUDGET_RANGE_MS.max)),
 ));
-const policyQuery = z.optional(z.enum(["failFast", "collectAll", "bestEffort"]));
+const policyQuery = z.optional(z.enum(FAILURE_POLICIES));
 const budgetHeader = z.optional(z.pipe(
   z.string().check(z.regex(/^\d+(\.\d+)?$/, "must be a non-negative number of ms")),
   z.transform(Number),

@@ -19,7 +19,7 @@ import {
   WORKERS_CONNECTION_LIMIT,
 } from "../src/gateway/mod.ts";
 import { downstreamFaults, faultFields, rejectUnknownFaults } from "./faults.ts";
-import type { FailurePolicy } from "../src/executor/mod.ts";
+import { FAILURE_POLICIES, type FailurePolicy } from "../src/executor/mod.ts";
 import type { SpareCapacity } from "../src/hedging/mod.ts";
 import type { Limiter } from "../src/limits/mod.ts";
 import { answerRejectedGather, failureStatus } from "./product_status.ts";
@@ -164,7 +164,7 @@ export function createGateway(
   if (registry.some((spec) => spec.hedge !== undefined)) hedgeMetrics(metrics.registry);
   // Loose, so that an unknown fault.<branch> reaches the check that names it.
   const querySchema = z.looseObject({
-    policy: z._default(z.enum(["failFast", "collectAll", "bestEffort"]), "bestEffort"),
+    policy: z._default(z.enum(FAILURE_POLICIES), "bestEffort"),
     budget: z.optional(z.pipe(
       z.pipe(
         z.string().check(z.regex(/^\d+$/, "must be a whole number of ms")),

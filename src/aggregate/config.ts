@@ -6,7 +6,7 @@
  * @module
  */
 import * as z from "zod/mini";
-import type { FailurePolicy } from "../executor/mod.ts";
+import { FAILURE_POLICIES, type FailurePolicy } from "../executor/mod.ts";
 import { findCycle } from "./graph.ts";
 import { parseTemplate, type Placeholder } from "./template.ts";
 
@@ -69,7 +69,7 @@ const endpointSchema = z.strictObject({
   headers: z.optional(
     z.array(z.string().check(z.regex(/^[a-z0-9-]+$/, "must be a lower-case header name"))),
   ),
-  policy: z.optional(z.enum(["bestEffort", "failFast", "collectAll"])),
+  policy: z.optional(z.enum(FAILURE_POLICIES)),
   branches: z.record(name, branchSchema),
 });
 

@@ -19,7 +19,7 @@ export type {
   FanOutHooks,
   FanOutOptions,
 } from "./fan_out_options.ts";
-export { DEFAULT_LIMIT } from "./fan_out_options.ts";
+export { DEFAULT_LIMIT, FAILURE_POLICIES } from "./fan_out_options.ts";
 export type { BranchContext } from "./_branch.ts";
 
 /** A task that was pulled but never started, or was running when the call settled. */

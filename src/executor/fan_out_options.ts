@@ -65,7 +65,18 @@ export interface FanOutOptions<R = unknown> {
  */
 export const DEFAULT_LIMIT = 16;
 
-const policies: readonly FailurePolicy[] = ["failFast", "collectAll", "bestEffort"];
+/**
+ * Every failure policy, e.g. for a schema that accepts one by name.
+ *
+ * @example
+ * ```ts
+ * import { FAILURE_POLICIES } from "./fan_out_options.ts";
+ * FAILURE_POLICIES.includes("failFast"); // true
+ * ```
+ */
+export const FAILURE_POLICIES = Object.freeze(
+  ["failFast", "collectAll", "bestEffort"] as const satisfies readonly FailurePolicy[],
+);
 
 /**
  * Validates `options` and fills in defaults; throws `RangeError`/`TypeError` naming the field.
@@ -95,10 +106,10 @@ export function checkOptions<R>(
       `Cannot fan out as 'limit' must be a non-negative integer: current value is ${limit}`,
     );
   }
-  if (!policies.includes(policy)) {
+  if (!FAILURE_POLICIES.includes(policy)) {
     throw new TypeError(
       `Cannot fan out as 'policy' must be one of ${
-        policies.join(", ")
+        FAILURE_POLICIES.join(", ")
       }: current value is ${policy}`,
     );
   }

@@ -15,6 +15,7 @@ export {
   type BranchContext,
   type BranchOutcome,
   DEFAULT_LIMIT,
+  FAILURE_POLICIES,
   type FailurePolicy,
   fanOut,
   type FanOutHooks,
