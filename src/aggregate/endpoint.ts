@@ -274,7 +274,10 @@ export interface EndpointRunOptions {
   spare?: SpareCapacity;
   /** Longest an optional call waits for a permit of `limiter`, in ms (`scatterGather`'s). */
   optionalWaitMs?: number;
-  /** `failFast` stops the graph at the first branch that gives no answer; others change nothing here. */
+  /**
+   * The request's failure policy, the endpoint's by default: `failFast` stops the graph at the
+   * first branch that gives no answer (the others only shape the answer).
+   */
   policy?: FailurePolicy;
   /**
    * Extra query parameters of each call, by the endpoint's branch name (the simulated

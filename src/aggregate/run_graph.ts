@@ -167,9 +167,10 @@ interface NodeState {
  *
  * A node that gives no value makes every node that needs it `skipped` with that reason; a
  * `required` one (with `failFast`, any) stops the graph: running calls are aborted (`aborted`),
- * and every node not started is `skipped`, naming it. A `forEach` node answers once all its calls did; its first
- * failed call fails it (the others are aborted). One timer serves all deadlines; nothing is
- * left armed or listening once the run settles, and an abandoned call is never awaited.
+ * and every node not started is `skipped`, naming it. A `forEach` node answers once all its
+ * calls did; its first failed call fails it (the others are aborted). One timer serves all
+ * deadlines; nothing is left armed or listening once the run settles, and an abandoned call is
+ * never awaited.
  *
  * Resolves with every node's report; rejects only with the caller's abort reason.
  *
