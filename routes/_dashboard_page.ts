@@ -125,7 +125,7 @@ pre { margin: 0; padding: .6rem; background: #0f172a; color: #e2e8f0; border-rad
 <section aria-labelledby="endpoints-title" id="endpoints-section" hidden>
   <h2 id="endpoints-title">Aggregation endpoints <small>(the cards above are /product/:id)</small></h2>
   <div class="scroll"><table>
-    <thead><tr><th>endpoint</th><th>requests / s</th><th>p50</th><th>p99</th><th>statuses</th></tr></thead>
+    <thead><tr><th>endpoint</th><th>requests / s</th><th>p50</th><th>p99</th><th>degraded</th><th>statuses</th></tr></thead>
     <tbody id="endpoints"></tbody>
   </table></div>
 </section>
@@ -259,8 +259,10 @@ function renderStats(stats) {
     const tr = el("tr");
     tr.dataset.endpoint = name;
     const statuses = Object.entries(requests.statuses).map(([code, n]) => code + ": " + n).join(", ");
+    const degraded = requests.degradedShare === null ? "–" : (requests.degradedShare * 100).toFixed(1) + " %";
     tr.append(el("td", "", route + " (" + name + ")"), el("td", "", String(requests.ratePerS)),
-      el("td", "", ms(requests.p50Ms)), el("td", "", ms(requests.p99Ms)), el("td", "", statuses || "–"));
+      el("td", "", ms(requests.p50Ms)), el("td", "", ms(requests.p99Ms)), el("td", "", degraded),
+      el("td", "", statuses || "–"));
     return tr;
   }));
   if (!faultsBuilt) buildFaults(stats.registry, stats.endpoints || []);
@@ -353,11 +355,13 @@ $("try").addEventListener("submit", async (event) => {
     query.set(key, value === "slow" ? "slow:" + Number(form.get("slowMs")) : value);
   }
   const route = form.get("route") || "/product/:id";
-  // An aggregation endpoint takes the id for each of its route parameters, and only a budget.
+  // An aggregation endpoint takes the id for each of its route parameters, the policy, budget
+  // and error rate; the per-branch faults name the product's branches, not its own.
+  const endpointQuery = new URLSearchParams({ policy: form.get("policy"), budget: form.get("budget") });
+  if (rate > 0) endpointQuery.set("fault.errorRate", String(rate));
   const url = route === "/product/:id"
     ? "/product/" + encodeURIComponent(form.get("id")) + "?" + query
-    : route.replace(/:[A-Za-z0-9_]+/g, encodeURIComponent(form.get("id"))) + "?budget=" +
-      encodeURIComponent(form.get("budget"));
+    : route.replace(/:[A-Za-z0-9_]+/g, encodeURIComponent(form.get("id"))) + "?" + endpointQuery;
   $("answer-status").textContent = "GET " + url + " …";
   const started = performance.now();
   try {

@@ -114,6 +114,7 @@ Deno.test("the dashboard works in a real browser against the gateway on Deno", a
       "a try of the dependent endpoint draws its levels and what each waited on",
       async () => {
         await page.selectOption("#route", "/orders/:orderId");
+        await page.selectOption('select[name="policy"]', "collectAll");
         await page.fill('input[name="id"]', "o1");
         await page.fill('input[name="budget"]', "1000");
         await page.click("#try button[type=submit]");
@@ -122,7 +123,19 @@ Deno.test("the dashboard works in a real browser against the gateway on Deno", a
         assertEquals(await offers.getAttribute("data-level"), "2");
         assertEquals(await offers.getAttribute("data-waited-on"), "customer");
         assertEquals(await page.locator("#waterfall .row").count(), 4);
-        assert((await page.textContent("#answer-status"))?.includes("GET /orders/o1?budget=1000"));
+        assert(
+          (await page.textContent("#answer-status"))?.includes(
+            "GET /orders/o1?policy=collectAll&budget=1000",
+          ),
+        );
+        // The form's policy reached the endpoint, and not the product's per-branch faults.
+        assertEquals(JSON.parse((await page.textContent("#answer"))!).policy, "collectAll");
+        // The endpoints table shows its degraded share once the stats poll has seen the request.
+        const degraded = page.locator('#endpoints tr[data-endpoint="orders"] td').nth(4);
+        await page.waitForFunction(
+          "document.querySelector('#endpoints tr[data-endpoint=\"orders\"] td:nth-child(5)')?.textContent.endsWith('%')",
+        );
+        assert((await degraded.textContent())?.endsWith(" %"));
       },
     );
 
