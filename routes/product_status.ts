@@ -56,6 +56,9 @@ export interface FailureStatus {
   retryAfterS?: number;
 }
 
+/** The `[n] ` a forEach branch's reason starts with: the index of its call that failed. */
+const ELEMENT_INDEX = /^\[\d+\] /;
+
 /**
  * Why `branch` gave no data: skipped for want of a permit, or turned away by its downstream's
  * bulkhead → `ceiling` (the gateway's own capacity said no, not the downstream); never started
@@ -68,12 +71,13 @@ export interface FailureStatus {
  * ```ts
  * import { failureCause } from "./product_status.ts";
  * failureCause({ outcome: "timeout", reason: "timeout", deadlineMs: 300 }, 1000); // "downstream"
+ * failureCause({ outcome: "error", reason: "[1] error: Bulkhead of 'o.items' is full" }, 1000); // "ceiling"
  * ```
  */
 export function failureCause(branch: BranchReport, budgetMs: number): FailureCause {
-  if (branch.reason?.startsWith(NO_PERMIT) || branch.reason?.startsWith(BULKHEAD_FULL)) {
-    return "ceiling";
-  }
+  // A forEach branch's reason is its failed call's, after the call's index: `[1] error: …`.
+  const reason = branch.reason?.replace(ELEMENT_INDEX, "");
+  if (reason?.startsWith(NO_PERMIT) || reason?.startsWith(BULKHEAD_FULL)) return "ceiling";
   if (branch.outcome === "skipped") return "budget";
   const cutByBudget = branch.deadlineMs !== undefined && branch.deadlineMs >= budgetMs - 1;
   if ((branch.outcome === "timeout" || branch.outcome === "aborted") && cutByBudget) {

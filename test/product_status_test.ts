@@ -45,6 +45,21 @@ Deno.test("a required branch its bulkhead turned away is a 503 with Retry-After,
   });
 });
 
+Deno.test("a forEach branch's call turned away or kept out by the gateway is a 503 too, its index before the reason", () => {
+  for (
+    const refused of [
+      { outcome: "error", reason: "[1] error: Bulkhead of 'o.items' is full (queue_full)" },
+      { outcome: "skipped", reason: `[0] ${NO_PERMIT}` },
+    ] as const
+  ) {
+    assertEquals(failureStatus(gathered({ items: refused }), options), {
+      status: 503,
+      error: "no capacity",
+      retryAfterS: 1,
+    });
+  }
+});
+
 Deno.test("a required branch whose downstream failed or timed out on its own is a 502", () => {
   const failing = { outcome: "error", reason: "error: Downstream 'price' answered 500" } as const;
   const slow = { outcome: "timeout", reason: "timeout", startMs: 1, deadlineMs: 301 } as const;
