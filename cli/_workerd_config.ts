@@ -5,14 +5,18 @@
  *
  * @module
  */
+import { fileURLToPath } from "node:url";
 import { parse as parseToml } from "smol-toml";
 
 /** Options of {@linkcode prepareWorkerd}. */
 export interface WorkerdConfigOptions {
   /** The checkout whose Worker and `wrangler.toml` to use. */
   root: URL;
-  /** The port of 127.0.0.1 to serve on. */
-  port: number;
+  /**
+   * The port of 127.0.0.1 to serve on, asked for once the bundle is built (so that a port just
+   * found free is taken soon after).
+   */
+  port: () => number;
   /** Worker variables over those of `wrangler.toml`'s `[vars]`. */
   vars?: Record<string, string>;
 }
@@ -40,7 +44,7 @@ export interface PreparedWorkerd {
  * import { prepareWorkerd } from "./_workerd_config.ts";
  * const { configPath, workerd } = await prepareWorkerd({
  *   root: new URL("../", import.meta.url),
- *   port: 8787,
+ *   port: () => 8787,
  *   vars: { DOWNSTREAM_URL: "http://127.0.0.1:8788/" },
  * });
  * new Deno.Command(workerd, { args: ["serve", configPath, "--verbose"] }).spawn();
@@ -51,14 +55,17 @@ export async function prepareWorkerd(
 ): Promise<PreparedWorkerd> {
   const dir = await Deno.makeTempDir({ prefix: "fanfare-workerd-" });
   try {
-    const bundled = await new Deno.Command(new URL("node_modules/.bin/wrangler", root).pathname, {
-      args: ["deploy", "--dry-run", "--outdir", dir],
-      cwd: root.pathname,
-      env: { NO_COLOR: "1", CI: "1", WRANGLER_SEND_METRICS: "false" },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
+    const bundled = await new Deno.Command(
+      fileURLToPath(new URL("node_modules/.bin/wrangler", root)),
+      {
+        args: ["deploy", "--dry-run", "--outdir", dir],
+        cwd: fileURLToPath(root),
+        env: { NO_COLOR: "1", CI: "1", WRANGLER_SEND_METRICS: "false" },
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      },
+    ).output();
     if (!bundled.success) {
       throw new Error(
         `Cannot bundle the Worker as wrangler deploy --dry-run failed: ${
@@ -86,9 +93,9 @@ export async function prepareWorkerd(
 const config :Workerd.Config = (
   services = [
     (name = "main", worker = .gateway),
-    (name = "outbound", network = (allow = ["public", "local"])),
+    (name = "outbound", network = (allow = ["public", "local"], tlsOptions = (trustBrowserCas = true))),
   ],
-  sockets = [ (name = "http", address = "127.0.0.1:${port}", http = (), service = "main") ],
+  sockets = [ (name = "http", address = "127.0.0.1:${port()}", http = (), service = "main") ],
 );
 const gateway :Workerd.Worker = (
   modules = [ (name = ${quote(module)}, esModule = embed ${quote(module)}) ],
@@ -103,7 +110,7 @@ const gateway :Workerd.Worker = (
 );
 `,
     );
-    return { dir, configPath, workerd: new URL("node_modules/.bin/workerd", root).pathname };
+    return { dir, configPath, workerd: fileURLToPath(new URL("node_modules/.bin/workerd", root)) };
   } catch (error) {
     await Deno.remove(dir, { recursive: true });
     throw error;

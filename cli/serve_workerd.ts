@@ -60,20 +60,37 @@ try {
   console.error((error as Error).message);
   Deno.exit(2);
 }
-const prepared = await prepareWorkerd({ root: new URL("../", import.meta.url), ...options });
-const child = new Deno.Command(prepared.workerd, {
-  args: ["serve", prepared.configPath, "--verbose"],
-  stdin: "null",
-}).spawn();
+// Listening from the start: a signal while wrangler bundles must still remove the bundle.
+let child: Deno.ChildProcess | undefined;
+let stopped = false;
 const stop = () => {
+  stopped = true;
   try {
-    child.kill("SIGTERM");
+    child?.kill("SIGTERM");
   } catch {
     // It exited already: its status is on its way.
   }
 };
 Deno.addSignalListener("SIGINT", stop);
 Deno.addSignalListener("SIGTERM", stop);
+const prepared = await prepareWorkerd({
+  root: new URL("../", import.meta.url),
+  port: () => options.port,
+  vars: options.vars,
+});
+if (stopped) {
+  await Deno.remove(prepared.dir, { recursive: true });
+  Deno.exit(0);
+}
+try {
+  child = new Deno.Command(prepared.workerd, {
+    args: ["serve", prepared.configPath, "--verbose"],
+    stdin: "null",
+  }).spawn();
+} catch (error) {
+  await Deno.remove(prepared.dir, { recursive: true });
+  throw error;
+}
 console.log(`gateway Worker on http://127.0.0.1:${options.port}/ (workerd serve)`);
 const status = await child.status;
 await Deno.remove(prepared.dir, { recursive: true });

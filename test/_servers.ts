@@ -205,8 +205,8 @@ export interface WorkerdOptions {
 export async function startWorkerd(
   { name, vars = {}, root = new URL("../", import.meta.url) }: WorkerdOptions,
 ): Promise<ServedProcess> {
-  const port = freePort();
-  const prepared = await prepareWorkerd({ root, port, vars });
+  let port = 0;
+  const prepared = await prepareWorkerd({ root, port: () => port = freePort(), vars });
   const served = await startProcess({
     name,
     command: prepared.workerd,

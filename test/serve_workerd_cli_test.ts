@@ -50,6 +50,28 @@ Deno.test("start:workerd serves the Worker, with its variables, until SIGTERM", 
   }
 });
 
+Deno.test("start:workerd stopped while wrangler still bundles leaves no bundle behind", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "fanfare-start-workerd-test-" });
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...permissions, script, "--port", String(freePort())],
+    env: { TMPDIR: tmp },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  // Once its bundle directory exists it is bundling: stop it then (bounded: 20 s at most).
+  for (let i = 0; i < 200; i++) {
+    if ([...Deno.readDirSync(tmp)].some((e) => e.name.startsWith("fanfare-workerd-"))) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  child.kill("SIGTERM");
+  const { code } = await child.output();
+  const bundles = [...Deno.readDirSync(tmp)].filter((e) => e.name.startsWith("fanfare-workerd-"));
+  await Deno.remove(tmp, { recursive: true });
+  assertEquals(code, 0);
+  assertEquals(bundles, [], "the bundle's directory is removed");
+});
+
 for (
   const [args, message] of [
     [["--var", "NOCOLON"], /'--var' must be NAME:value: current value is 'NOCOLON'/],
