@@ -466,6 +466,12 @@ function crossIssues(config: AggregateConfig): string[] {
   return issues;
 }
 
+/**
+ * Query parameters every endpoint reads itself: no template may (nor `fault.<branch>`, which a
+ * placeholder cannot name, being one word).
+ */
+const GATEWAY_QUERY = new Set(["budget", "policy"]);
+
 function placeholderProblem(
   { source, name }: Placeholder,
   context: { params: Set<string>; headers: Set<string>; needs: string[]; forEach: boolean },
@@ -477,6 +483,10 @@ function placeholderProblem(
       return context.headers.has(name)
         ? undefined
         : `names a header not listed in the endpoint's headers`;
+    case "query":
+      return GATEWAY_QUERY.has(name)
+        ? `names the gateway's own query parameter "${name}"`
+        : undefined;
     case "item":
       return context.forEach ? undefined : `needs forEach on the branch`;
     case "need":

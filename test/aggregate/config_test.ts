@@ -76,6 +76,16 @@ Deno.test("placeholders must name a route parameter, an allowed header, a need, 
   ]);
 });
 
+Deno.test("a template may not read the gateway's own query parameters: budget and policy", () => {
+  const issues = configIssues(config({
+    path: "/c/{query.budget}/{query.policy}/{query.lang}",
+  }));
+  assertEquals(issues, [
+    `endpoints[0].branches.customer.path: {query.budget} names the gateway's own query parameter "budget"`,
+    `endpoints[0].branches.customer.path: {query.policy} names the gateway's own query parameter "policy"`,
+  ]);
+});
+
 Deno.test("a malformed template, an unknown downstream, a hedge without idempotence and a foreign forEach are named", () => {
   const issues = configIssues(config({
     path: "/c/{order.customerId",
