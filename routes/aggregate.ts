@@ -26,7 +26,7 @@ import type { SpareCapacity } from "../src/hedging/mod.ts";
 import type { Limiter } from "../src/limits/mod.ts";
 import { FAILURE_POLICIES, type FailurePolicy } from "../src/executor/mod.ts";
 import { BUDGET_RANGE_MS, internalError, invalidRequest, notFound } from "./product.ts";
-import { answerRejectedGather, failureCause } from "./product_status.ts";
+import { answerRejectedGather, collectedErrors, failureCause } from "./product_status.ts";
 import { downstreamFaults, faultFields, rejectUnknownFaults } from "./faults.ts";
 
 /** Header saying whether every branch answered: `true` or `false`. */
@@ -268,9 +268,7 @@ function answer(
       timings,
       budgetMs,
     };
-    if (policy === "collectAll") {
-      body.errors = degraded.map((branch) => ({ branch, reason: reasons[branch] }));
-    }
+    if (policy === "collectAll") body.errors = collectedErrors(reasons);
     return [200, body];
   }
   const branch = stoppedBy ?? failedRequired[0];

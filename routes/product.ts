@@ -22,7 +22,7 @@ import { downstreamFaults, faultFields, rejectUnknownFaults } from "./faults.ts"
 import { FAILURE_POLICIES, type FailurePolicy } from "../src/executor/mod.ts";
 import type { SpareCapacity } from "../src/hedging/mod.ts";
 import type { Limiter } from "../src/limits/mod.ts";
-import { answerRejectedGather, failureStatus } from "./product_status.ts";
+import { answerRejectedGather, collectedErrors, failureStatus } from "./product_status.ts";
 import { defaultTracer, type RequestTrace } from "../src/tracing/mod.ts";
 import type { Tracer } from "@opentelemetry/api";
 import { traceRequests } from "./tracing.ts";
@@ -346,9 +346,7 @@ function answer(
     timings,
     budgetMs,
   };
-  if (policy === "collectAll") {
-    body.errors = degraded.map((branch) => ({ branch, reason: reasons[branch] }));
-  }
+  if (policy === "collectAll") body.errors = collectedErrors(reasons);
   return [200, body];
 }
 

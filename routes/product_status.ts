@@ -149,3 +149,18 @@ export function answerRejectedGather(error: unknown, c: Context, signal: AbortSi
   if (signal.aborted) return c.body(null, CLIENT_CLOSED_REQUEST as ContentfulStatusCode);
   throw error;
 }
+
+/**
+ * collectAll's `errors`: a `{ branch, reason }` for each branch with a reason, in their order.
+ *
+ * @example
+ * ```ts
+ * import { collectedErrors } from "./product_status.ts";
+ * collectedErrors({ reviews: "timeout" }); // [{ branch: "reviews", reason: "timeout" }]
+ * ```
+ */
+export function collectedErrors(
+  reasons: Readonly<Record<string, string>>,
+): { branch: string; reason: string }[] {
+  return Object.entries(reasons).map(([branch, reason]) => ({ branch, reason }));
+}

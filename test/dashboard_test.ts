@@ -1,7 +1,20 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { gatewayOverDownstream } from "./_gateway.ts";
+import { createApp } from "../routes/app.ts";
+import { createDownstream } from "../sim/downstream.ts";
+import { defaultRegistry, type Fetcher } from "../src/gateway/mod.ts";
+import { compileConfig, parseConfig } from "../src/aggregate/mod.ts";
+import config from "../fanfare.config.json" with { type: "json" };
 
 const setup = () => gatewayOverDownstream().app;
+
+/** The app with the committed config's product page and endpoints, all over `downstream`. */
+function appWithEndpoints(downstream: Fetcher) {
+  return createApp({
+    registry: defaultRegistry(downstream),
+    endpoints: compileConfig(parseConfig(config), { default: downstream }),
+  });
+}
 
 Deno.test("the gateway serves the dashboard page at /", async () => {
   const response = await setup().request("/");
@@ -37,16 +50,7 @@ Deno.test("/api/stats counts product requests and their branch outcomes, not its
 });
 
 Deno.test("/api/stats counts each aggregation endpoint's requests under its route, apart from the product's", async () => {
-  const { createApp } = await import("../routes/app.ts");
-  const { createDownstream } = await import("../sim/downstream.ts");
-  const { defaultRegistry } = await import("../src/gateway/mod.ts");
-  const { compileConfig, parseConfig } = await import("../src/aggregate/mod.ts");
-  const { default: config } = await import("../fanfare.config.json", { with: { type: "json" } });
-  const downstream = createDownstream({ tailEvery: 0 });
-  const app = createApp({
-    registry: defaultRegistry(downstream),
-    endpoints: compileConfig(parseConfig(config), { default: downstream }),
-  });
+  const app = appWithEndpoints(createDownstream({ tailEvery: 0 }));
   await (await app.request("/orders/o1")).body?.cancel();
   const body = await (await app.request("/api/stats")).json();
   assertEquals(body.requests.total, 0);
@@ -58,14 +62,9 @@ Deno.test("/api/stats counts each aggregation endpoint's requests under its rout
 });
 
 Deno.test("/api/stats gives the product and each endpoint a degraded share of their own", async () => {
-  const { createApp } = await import("../routes/app.ts");
-  const { createDownstream } = await import("../sim/downstream.ts");
-  const { defaultRegistry } = await import("../src/gateway/mod.ts");
-  const { compileConfig, parseConfig } = await import("../src/aggregate/mod.ts");
-  const { default: config } = await import("../fanfare.config.json", { with: { type: "json" } });
   const simulated = createDownstream({ tailEvery: 0 });
   // Every call answers at once, but an order's offers (recommendations for its customer) fail.
-  const downstream = {
+  const app = appWithEndpoints({
     fetch(request: Request) {
       const url = new URL(request.url);
       if (url.pathname.startsWith("/recommendations/c-")) {
@@ -74,10 +73,6 @@ Deno.test("/api/stats gives the product and each endpoint a degraded share of th
       url.searchParams.set("latencyMs", "0");
       return simulated.fetch(new Request(url, request));
     },
-  };
-  const app = createApp({
-    registry: defaultRegistry(downstream),
-    endpoints: compileConfig(parseConfig(config), { default: downstream }),
   });
   const product = await (await app.request("/product/sku-1")).json();
   assertEquals(product.degraded, []);
